@@ -1,0 +1,129 @@
+"""The `misper` command: evaluate a timeline file, list policy versions, validate a rules folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from engine import (
+    EngineError,
+    PolicyRegistry,
+    default_registry,
+    evaluate,
+    load_policy,
+    parse_timeline,
+)
+from engine.parse import OFFSET_HINT
+from engine.registry import default_rules_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except EngineError as exc:
+        _print_error(exc)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="misper", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    ev = sub.add_parser("evaluate", help="evaluate a timeline file and print the evaluation as JSON")
+    ev.add_argument("file", help="a contract v1 timeline (JSON); - reads standard input")
+    ev.add_argument("--as-of", help="judge at this instant (ISO 8601 with a UTC offset)")
+    ev.add_argument("--policy", help="policy id; default: the version in force at the report")
+    ev.add_argument("--rules", help="rules folder holding the policy versions")
+    ev.add_argument("--trace", action="store_true", help="include the facts and the rules that fired")
+    ev.set_defaults(func=_evaluate)
+    pol = sub.add_parser("policies", help="list the policy versions")
+    pol.add_argument("--rules", help="rules folder holding the policy versions")
+    pol.set_defaults(func=_policies)
+    rules = sub.add_parser("rules", help="work with rules folders")
+    rules_sub = rules.add_subparsers(required=True, metavar="ACTION")
+    val = rules_sub.add_parser("validate", help="check a policy folder (or a folder of them) and run its embedded tests")
+    val.add_argument("folder", nargs="?", help="default: the shipped rules")
+    val.add_argument("--no-tests", action="store_true", help="check the files only")
+    val.set_defaults(func=_validate)
+    return parser
+
+
+def _registry(rules: str | None) -> PolicyRegistry:
+    return PolicyRegistry.from_folder(rules) if rules else default_registry()
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    raw = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+    if raw is None:
+        return 2
+    timeline = parse_timeline(raw)
+    registry = _registry(args.rules)
+    policy_id = args.policy or timeline.policy
+    policy = registry.get(policy_id) if policy_id else registry.in_force(timeline.report().at)
+    as_of = _as_of(args.as_of) if args.as_of else None
+    if args.as_of and as_of is None:
+        return 2
+    print(evaluate(timeline, policy, as_of, trace=args.trace).to_json())
+    return 0
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        print(f"misper: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return None
+
+
+def _as_of(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        print(f"misper: --as-of {OFFSET_HINT}", file=sys.stderr)
+        return None
+    return moment
+
+
+def _policies(args: argparse.Namespace) -> int:
+    for p in _registry(args.rules).policies:
+        ends = p.meta.effective_to or "-"
+        print(f"{p.id}\t{p.meta.effective_from}\t{ends}\t{p.sha256}\t{p.meta.title}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from engine.selftest import run_policy_tests
+
+    folder = Path(args.folder) if args.folder else default_rules_dir()
+    folders = [folder] if (folder / "policy.yaml").exists() else sorted(
+        p.parent for p in folder.glob("*/policy.yaml"))
+    if not folders:
+        print(f"misper: no policy.yaml in {folder} or its sub-folders", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in folders:
+        policy = load_policy(path)
+        line = f"{policy.id}: valid, {len(policy.deadlines)} deadlines, {len(policy.rules)} rules, sha256 {policy.sha256}"
+        if not args.no_tests:
+            results = run_policy_tests(policy)
+            bad = [r for r in results if not r.ok]
+            failed += len(bad)
+            line += f"; embedded tests: {len(results) - len(bad)} passed, {len(bad)} failed"
+            for r in bad:
+                line += f"\n  FAIL {r.name}: {r.problem}"
+        print(line)
+    return 1 if failed else 0
+
+
+def _print_error(exc: EngineError) -> None:
+    body = {"error": exc.code, "message": exc.message, "errors": [e.as_dict() for e in exc.errors]}
+    print(json.dumps(body, indent=2), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""misper's policy engine: timelines in, explained evaluations out. It knows no web."""
+
+from engine.errors import (
+    EngineError,
+    FieldError,
+    InvalidTimeline,
+    NoPolicyInForce,
+    PolicyInvalid,
+    RuleActionFailed,
+    UnknownPolicy,
+)
+from engine.evaluate import evaluate
+from engine.evaluation import Evaluation
+from engine.loader import Policy, load_policy
+from engine.parse import parse_timeline
+from engine.registry import PolicyRegistry, default_registry
+from engine.timeline import Timeline
+
+__all__ = [
+    "EngineError", "Evaluation", "FieldError", "InvalidTimeline", "NoPolicyInForce", "Policy",
+    "PolicyInvalid", "PolicyRegistry", "RuleActionFailed", "Timeline", "UnknownPolicy",
+    "default_registry", "evaluate", "load_policy", "parse_timeline",
+]

@@ -1,0 +1,129 @@
+"""Deadlines as declared in the policy, computed on the timeline: start, due, met, status.
+
+Statuses (contract v1): met, met_late, breached, pending, due_soon, not_applicable. A meeting
+event at exactly the due instant is in time; with no meeting event, a deadline is breached from
+its due instant on. In a complete record an unmet duty is breached even if its due instant lies
+after the end, unless the deadline says a clock still running at the end is not applicable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.context import Context, Ev
+from engine.loader import Policy
+from engine.policy import DeadlineSpec, Trigger
+from engine.timeline import Child
+
+DUE_SOON_PERCENT = 75  # contract v1: due_soon once 75% of the time is used
+MAX_OCCURRENCES = 500
+
+
+@dataclass(frozen=True)
+class DeadlineResult:
+    spec: DeadlineSpec
+    occurrence: int
+    start: Ev
+    starts_at: int
+    due_at: int
+    met: Ev | None
+    stop: Ev | None
+    status: str
+
+
+def compute_deadlines(policy: Policy, ctx: Context, child: Child) -> list[DeadlineResult]:
+    results: list[DeadlineResult] = []
+    for spec in policy.deadlines:
+        if all(getattr(child, key) == value for key, value in spec.applies_if.items()):
+            results.extend(_occurrences(spec, policy, ctx))
+    return results
+
+
+def _occurrences(spec: DeadlineSpec, policy: Policy, ctx: Context) -> list[DeadlineResult]:
+    starts = _matches(spec.starts, ctx)
+    if not starts:
+        return []
+    if spec.each_start:
+        return [_judge(spec, policy, ctx, n + 1, start) for n, start in enumerate(starts)]
+    first = _judge(spec, policy, ctx, 1, starts[0])
+    out = [first]
+    while spec.repeat and out[-1].met is not None and out[-1].status in ("met", "met_late"):
+        if len(out) >= MAX_OCCURRENCES:
+            break
+        out.append(_judge(spec, policy, ctx, len(out) + 1, out[-1].met, after_start=True))
+    return out
+
+
+def _judge(spec: DeadlineSpec, policy: Policy, ctx: Context, occurrence: int, start: Ev,
+           after_start: bool = False) -> DeadlineResult:
+    due = start.at + _duration(spec, policy, ctx, start)
+    stop = _first_after(spec.not_applicable_when, ctx, start)
+    cutoff = stop.pos if stop is not None else len(ctx.events)
+    met = _first_meeting(spec.met_by, ctx, start, cutoff, after_start)
+    status = _status(spec, ctx, start.at, due, met, stop)
+    return DeadlineResult(spec, occurrence, start, start.at, due, met, stop, status)
+
+
+def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | None,
+            stop: Ev | None) -> str:
+    if met is not None:
+        return "met" if met.at <= due else "met_late"
+    if stop is not None and stop.at < due:
+        return "not_applicable"
+    if (stop is not None and stop.at >= due) or ctx.as_of >= due:
+        return "breached"
+    if ctx.complete:
+        return spec.if_record_ends_first
+    if (ctx.as_of - start) * 100 >= (due - start) * DUE_SOON_PERCENT:
+        return "due_soon"
+    return "pending"
+
+
+def _duration(spec: DeadlineSpec, policy: Policy, ctx: Context, start: Ev) -> int:
+    if spec.due_after is not None:
+        return policy.seconds(spec.due_after)
+    by_grade = spec.due_after_by_grade or {}
+    grade = ctx.grade_at(start.pos)
+    return policy.seconds(by_grade.get(grade or "default", by_grade["default"]))
+
+
+def _event_matches(trigger: Trigger, event: Ev) -> bool:
+    return event.type == trigger.event and (not trigger.by or event.by in trigger.by)
+
+
+def _matches(trigger: Trigger, ctx: Context) -> list[Ev]:
+    """Every instant the trigger fires, in time order."""
+    if trigger.event is not None:
+        hits = [e for e in ctx.events if _event_matches(trigger, e)]
+        return hits[trigger.nth - 1:] if trigger.nth > 1 else hits
+    out = []
+    for change in ctx.grades:
+        if trigger.grade_becomes and change.grade == trigger.grade_becomes != change.previous:
+            out.append(change.event)
+        if trigger.grade_leaves and change.previous == trigger.grade_leaves != change.grade:
+            out.append(change.event)
+    return out
+
+
+def _first_after(triggers: list[Trigger], ctx: Context, start: Ev) -> Ev | None:
+    """The earliest event after the start that makes the deadline not applicable."""
+    hits = [e for t in triggers for e in _matches(t, ctx) if e.pos > start.pos]
+    return min(hits, key=lambda e: e.pos, default=None)
+
+
+def _first_meeting(triggers: list[Trigger], ctx: Context, start: Ev, cutoff: int,
+                   after_start: bool) -> Ev | None:
+    """The first event that meets the deadline, from its start up to (and with) the stop event."""
+    best: Ev | None = None
+    for trigger in triggers:
+        count = 0
+        for event in ctx.events[start.pos:cutoff + 1]:
+            if after_start and event.pos == start.pos:
+                continue
+            if _event_matches(trigger, event):
+                count += 1
+                if count == trigger.nth:
+                    if best is None or event.pos < best.pos:
+                        best = event
+                    break
+    return best

@@ -1,0 +1,57 @@
+"""One exception tree for the engine; each error has a stable ``code`` the doors map to responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: where it is (``events[2].at``) and what would be accepted."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class EngineError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "engine_error"
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+
+class InvalidTimeline(EngineError):
+    """The timeline breaks contract v1; ``errors`` names each field."""
+
+    code = "invalid_timeline"
+
+
+class UnknownPolicy(EngineError):
+    """A policy id that no loaded policy version has."""
+
+    code = "unknown_policy"
+
+
+class NoPolicyInForce(EngineError):
+    """No policy version was in force when the report was received."""
+
+    code = "no_policy_in_force"
+
+
+class PolicyInvalid(EngineError):
+    """A rules folder failed validation; ``errors`` name file and rule."""
+
+    code = "policy_invalid"
+
+
+class RuleActionFailed(EngineError):
+    """A rule action raised inside the rule engine: the evaluation is void, never partial."""
+
+    code = "rule_action_failed"

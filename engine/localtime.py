@@ -1,0 +1,66 @@
+"""Instants as integer epoch seconds, and their local-time views for a policy's time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+
+@lru_cache(maxsize=8)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def to_epoch(moment: datetime) -> int:
+    """Whole seconds since the epoch; the contract's instants carry no sub-second meaning."""
+    return int(moment.timestamp() // 1)
+
+
+def iso_local(epoch: int, tz: str) -> str:
+    """ISO 8601 with the local offset in force at that instant (+01:00 in BST, +00:00 in GMT)."""
+    return datetime.fromtimestamp(epoch, zone(tz)).isoformat()
+
+
+def human_local(epoch: int, tz: str) -> str:
+    """A reader's form of an instant, e.g. '19:40 on 11 July 2023 (BST)'."""
+    moment = datetime.fromtimestamp(epoch, zone(tz))
+    return f"{moment:%H:%M} on {moment.day} {moment:%B %Y} ({moment.tzname()})"
+
+
+def human_duration(seconds: int) -> str:
+    """'2 hours 5 minutes', '45 minutes', '3 days': whole minutes, largest units first."""
+    minutes = max(0, seconds) // 60
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = []
+    for value, unit in ((days, "day"), (hours, "hour"), (mins, "minute")):
+        if value:
+            parts.append(f"{value} {unit}{'' if value == 1 else 's'}")
+    return " ".join(parts) if parts else "less than a minute"
+
+
+def local_window_overlaps(start: int, end: int, tz: str, gap_start: time, gap_end: time) -> int | None:
+    """First instant in [start, end] whose local wall-clock time lies in [gap_start, gap_end).
+
+    Walks the local calendar days the interval touches and builds each day's window in local
+    time, so a window on a daylight-saving change day is as long as the clocks make it.
+    """
+    tzinfo = zone(tz)
+    first_day = datetime.fromtimestamp(start, tzinfo).date() - timedelta(days=1)
+    last_day = datetime.fromtimestamp(end, tzinfo).date()
+    day = first_day
+    while day <= last_day:
+        window_start = _local_epoch(datetime.combine(day, gap_start), tzinfo)
+        end_day = day if gap_end > gap_start else day + timedelta(days=1)
+        window_end = _local_epoch(datetime.combine(end_day, gap_end), tzinfo)
+        lo, hi = max(start, window_start), min(end, window_end - 1)
+        if lo <= hi:
+            return lo
+        day += timedelta(days=1)
+    return None
+
+
+def _local_epoch(naive_local: datetime, tzinfo: ZoneInfo) -> int:
+    """Epoch of a local wall-clock time (earlier instant when the clocks repeat an hour)."""
+    return to_epoch(naive_local.replace(tzinfo=tzinfo))

@@ -1,0 +1,131 @@
+"""Turn caller bytes into a checked Timeline, or an InvalidTimeline naming every bad field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from engine.errors import FieldError, InvalidTimeline
+from engine.timeline import EVENT_MODELS, Child, PreviousEpisode, Timeline
+
+OFFSET_HINT = (
+    "must carry a UTC offset, e.g. 2023-07-11T19:40:00+01:00: a local time without one is "
+    "ambiguous around daylight-saving changes"
+)
+
+
+def parse_timeline(raw: bytes | str | dict[str, Any]) -> Timeline:
+    """Validate a contract v1 timeline; duplicate identical events are dropped, conflicts rejected."""
+    text = raw if isinstance(raw, bytes | str) else json.dumps(raw)
+    try:
+        timeline = Timeline.model_validate_json(text)
+    except ValidationError as exc:
+        data = _loads_or_none(text)
+        errors = [_field_error(err, data) for err in exc.errors(include_url=False)]
+        raise InvalidTimeline("the timeline does not follow contract v1", errors) from None
+    timeline, errors = _dedupe_events(timeline)
+    errors += _semantic_errors(timeline)
+    if errors:
+        raise InvalidTimeline("the timeline does not follow contract v1", errors)
+    return timeline
+
+
+def _loads_or_none(text: bytes | str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """('events', 2, 'risk_graded', 'at') -> 'events[2].at' (the union tag is not a field)."""
+    out = ""
+    previous: int | str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(previous, int) and out.startswith("events[") and part in EVENT_MODELS:
+            pass
+        else:
+            out += f".{part}" if out else str(part)
+        previous = part
+    return out or "body"
+
+
+def _field_error(err: Any, data: Any) -> FieldError:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    field = field_path(loc)
+    if kind == "json_invalid":
+        return FieldError("body", f"is not valid JSON: {err['ctx'].get('error', err['msg'])}")
+    if kind == "timezone_aware":
+        return FieldError(field, OFFSET_HINT)
+    if kind == "missing":
+        return FieldError(field, "is required")
+    if kind == "extra_forbidden":
+        accepted = ", ".join(_accepted_fields(loc, data))
+        return FieldError(field, f"is not a field of contract v1 here; accepted fields: {accepted}")
+    if kind == "union_tag_not_found":
+        return FieldError(field + ".type", "is required: " + _event_types_sentence())
+    if kind == "union_tag_invalid":
+        return FieldError(field + ".type", f"{err['ctx']['tag']!r} is not an event type; " +
+                          _event_types_sentence())
+    if kind in ("enum", "literal_error"):
+        return FieldError(field, f"{err['input']!r} is not accepted; expected {err['ctx']['expected']}")
+    return FieldError(field, err["msg"][:1].lower() + err["msg"][1:])
+
+
+def _event_types_sentence() -> str:
+    return "known event types: " + ", ".join(EVENT_MODELS)
+
+
+def _accepted_fields(loc: tuple[int | str, ...], data: Any) -> list[str]:
+    model: type[BaseModel] = Timeline
+    if loc[:1] == ("child",):
+        model = PreviousEpisode if "previous_episodes" in loc else Child
+    elif loc[:1] == ("events",) and len(loc) >= 3 and isinstance(loc[2], str):
+        model = EVENT_MODELS.get(loc[2], model)
+    return list(model.model_fields)
+
+
+def _dedupe_events(timeline: Timeline) -> tuple[Timeline, list[FieldError]]:
+    """Drop exact repeats of an event; an id reused with other content is an error."""
+    first: dict[str, int] = {}
+    kept = []
+    errors: list[FieldError] = []
+    for index, event in enumerate(timeline.events):
+        if event.id not in first:
+            first[event.id] = index
+            kept.append(event)
+        elif timeline.events[first[event.id]] != event:
+            errors.append(FieldError(
+                f"events[{index}].id",
+                f"{event.id!r} is already used by events[{first[event.id]}] with different "
+                "content; an event sent twice must be identical",
+            ))
+    if len(kept) != len(timeline.events):
+        timeline = timeline.model_copy(update={"events": kept})
+    return timeline, errors
+
+
+def _semantic_errors(timeline: Timeline) -> list[FieldError]:
+    errors: list[FieldError] = []
+    reports = [i for i, event in enumerate(timeline.events) if event.type == "report_received"]
+    if len(reports) != 1:
+        found = "none" if not reports else ", ".join(f"events[{i}]" for i in reports)
+        errors.append(FieldError(
+            "events", f"must hold exactly one report_received event; found {found}"))
+        return errors
+    report_at = timeline.events[reports[0]].at
+    if timeline.as_of is not None and timeline.as_of < report_at:
+        errors.append(FieldError(
+            "as_of", f"is before the report was received ({report_at.isoformat()}); "
+            "nothing can be judged before the report"))
+    for index, episode in enumerate(timeline.child.previous_episodes):
+        if episode.reported_at >= report_at:
+            errors.append(FieldError(
+                f"child.previous_episodes[{index}].reported_at",
+                f"must be before this report ({report_at.isoformat()})"))
+    return errors

@@ -1,0 +1,117 @@
+"""The shape of a policy folder: metadata, parameters, deadlines and rules, each with tests.
+
+Names inside (event types, roles, parameters, fact fields) are plain strings here; the loader
+checks every one of them against the vocabularies and says "did you mean" when one is unknown.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scalar = str | int | bool
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Parameter(_Spec):
+    """A number or list the policy sets, with where it comes from."""
+
+    value: int | str | list[str]
+    unit: Literal["minutes", "hours", "days", "count", "years", "local_time", "phrases",
+                  "indicators", "percent"]
+    clause: str
+    provenance: Literal["stated", "statutory", "assumed", "reported"]
+    note: str = ""
+
+
+class Trigger(_Spec):
+    """An instant on the timeline: an event (optionally by given roles, the nth one) or a regrade."""
+
+    event: str | None = None
+    by: list[str] | None = None
+    nth: int = Field(default=1, ge=1)
+    grade_becomes: str | None = None
+    grade_leaves: str | None = None
+
+
+class TestEvent(_Spec):
+    """An event in an embedded test; ``at`` is relative to the report (+30m, +2h, +1d2h)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+    at: str
+    id: str | None = None
+
+
+class TestCase(_Spec):
+    id: str
+    note: str = ""
+    report_at: str | None = None
+    as_of: str | None = None
+    mode: Literal["auto", "live", "complete"] | None = None
+    child: dict[str, Any] = Field(default_factory=dict)
+    events: list[TestEvent] = Field(default_factory=list)
+    # Deadline tests: the statuses of the occurrences, in order. Rule tests: fires or not.
+    expect_status: list[str] | str | None = None
+    expect_fires: int | None = None
+    expect_evidence: list[str] | None = None
+
+
+class DeadlineSpec(_Spec):
+    """A duty with a clock, declared the way an SLA engine declares one."""
+
+    id: str
+    clause: str
+    code: str
+    owner: str
+    duty: str
+    starts: Trigger
+    each_start: bool = False
+    due_after: str | None = None
+    due_after_by_grade: dict[str, str] | None = None
+    met_by: list[Trigger]
+    not_applicable_when: list[Trigger] = Field(default_factory=list)
+    applies_if: dict[str, Scalar] = Field(default_factory=dict)
+    repeat: bool = False
+    if_record_ends_first: Literal["breached", "not_applicable"] = "breached"
+    tests: list[TestCase] = Field(min_length=1)
+
+
+class RuleSpec(_Spec):
+    """A finding: when these facts match, report this code under this clause."""
+
+    id: str
+    clause: str
+    code: str
+    severity: Literal["breach", "warning", "action", "advisory"]
+    when: dict[str, dict[str, Any]] = Field(min_length=1)
+    message: str
+    evidence: list[str] = Field(default_factory=list)
+    at: str | None = None
+    tests: list[TestCase] = Field(min_length=1)
+
+
+class ClauseFile(_Spec):
+    """One file of clauses (grading.yaml, oversight.yaml, ...)."""
+
+    deadlines: list[DeadlineSpec] = Field(default_factory=list)
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+class PolicyMeta(_Spec):
+    id: str
+    title: str
+    effective_from: date
+    effective_to: date | None = None
+    timezone: str
+    source: str
+    clauses: dict[str, str]
+    oversight: dict[str, str]
+    indicator_labels: dict[str, str]
+    deadline_messages: dict[Literal["breached_live", "breached_complete", "met_late", "due_soon"], str]
+    test_defaults: dict[str, Any] = Field(default_factory=dict)

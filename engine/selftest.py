@@ -1,0 +1,111 @@
+"""Run the test cases embedded in a policy's rule files against the real engine.
+
+A case is a short timeline relative to a report (``+30m``, ``+2h1m``, ``+1d``) and an
+expectation: the statuses of a deadline's occurrences, or how often a rule fires and on what.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.errors import EngineError
+from engine.evaluate import evaluate
+from engine.evaluation import Evaluation
+from engine.loader import Policy
+from engine.parse import parse_timeline
+from engine.policy import DeadlineSpec, RuleSpec, TestCase
+
+RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    ok: bool
+    problem: str = ""
+
+
+def policy_cases(policy: Policy) -> list[tuple[str, DeadlineSpec | RuleSpec, TestCase]]:
+    """Every embedded case with its id, e.g. 'G2:initial_grading:just-late'."""
+    out: list[tuple[str, DeadlineSpec | RuleSpec, TestCase]] = []
+    for spec in (*policy.deadlines, *policy.rules):
+        label = spec.id if spec.id.startswith(spec.clause) else f"{spec.clause}:{spec.id}"
+        out += [(f"{label}:{case.id}", spec, case) for case in spec.tests]
+    return out
+
+
+def run_policy_tests(policy: Policy) -> list[CaseResult]:
+    return [run_case(policy, name, spec, case) for name, spec, case in policy_cases(policy)]
+
+
+def run_case(policy: Policy, name: str, spec: DeadlineSpec | RuleSpec, case: TestCase) -> CaseResult:
+    try:
+        timeline = parse_timeline(json.dumps(case_timeline(policy, case)))
+        result = evaluate(timeline, policy)
+    except (EngineError, ValueError) as exc:
+        details = "; ".join(f"{e.field}: {e.message}" for e in getattr(exc, "errors", []))
+        return CaseResult(name, False, f"{exc} {details}".strip())
+    problem = (_check_deadline(spec, case, result) if isinstance(spec, DeadlineSpec)
+               else _check_rule(spec, case, result))
+    return CaseResult(name, problem is None, problem or "")
+
+
+def case_timeline(policy: Policy, case: TestCase) -> dict[str, Any]:
+    defaults = policy.meta.test_defaults
+    report_at = datetime.fromisoformat(case.report_at or defaults["report_at"])
+    events: list[dict[str, Any]] = [
+        {"id": "e0", "type": "report_received", "at": report_at.isoformat(), "by": "call_handler"}]
+    for i, event in enumerate(case.events, start=1):
+        body = event.model_dump(exclude_none=True)
+        body.update(id=event.id or f"e{i}", at=_instant(event.at, report_at))
+        events.append(body)
+    timeline: dict[str, Any] = {
+        "incident_id": f"TEST-{case.id}", "policy": policy.id,
+        "as_of": _instant(case.as_of or defaults["as_of"], report_at),
+        "child": {**defaults["child"], **case.child}, "events": events,
+    }
+    if case.mode:
+        timeline["mode"] = case.mode
+    return timeline
+
+
+def _instant(text: str, report_at: datetime) -> str:
+    match = RELATIVE.match(text)
+    if not match:
+        return datetime.fromisoformat(text).isoformat()
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    return (report_at + timedelta(days=days, hours=hours, minutes=minutes)).isoformat()
+
+
+def _check_deadline(spec: DeadlineSpec, case: TestCase, result: Evaluation) -> str | None:
+    want = [case.expect_status] if isinstance(case.expect_status, str) else case.expect_status
+    if want is None:
+        return "a deadline test needs expect_status"
+    got = [d.status for d in result.deadlines if d.id == spec.id]
+    got_sorted = [d.status for d in sorted(
+        (d for d in result.deadlines if d.id == spec.id), key=lambda d: d.occurrence)]
+    if got_sorted != want:
+        return f"expected statuses {want}, got {got_sorted or got}"
+    late = sum(s in ("breached", "met_late") for s in got)
+    soon = sum(s == "due_soon" for s in got)
+    fired_late = sum(f.rule == f"{spec.clause}.{spec.id}:late" for f in result.findings)
+    fired_soon = sum(f.rule == f"{spec.clause}.{spec.id}:due_soon" for f in result.findings)
+    if (late, soon) != (fired_late, fired_soon):
+        return (f"{late} late and {soon} due-soon occurrences but {fired_late} late and "
+                f"{fired_soon} due-soon findings")
+    return None
+
+
+def _check_rule(spec: RuleSpec, case: TestCase, result: Evaluation) -> str | None:
+    if case.expect_fires is None:
+        return "a rule test needs expect_fires"
+    fired = [f for f in result.findings if f.rule == spec.id]
+    if len(fired) != case.expect_fires:
+        return f"expected {case.expect_fires} findings from {spec.id}, got {len(fired)}"
+    if case.expect_evidence is not None and (not fired or fired[0].evidence != case.expect_evidence):
+        return f"expected evidence {case.expect_evidence}, got {fired[0].evidence if fired else None}"
+    return None

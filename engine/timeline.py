@@ -1,0 +1,160 @@
+"""Contract v1's incident timeline: strict pydantic models and a parser whose errors name fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from engine.vocabulary import Grade, Mode, RecordKind, RiskFactor, Role
+
+Text = Annotated[str, Field(max_length=20_000)]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Event(_Strict):
+    id: Id
+    at: AwareDatetime
+
+
+class _ByOptional(_Event):
+    by: Role | None = None
+
+
+class _ByRequired(_Event):
+    by: Role
+
+
+class ReportReceived(_ByOptional):
+    type: Literal["report_received"]
+
+
+class RiskGraded(_ByRequired):
+    type: Literal["risk_graded"]
+    grade: Grade
+
+
+class GradingEndorsed(_ByRequired):
+    type: Literal["grading_endorsed"]
+
+
+class IntelligenceChecks(_ByRequired):
+    type: Literal["intelligence_checks"]
+    systems: list[Annotated[str, Field(max_length=200)]] | None = None
+
+
+class ResponsePlanConsulted(_ByRequired):
+    type: Literal["response_plan_consulted"]
+
+
+class OfficerAllocated(_ByRequired):
+    type: Literal["officer_allocated"]
+
+
+class InvestigationPlanSet(_ByRequired):
+    type: Literal["investigation_plan_set"]
+
+
+class SupervisorReview(_ByRequired):
+    type: Literal["supervisor_review"]
+    text: Text | None = None
+    grade: Grade | None = None
+
+
+class OversightAccepted(_ByRequired):
+    type: Literal["oversight_accepted"]
+
+
+class CompactRecordCreated(_ByOptional):
+    type: Literal["compact_record_created"]
+
+
+class ChildRiskAssessmentForm(_ByRequired):
+    type: Literal["child_risk_assessment_form"]
+
+
+class Found(_ByOptional):
+    type: Literal["found"]
+    location: Text | None = None
+
+
+class PreventionInterview(_ByRequired):
+    type: Literal["prevention_interview"]
+    voice_of_child: bool
+
+
+class ReturnHomeInterview(_ByRequired):
+    type: Literal["return_home_interview"]
+
+
+class StrategyDiscussion(_ByRequired):
+    type: Literal["strategy_discussion"]
+
+
+class Closed(_ByOptional):
+    type: Literal["closed"]
+
+
+class Note(_ByRequired):
+    type: Literal["note"]
+    text: Text
+
+
+Event = Annotated[
+    ReportReceived
+    | RiskGraded
+    | GradingEndorsed
+    | IntelligenceChecks
+    | ResponsePlanConsulted
+    | OfficerAllocated
+    | InvestigationPlanSet
+    | SupervisorReview
+    | OversightAccepted
+    | CompactRecordCreated
+    | ChildRiskAssessmentForm
+    | Found
+    | PreventionInterview
+    | ReturnHomeInterview
+    | StrategyDiscussion
+    | Closed
+    | Note,
+    Field(discriminator="type"),
+]
+
+EVENT_MODELS: dict[str, type[_Event]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in Event.__origin__.__args__  # type: ignore[attr-defined]
+}
+
+
+class PreviousEpisode(_Strict):
+    reported_at: AwareDatetime
+    recorded_on: RecordKind
+
+
+class Child(_Strict):
+    child_id: Id
+    age_years: Annotated[int, Field(ge=0, le=17)]
+    looked_after: bool = False
+    risk_factors: list[RiskFactor] = Field(default_factory=list)
+    response_plan: bool = False
+    philomena_profile: bool = False
+    previous_episodes: list[PreviousEpisode] = Field(default_factory=list)
+
+
+class Timeline(_Strict):
+    incident_id: Id
+    policy: Id | None = None
+    as_of: AwareDatetime | None = None
+    mode: Mode = Mode.AUTO
+    child: Child
+    events: Annotated[list[Event], Field(min_length=1, max_length=5_000)]
+
+    def report(self) -> ReportReceived:
+        """The one report_received event (the parser guarantees there is exactly one)."""
+        return next(e for e in self.events if isinstance(e, ReportReceived))
+

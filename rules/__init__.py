@@ -1,0 +1,5 @@
+"""The policy versions misper ships, one folder each; read by engine.loader, never imported for code."""
+
+from pathlib import Path
+
+RULES_DIR = Path(__file__).resolve().parent

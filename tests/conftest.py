@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import Policy, default_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite fixtures/golden/*.json from the engine's current output")
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return default_registry().get("suffolk-2023-02")
+
+
+@pytest.fixture(scope="session")
+def case_study() -> dict[str, Any]:
+    return json.loads((FIXTURES / "timelines" / "case-study.json").read_text())
+
+
+def report_timeline(events: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
+    """A minimal valid timeline: a report at 19:40 BST plus the given events."""
+    body: dict[str, Any] = {
+        "incident_id": "T-1", "policy": "suffolk-2023-02",
+        "child": {"child_id": "C-1", "age_years": 14},
+        "events": [{"id": "r", "type": "report_received", "at": "2023-07-11T19:40:00+01:00",
+                    "by": "call_handler"}, *events],
+    }
+    body.update(overrides)
+    return body
