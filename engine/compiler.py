@@ -25,7 +25,8 @@ class Problems:
 
     def add(self, field: str, message: str | None) -> None:
         if message:
-            self.items.append((f"{self.where}: {field}" if field else self.where, message))
+            where = self.where if self.where.endswith("/") or not field else self.where + ": "
+            self.items.append((f"{where}{field}" if field else self.where, message))
 
 
 def compile_when(when: dict[str, dict[str, Any]], problems: Problems) -> tuple[list[dict[str, Any]], dict[str, str]]:

@@ -33,6 +33,8 @@ REQUIRED_PARAMETERS = {
 }
 START_RULE = "__start__"
 M = TypeVar("M", bound=BaseModel)
+_SPEC_KEYS = {k for m in (ClauseFile, DeadlineSpec, RuleSpec, Trigger, Parameter, PolicyMeta)
+              for k in m.model_fields}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Policy:
 def load_policy(folder: str | Path) -> Policy:
     """Load and check one policy folder; raise PolicyInvalid listing every problem found."""
     folder = Path(folder)
-    problems = Problems(folder.name, [])
+    problems = Problems(folder.name + "/", [])
     raw = _read_yaml_files(folder, problems)
     meta = _model(PolicyMeta, raw.get("policy.yaml"), "policy.yaml", problems)
     params = _parameters(raw.get("parameters.yaml"), problems)
@@ -97,7 +99,7 @@ def load_policy(folder: str | Path) -> Policy:
     rules = [(n, r) for n, cf in clause_files.items() if cf for r in cf.rules]
     _check_meta(meta, params, [d for _, d in deadlines], problems)
     _check_parameters(meta, params, problems)
-    compiled, ruleset = _compile(meta, params, deadlines, rules, problems)
+    compiled, ruleset = _compile(meta, params, deadlines, rules, problems, folder.name)
     if problems.items:
         raise _invalid(folder, problems)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
@@ -137,7 +139,10 @@ def _model(model: type[M], data: Any, name: str, problems: Problems) -> M | None
         return model.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            problems.add(f"{name}: {_describe_loc(data, err['loc'])}", err["msg"])
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = unknown("key", err["loc"][-1], _SPEC_KEYS) or message
+            problems.add(f"{name}: {_describe_loc(data, err['loc'])}", message)
         return None
 
 
@@ -205,9 +210,9 @@ def _check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: 
         problems.add(where, _check_parameter_value(param))
         if param.unit == "indicators" and isinstance(param.value, list):
             for item in param.value:
-                problems.add(where, unknown("indicator", item, indicators))
-                problems.add(where, unknown("indicator label in policy.yaml", item,
-                                            meta.indicator_labels))
+                bad = unknown("indicator", item, indicators)
+                problems.add(where, bad or unknown("indicator label in policy.yaml", item,
+                                                   meta.indicator_labels))
 
 
 def _check_parameter_value(param: Parameter) -> str | None:
@@ -224,11 +229,11 @@ def _check_parameter_value(param: Parameter) -> str | None:
 
 def _compile(meta: PolicyMeta, params: dict[str, Parameter],
              deadlines: list[tuple[str, DeadlineSpec]], rules: list[tuple[str, RuleSpec]],
-             problems: Problems) -> tuple[dict[str, CompiledRule], dict[str, Any]]:
+             problems: Problems, folder: str) -> tuple[dict[str, CompiledRule], dict[str, Any]]:
     compiled: dict[str, CompiledRule] = {}
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": "start"}}], "run": START_RULE}}
     for file, spec in deadlines:
-        where = Problems(f"{file}: deadline {spec.id}", problems.items)
+        where = Problems(f"{folder}/{file}: deadline {spec.id}", problems.items)
         _check_deadline(spec, meta, params, where)
         _check_test_ids(spec.tests, where)
         for suffix, statuses in ((":late", ["breached", "met_late"]), (":due_soon", ["due_soon"])):
@@ -238,7 +243,7 @@ def _compile(meta: PolicyMeta, params: dict[str, Parameter],
             _add(name, CompiledRule(name, spec.id, spec.clause, spec.code, deadline=spec.id),
                  conditions, compiled, ruleset, where)
     for file, rule in rules:
-        where = Problems(f"{file}: rule {rule.id}", problems.items)
+        where = Problems(f"{folder}/{file}: rule {rule.id}", problems.items)
         _check_names(rule.clause, rule.code, meta, where)
         conditions, kinds = compile_when(rule.when, where)
         check_template(rule.message, kinds, where)

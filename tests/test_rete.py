@@ -1,0 +1,84 @@
+"""The durable-rules wrapper against the traps in the notes: session cap, action errors, threads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import pytest
+import yaml
+from durable import engine as durable
+
+from engine import RuleActionFailed, evaluate, load_policy, parse_timeline
+from engine.registry import default_rules_dir
+from engine.rete import RULE_ENGINE, RuleEngine
+from tests.conftest import report_timeline
+
+
+def test_many_more_evaluations_than_the_session_cap(policy, case_study) -> None:
+    """A ruleset holds 1,024 live sessions; each evaluation deletes its own, so 1,500 run fine."""
+    timeline = parse_timeline(json.dumps(case_study))
+    first = evaluate(timeline, policy).to_json()
+    for _ in range(1_500):
+        result = evaluate(timeline, policy)
+    assert result.to_json() == first
+
+
+def test_an_exception_in_an_action_voids_the_evaluation(policy, case_study) -> None:
+    engine = RuleEngine()
+    from engine.evaluate import build_context, build_facts, compute_deadlines, count_repeat, recommend
+    timeline = parse_timeline(json.dumps(case_study))
+    ctx = build_context(timeline, timeline.as_of)
+    deadlines = compute_deadlines(policy, ctx, timeline.child)
+    repeat = count_repeat(policy, ctx, timeline.child)
+    facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat))
+    engine.run(policy, [f.message() for f in facts])  # registers the ruleset
+    ruleset = engine._host.get_ruleset(policy.ruleset_name)
+    ruleset._actions["S4.child-blaming-language"] = durable.Promise(lambda c: 1 / 0)
+    with pytest.raises(RuleActionFailed, match="division by zero"):
+        engine.run(policy, [f.message() for f in facts])
+    # The failed session was deleted and the engine still works.
+    ruleset._actions["S4.child-blaming-language"] = durable.Promise(lambda c: None)
+    assert engine.run(policy, [f.message() for f in facts])
+
+
+def test_threads_share_one_engine_safely(policy, case_study) -> None:
+    timeline = parse_timeline(json.dumps(case_study))
+    expected = evaluate(timeline, policy).to_json()
+    results: list[str] = []
+
+    def work() -> None:
+        for _ in range(100):
+            results.append(evaluate(timeline, policy).to_json())
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 800 and set(results) == {expected}
+
+
+def test_two_versions_of_a_policy_live_side_by_side(tmp_path, policy) -> None:
+    copy = tmp_path / "suffolk-2023-02"
+    shutil.copytree(default_rules_dir() / "suffolk-2023-02", copy)
+    path = copy / "parameters.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["initial_grading"]["value"] = 90
+    path.write_text(yaml.safe_dump(data))
+    changed = load_policy(copy)
+    body = report_timeline([{"id": "g", "type": "risk_graded", "at": "2023-07-11T20:40:00+01:00",
+                             "by": "call_handler", "grade": "high"}], as_of="2023-07-11T22:00:00+01:00")
+    timeline = parse_timeline(json.dumps(body))
+    status = lambda p: next(d.status for d in evaluate(timeline, p).deadlines  # noqa: E731
+                            if d.id == "initial_grading")
+    assert (status(policy), status(changed), status(policy)) == ("met_late", "met", "met_late")
+    assert changed.ruleset_name != policy.ruleset_name
+
+
+def test_no_background_threads_are_started(policy, case_study) -> None:
+    before = threading.active_count()
+    RULE_ENGINE.run(policy, [])
+    evaluate(parse_timeline(json.dumps(case_study)), policy)
+    assert threading.active_count() == before
