@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     pol.set_defaults(func=_policies)
     rules = sub.add_parser("rules", help="work with rules folders")
     rules_sub = rules.add_subparsers(required=True, metavar="ACTION")
-    val = rules_sub.add_parser("validate", help="check a policy folder (or a folder of them) and run its embedded tests")
+    val = rules_sub.add_parser(
+        "validate", help="check a policy folder (or a folder of them) and run its embedded tests"
+    )
     val.add_argument("folder", nargs="?", help="default: the shipped rules")
     val.add_argument("--no-tests", action="store_true", help="check the files only")
     val.set_defaults(func=_validate)
@@ -100,15 +102,21 @@ def _validate(args: argparse.Namespace) -> int:
     from engine.selftest import run_policy_tests
 
     folder = Path(args.folder) if args.folder else default_rules_dir()
-    folders = [folder] if (folder / "policy.yaml").exists() else sorted(
-        p.parent for p in folder.glob("*/policy.yaml"))
+    folders = (
+        [folder]
+        if (folder / "policy.yaml").exists()
+        else sorted(p.parent for p in folder.glob("*/policy.yaml"))
+    )
     if not folders:
         print(f"misper: no policy.yaml in {folder} or its sub-folders", file=sys.stderr)
         return 2
     failed = 0
     for path in folders:
         policy = load_policy(path)
-        line = f"{policy.id}: valid, {len(policy.deadlines)} deadlines, {len(policy.rules)} rules, sha256 {policy.sha256}"
+        line = (
+            f"{policy.id}: valid, {len(policy.deadlines)} deadlines, {len(policy.rules)} rules, "
+            f"sha256 {policy.sha256}"
+        )
         if not args.no_tests:
             results = run_policy_tests(policy)
             bad = [r for r in results if not r.ok]

@@ -17,7 +17,19 @@ from engine.registry import PolicyRegistry, default_registry
 from engine.timeline import Timeline
 
 __all__ = [
-    "EngineError", "Evaluation", "FieldError", "InvalidTimeline", "NoPolicyInForce", "Policy",
-    "PolicyInvalid", "PolicyRegistry", "RuleActionFailed", "Timeline", "UnknownPolicy",
-    "default_registry", "evaluate", "load_policy", "parse_timeline",
+    "EngineError",
+    "Evaluation",
+    "FieldError",
+    "InvalidTimeline",
+    "NoPolicyInForce",
+    "Policy",
+    "PolicyInvalid",
+    "PolicyRegistry",
+    "RuleActionFailed",
+    "Timeline",
+    "UnknownPolicy",
+    "default_registry",
+    "evaluate",
+    "load_policy",
+    "parse_timeline",
 ]

@@ -29,7 +29,9 @@ class Problems:
             self.items.append((f"{where}{field}" if field else self.where, message))
 
 
-def compile_when(when: dict[str, dict[str, Any]], problems: Problems) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def compile_when(
+    when: dict[str, dict[str, Any]], problems: Problems
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Aliases in order -> durable 'all' list; also returns alias -> fact kind."""
     compiled: list[dict[str, Any]] = []
     kinds: dict[str, str] = {}
@@ -47,8 +49,13 @@ def compile_when(when: dict[str, dict[str, Any]], problems: Problems) -> tuple[l
         for field, value in spec.items():
             if field == "fact":
                 continue
-            term = _compile_field(kind, field, value, kinds, problems.__class__(
-                f"{problems.where}: when.{alias}.{field}", problems.items))
+            term = _compile_field(
+                kind,
+                field,
+                value,
+                kinds,
+                problems.__class__(f"{problems.where}: when.{alias}.{field}", problems.items),
+            )
             if term is not None:
                 terms.append(term)
         kinds[alias] = kind
@@ -56,8 +63,9 @@ def compile_when(when: dict[str, dict[str, Any]], problems: Problems) -> tuple[l
     return compiled, kinds
 
 
-def _compile_field(kind: str, field: str, value: Any, kinds: dict[str, str],
-                   problems: Problems) -> dict[str, Any] | None:
+def _compile_field(
+    kind: str, field: str, value: Any, kinds: dict[str, str], problems: Problems
+) -> dict[str, Any] | None:
     fields = FACT_FIELDS[kind]
     bad = unknown(f"field of fact '{kind}'", field, fields)
     if bad:
@@ -78,8 +86,13 @@ def _compile_field(kind: str, field: str, value: Any, kinds: dict[str, str],
     return {field: value}
 
 
-def _compile_operator(field: str, allowed: str | frozenset[str], value: dict[str, Any],
-                      kinds: dict[str, str], problems: Problems) -> dict[str, Any] | None:
+def _compile_operator(
+    field: str,
+    allowed: str | frozenset[str],
+    value: dict[str, Any],
+    kinds: dict[str, str],
+    problems: Problems,
+) -> dict[str, Any] | None:
     if len(value) != 1:
         problems.add("", f"one operator per field, one of: {', '.join(OPERATORS)}")
         return None

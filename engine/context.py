@@ -39,9 +39,14 @@ class Context:
     as_of: int
     complete: bool
     grades: tuple[GradeChange, ...]
+    by_type: dict[str, tuple[Ev, ...]]
+
+    def of_type(self, event_type: str) -> tuple[Ev, ...]:
+        return self.by_type.get(event_type, ())
 
     def first(self, event_type: str) -> Ev | None:
-        return next((e for e in self.events if e.type == event_type), None)
+        found = self.by_type.get(event_type)
+        return found[0] if found else None
 
     def grade_at(self, pos: int) -> str | None:
         """The grade in force once the event at ``pos`` has been applied."""
@@ -60,17 +65,24 @@ class Context:
 def build_context(timeline: Timeline, as_of: datetime) -> Context:
     as_of_epoch = int(as_of.timestamp() // 1)
     indexed = sorted(enumerate(timeline.events), key=lambda pair: (pair[1].at, pair[0]))
-    events = []
-    for event_index, event in indexed:
+    events: list[Ev] = []
+    for _, event in indexed:
         at = int(event.at.timestamp() // 1)
         if at > as_of_epoch:
             continue
-        del event_index
-        events.append(Ev(
-            pos=len(events), id=event.id, type=event.type, at=at, by=getattr(event, "by", None) or "",
-            grade=getattr(event, "grade", None) or "", text=getattr(event, "text", None) or "",
-            voice_of_child=getattr(event, "voice_of_child", None),
-        ))
+        fields = event.__dict__  # plain lookups: a missing attribute on a model is slow to ask for
+        events.append(
+            Ev(
+                pos=len(events),
+                id=event.id,
+                type=event.type,
+                at=at,
+                by=fields.get("by") or "",
+                grade=fields.get("grade") or "",
+                text=fields.get("text") or "",
+                voice_of_child=fields.get("voice_of_child"),
+            )
+        )
     report = next(e for e in events if e.type == "report_received")
     grades: list[GradeChange] = []
     for e in events:
@@ -79,4 +91,9 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
             grades.append(GradeChange(e.pos, e.at, e.grade, previous, e))
     closed = any(e.type == "closed" for e in events)
     complete = timeline.mode == Mode.COMPLETE or (timeline.mode == Mode.AUTO and closed)
-    return Context(tuple(events), report, as_of_epoch, complete, tuple(grades))
+    by_type: dict[str, list[Ev]] = {}
+    for e in events:
+        by_type.setdefault(e.type, []).append(e)
+    return Context(
+        tuple(events), report, as_of_epoch, complete, tuple(grades), {k: tuple(v) for k, v in by_type.items()}
+    )

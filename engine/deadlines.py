@@ -54,8 +54,9 @@ def _occurrences(spec: DeadlineSpec, policy: Policy, ctx: Context) -> list[Deadl
     return out
 
 
-def _judge(spec: DeadlineSpec, policy: Policy, ctx: Context, occurrence: int, start: Ev,
-           after_start: bool = False) -> DeadlineResult:
+def _judge(
+    spec: DeadlineSpec, policy: Policy, ctx: Context, occurrence: int, start: Ev, after_start: bool = False
+) -> DeadlineResult:
     due = start.at + _duration(spec, policy, ctx, start)
     stop = _first_after(spec.not_applicable_when, ctx, start)
     cutoff = stop.pos if stop is not None else len(ctx.events)
@@ -64,8 +65,7 @@ def _judge(spec: DeadlineSpec, policy: Policy, ctx: Context, occurrence: int, st
     return DeadlineResult(spec, occurrence, start, start.at, due, met, stop, status)
 
 
-def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | None,
-            stop: Ev | None) -> str:
+def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | None, stop: Ev | None) -> str:
     if met is not None:
         return "met" if met.at <= due else "met_late"
     if stop is not None and stop.at < due:
@@ -94,8 +94,8 @@ def _event_matches(trigger: Trigger, event: Ev) -> bool:
 def _matches(trigger: Trigger, ctx: Context) -> list[Ev]:
     """Every instant the trigger fires, in time order."""
     if trigger.event is not None:
-        hits = [e for e in ctx.events if _event_matches(trigger, e)]
-        return hits[trigger.nth - 1:] if trigger.nth > 1 else hits
+        hits = [e for e in ctx.of_type(trigger.event) if _event_matches(trigger, e)]
+        return hits[trigger.nth - 1 :] if trigger.nth > 1 else hits
     out = []
     for change in ctx.grades:
         if trigger.grade_becomes and change.grade == trigger.grade_becomes != change.previous:
@@ -111,15 +111,18 @@ def _first_after(triggers: list[Trigger], ctx: Context, start: Ev) -> Ev | None:
     return min(hits, key=lambda e: e.pos, default=None)
 
 
-def _first_meeting(triggers: list[Trigger], ctx: Context, start: Ev, cutoff: int,
-                   after_start: bool) -> Ev | None:
+def _first_meeting(
+    triggers: list[Trigger], ctx: Context, start: Ev, cutoff: int, after_start: bool
+) -> Ev | None:
     """The first event that meets the deadline, from its start up to (and with) the stop event."""
     best: Ev | None = None
     for trigger in triggers:
         count = 0
-        for event in ctx.events[start.pos:cutoff + 1]:
-            if after_start and event.pos == start.pos:
+        for event in ctx.of_type(trigger.event or ""):
+            if event.pos < start.pos or (after_start and event.pos == start.pos):
                 continue
+            if event.pos > cutoff:
+                break
             if _event_matches(trigger, event):
                 count += 1
                 if count == trigger.nth:

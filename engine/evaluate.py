@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from engine.context import Context, build_context
 from engine.deadlines import DeadlineResult, compute_deadlines
@@ -25,35 +25,45 @@ from engine.rete import RULE_ENGINE, Match
 from engine.timeline import Timeline
 
 
-def evaluate(timeline: Timeline, policy: Policy, as_of: datetime | None = None,
-             *, trace: bool = False) -> Evaluation:
+def evaluate(
+    timeline: Timeline, policy: Policy, as_of: datetime | None = None, *, trace: bool = False
+) -> Evaluation:
     """Judge the timeline at ``as_of`` (argument, else the timeline's, else now: live use only)."""
     moment = as_of or timeline.as_of or datetime.now(UTC)
     report_at = timeline.report().at
     if moment < report_at:
-        raise InvalidTimeline("the timeline does not follow contract v1", [FieldError(
-            "as_of", f"is before the report was received ({report_at.isoformat()})")])
+        raise InvalidTimeline(
+            "the timeline does not follow contract v1",
+            [FieldError("as_of", f"is before the report was received ({report_at.isoformat()})")],
+        )
     ctx = build_context(timeline, moment)
     deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
     rec = recommend(policy, timeline.child, repeat)
     facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, rec)
-    matches = RULE_ENGINE.run(policy, (f.message() for f in facts))
+    matches = RULE_ENGINE.run(policy, (f.message() for f in facts if policy.may_match(f.kind, f.fields)))
     by_id = {f.id: f for f in facts}
     tz = policy.meta.timezone
-    findings = sorted((_finding(policy, ctx, m, by_id) for m in matches),
-                      key=lambda f: _finding_order(policy, f))
-    return Evaluation(
+    findings = sorted(
+        (_finding(policy, ctx, m, by_id) for m in matches), key=lambda f: _finding_order(policy, f)
+    )
+    # The engine builds its own output from checked values: model_construct skips re-validation.
+    return Evaluation.model_construct(
         incident_id=timeline.incident_id,
-        policy=PolicyRef(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
+        policy=PolicyRef.model_construct(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
         as_of=iso_local(ctx.as_of, tz),
         mode="complete" if ctx.complete else "live",
-        grade=GradeView(current=ctx.current_grade, recommended=rec.grade, reasons=rec.reasons),
+        grade=GradeView.model_construct(
+            current=ctx.current_grade, recommended=rec.grade, reasons=rec.reasons
+        ),
         oversight=_oversight(policy, ctx, deadlines),
-        repeat_missing=RepeatMissing(
-            episodes_in_window=repeat.episodes_in_window, window_days=repeat.window_days,
-            threshold=repeat.threshold, response_plan_required=repeat.required,
-            response_plan_exists=timeline.child.response_plan),
+        repeat_missing=RepeatMissing.model_construct(
+            episodes_in_window=repeat.episodes_in_window,
+            window_days=repeat.window_days,
+            threshold=repeat.threshold,
+            response_plan_required=repeat.required,
+            response_plan_exists=timeline.child.response_plan,
+        ),
         deadlines=[_deadline(d, ctx, tz) for d in sorted(deadlines, key=_deadline_order(policy))],
         findings=findings,
         trace=_trace(facts, matches) if trace else None,
@@ -71,29 +81,40 @@ def _finding(policy: Policy, ctx: Context, match: Match, by_id: dict[str, Fact])
     else:
         assert rule.severity is not None and rule.message is not None
         severity = rule.severity
-        view = {a: SimpleNamespace(**f.fields, **f.display) for a, f in facts.items()}
+        view = {a: SimpleNamespace(**f.fields, **f.display()) for a, f in facts.items()}
         message = rule.message.format_map(view)
         chosen = [facts[a] for a in rule.evidence] or list(facts.values())
     evidence = list(dict.fromkeys(e for f in chosen for e in f.evidence))
-    at = chosen[0].at if not rule.at else int(getattr(
-        SimpleNamespace(**facts[rule.at.split(".")[0]].fields), rule.at.split(".")[1]))
-    return Finding(code=rule.code, clause=rule.clause, severity=severity, message=message,
-                   at=iso_local(at, tz), evidence=evidence, rule=name)
+    at = (
+        chosen[0].at
+        if not rule.at
+        else int(getattr(SimpleNamespace(**facts[rule.at.split(".")[0]].fields), rule.at.split(".")[1]))
+    )
+    return Finding.model_construct(
+        code=rule.code,
+        clause=rule.clause,
+        severity=severity,
+        message=message,
+        at=iso_local(at, tz),
+        evidence=evidence,
+        rule=name,
+    )
 
 
 def _deadline_message(policy: Policy, ctx: Context, fact: Fact) -> tuple[str, str]:
     status = fact.fields["status"]
     due, met = fact.fields["due_at"], fact.fields["met_at"]
     templates = policy.meta.deadline_messages
-    values = {"duty": fact.display["duty"], "due": fact.display["due_text"],
-              "met": fact.display["met_text"], "overdue": human_duration(ctx.as_of - due),
-              "late_by": human_duration(met - due), "remaining": human_duration(due - ctx.as_of)}
+    display = fact.display()
+    values = {"duty": display["duty"], "due": display["due_text"], "met": display["met_text"]}
     if status == "due_soon":
-        return "warning", templates["due_soon"].format(**values)
+        return "warning", templates["due_soon"].format(**values, remaining=human_duration(due - ctx.as_of))
     if status == "met_late":
-        return "breach", templates["met_late"].format(**values)
-    key = "breached_complete" if ctx.complete else "breached_live"
-    return "breach", templates[key].format(**values)
+        return "breach", templates["met_late"].format(**values, late_by=human_duration(met - due))
+    key: Literal["breached_complete", "breached_live"] = (
+        "breached_complete" if ctx.complete else "breached_live"
+    )
+    return "breach", templates[key].format(**values, overdue=human_duration(ctx.as_of - due))
 
 
 def _finding_order(policy: Policy, f: Finding) -> tuple[Any, ...]:
@@ -108,11 +129,19 @@ def _deadline_order(policy: Policy) -> Any:
 
 def _deadline(d: DeadlineResult, ctx: Context, tz: str) -> Deadline:
     closing = d.met or d.stop
-    return Deadline(
-        id=d.spec.id, occurrence=d.occurrence, clause=d.spec.clause, code=d.spec.code,
-        owner=d.spec.owner, duty=d.spec.duty, starts_at=iso_local(d.starts_at, tz),
-        due_at=iso_local(d.due_at, tz), met_at=iso_local(d.met.at, tz) if d.met else None,
-        met_by=d.met.id if d.met else None, status=d.status, reason=_reason(d, ctx, tz),
+    return Deadline.model_construct(
+        id=d.spec.id,
+        occurrence=d.occurrence,
+        clause=d.spec.clause,
+        code=d.spec.code,
+        owner=d.spec.owner,
+        duty=d.spec.duty,
+        starts_at=iso_local(d.starts_at, tz),
+        due_at=iso_local(d.due_at, tz),
+        met_at=iso_local(d.met.at, tz) if d.met else None,
+        met_by=d.met.id if d.met else None,
+        status=d.status,
+        reason=_reason(d, ctx, tz),
         evidence=[d.start.id] + ([closing.id] if closing else []),
     )
 
@@ -135,10 +164,15 @@ def _oversight(policy: Policy, ctx: Context, deadlines: list[DeadlineResult]) ->
     spec = next(d for d in policy.deadlines if d.id == deadline_id)
     latest = [d for d in deadlines if d.spec.id == deadline_id][-1:]
     accepted = latest[0].met.at if latest and latest[0].met else None
-    return OversightView(required_role=spec.owner, deadline=deadline_id,
-                         accepted_at=iso_local(accepted, policy.meta.timezone) if accepted else None)
+    return OversightView.model_construct(
+        required_role=spec.owner,
+        deadline=deadline_id,
+        accepted_at=iso_local(accepted, policy.meta.timezone) if accepted else None,
+    )
 
 
 def _trace(facts: list[Fact], matches: list[Match]) -> dict[str, Any]:
-    return {"facts": [f.message() for f in facts],
-            "fired": [{"rule": name, "facts": aliases} for name, aliases in matches]}
+    return {
+        "facts": [f.message() for f in facts],
+        "fired": [{"rule": name, "facts": aliases} for name, aliases in matches],
+    }

@@ -21,20 +21,31 @@ from engine.vocabulary import EventType, FindingCode, Grade, RiskFactor, Role
 
 DURATION_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 DERIVED_INDICATORS = {"looked_after", "under_age", "frequent_episodes"}
-DEADLINE_MESSAGE_FIELDS = {"duty", "due", "met", "overdue", "late_by", "remaining"}
+DEADLINE_MESSAGE_FIELDS = {
+    "breached_live": {"duty", "due", "overdue"},
+    "breached_complete": {"duty", "due"},
+    "met_late": {"duty", "due", "met", "late_by"},
+    "due_soon": {"duty", "due", "remaining"},
+}
 APPLIES_IF_FIELDS = {"response_plan", "looked_after", "philomena_profile"}
 # Parameters the fact builder reads by name, with the unit each must have.
 REQUIRED_PARAMETERS = {
-    "high_risk_indicators": "indicators", "aggravating_factors": "indicators",
-    "high_risk_age_under": "years", "aggravating_count_for_high": "count",
-    "frequent_episodes_in_window": "count", "repeat_window": "days", "repeat_threshold": "count",
-    "child_blaming_phrases": "phrases", "intelligence_cover_from": "local_time",
+    "high_risk_indicators": "indicators",
+    "aggravating_factors": "indicators",
+    "high_risk_age_under": "years",
+    "aggravating_count_for_high": "count",
+    "frequent_episodes_in_window": "count",
+    "repeat_window": "days",
+    "repeat_threshold": "count",
+    "child_blaming_phrases": "phrases",
+    "intelligence_cover_from": "local_time",
     "intelligence_cover_until": "local_time",
 }
 START_RULE = "__start__"
 M = TypeVar("M", bound=BaseModel)
-_SPEC_KEYS = {k for m in (ClauseFile, DeadlineSpec, RuleSpec, Trigger, Parameter, PolicyMeta)
-              for k in m.model_fields}
+_SPEC_KEYS = {
+    k for m in (ClauseFile, DeadlineSpec, RuleSpec, Trigger, Parameter, PolicyMeta) for k in m.model_fields
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class Policy:
     ruleset: dict[str, Any]
     sha256: str
     files: dict[str, str] = field(default_factory=dict)
+    # kind -> field -> the values some rule accepts; a kind no rule uses is absent.
+    fact_filters: dict[str, dict[str, frozenset[Any]]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -72,6 +85,13 @@ class Policy:
     @property
     def ruleset_name(self) -> str:
         return f"{self.meta.id}@{self.sha256[:16]}"
+
+    def may_match(self, kind: str, fields: dict[str, Any]) -> bool:
+        """False when no rule of this policy can match the fact, so it need not be asserted."""
+        constraints = self.fact_filters.get(kind)
+        if constraints is None:
+            return False
+        return all(fields.get(name) in allowed for name, allowed in constraints.items())
 
     def seconds(self, name: str) -> int:
         param = self.parameters[name]
@@ -91,7 +111,8 @@ def load_policy(folder: str | Path) -> Policy:
     params = _parameters(raw.get("parameters.yaml"), problems)
     clause_files = {
         name: _model(ClauseFile, data or {}, name, problems)
-        for name, data in raw.items() if name not in ("policy.yaml", "parameters.yaml")
+        for name, data in raw.items()
+        if name not in ("policy.yaml", "parameters.yaml")
     }
     if meta is None or params is None or any(v is None for v in clause_files.values()):
         raise _invalid(folder, problems)
@@ -99,16 +120,43 @@ def load_policy(folder: str | Path) -> Policy:
     rules = [(n, r) for n, cf in clause_files.items() if cf for r in cf.rules]
     _check_meta(meta, params, [d for _, d in deadlines], problems)
     _check_parameters(meta, params, problems)
-    compiled, ruleset = _compile(meta, params, deadlines, rules, problems, folder.name)
+    compiled, ruleset, whens = _compile(meta, params, deadlines, rules, problems, folder.name)
     if problems.items:
         raise _invalid(folder, problems)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     return Policy(
-        meta=meta, parameters=params, deadlines=tuple(d for _, d in deadlines),
-        rules=tuple(r for _, r in rules), compiled=compiled, ruleset=ruleset,
+        meta=meta,
+        parameters=params,
+        deadlines=tuple(d for _, d in deadlines),
+        rules=tuple(r for _, r in rules),
+        compiled=compiled,
+        ruleset=ruleset,
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         files={n: str(folder / n) for n in raw},
+        fact_filters=_fact_filters(whens),
     )
+
+
+def _fact_filters(whens: list[dict[str, Any]]) -> dict[str, dict[str, frozenset[Any]]]:
+    """Per fact kind, the fields every rule alias of that kind pins to listed values.
+
+    A fact whose value lies outside the union for such a field cannot match any alias, so the
+    engine need not assert it. Computed once per policy.
+    """
+    specs: dict[str, list[dict[str, Any]]] = {}
+    for when in whens:
+        for spec in when.values():
+            specs.setdefault(spec["fact"], []).append(spec)
+    filters: dict[str, dict[str, frozenset[Any]]] = {}
+    for kind, aliases in specs.items():
+        pinned = set.intersection(
+            *({k for k, v in a.items() if k != "fact" and not isinstance(v, dict)} for a in aliases)
+        )
+        filters[kind] = {
+            name: frozenset(v for a in aliases for v in (a[name] if isinstance(a[name], list) else [a[name]]))
+            for name in sorted(pinned)
+        }
+    return filters
 
 
 def _invalid(folder: Path, problems: Problems) -> PolicyInvalid:
@@ -178,8 +226,9 @@ def _parameters(data: Any, problems: Problems) -> dict[str, Parameter] | None:
     return params if len(params) == len(data) else None
 
 
-def _check_meta(meta: PolicyMeta, params: dict[str, Parameter], deadlines: list[DeadlineSpec],
-                problems: Problems) -> None:
+def _check_meta(
+    meta: PolicyMeta, params: dict[str, Parameter], deadlines: list[DeadlineSpec], problems: Problems
+) -> None:
     try:
         ZoneInfo(meta.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -188,10 +237,13 @@ def _check_meta(meta: PolicyMeta, params: dict[str, Parameter], deadlines: list[
     for grade, deadline_id in meta.oversight.items():
         problems.add(f"policy.yaml: oversight.{grade}", unknown("grade", grade, Grade))
         problems.add(f"policy.yaml: oversight.{grade}", unknown("deadline", deadline_id, ids))
-    for key, template in meta.deadline_messages.items():
+    for key, fields in DEADLINE_MESSAGE_FIELDS.items():
+        template = meta.deadline_messages.get(key)  # type: ignore[call-overload]
+        if template is None:
+            problems.add(f"policy.yaml: deadline_messages.{key}", "is required")
+            continue
         for name in template_fields(template):
-            problems.add(f"policy.yaml: deadline_messages.{key}",
-                         unknown("placeholder", name, DEADLINE_MESSAGE_FIELDS))
+            problems.add(f"policy.yaml: deadline_messages.{key}", unknown("placeholder", name, fields))
     indicators = set(RiskFactor) | DERIVED_INDICATORS
     for name in meta.indicator_labels:
         problems.add(f"policy.yaml: indicator_labels.{name}", unknown("indicator", name, indicators))
@@ -211,8 +263,9 @@ def _check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: 
         if param.unit == "indicators" and isinstance(param.value, list):
             for item in param.value:
                 bad = unknown("indicator", item, indicators)
-                problems.add(where, bad or unknown("indicator label in policy.yaml", item,
-                                                   meta.indicator_labels))
+                problems.add(
+                    where, bad or unknown("indicator label in policy.yaml", item, meta.indicator_labels)
+                )
 
 
 def _check_parameter_value(param: Parameter) -> str | None:
@@ -221,16 +274,22 @@ def _check_parameter_value(param: Parameter) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
         return None if ok else f"a {unit} value is a positive whole number, got {value!r}"
     if unit == "local_time":
-        ok = isinstance(value, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value)
+        ok = isinstance(value, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value) is not None
         return None if ok else f"a local time is HH:MM, got {value!r}"
     ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
     return None if ok else f"a list of {unit} must be a non-empty list of names or phrases"
 
 
-def _compile(meta: PolicyMeta, params: dict[str, Parameter],
-             deadlines: list[tuple[str, DeadlineSpec]], rules: list[tuple[str, RuleSpec]],
-             problems: Problems, folder: str) -> tuple[dict[str, CompiledRule], dict[str, Any]]:
+def _compile(
+    meta: PolicyMeta,
+    params: dict[str, Parameter],
+    deadlines: list[tuple[str, DeadlineSpec]],
+    rules: list[tuple[str, RuleSpec]],
+    problems: Problems,
+    folder: str,
+) -> tuple[dict[str, CompiledRule], dict[str, Any], list[dict[str, Any]]]:
     compiled: dict[str, CompiledRule] = {}
+    whens: list[dict[str, Any]] = []
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": "start"}}], "run": START_RULE}}
     for file, spec in deadlines:
         where = Problems(f"{folder}/{file}: deadline {spec.id}", problems.items)
@@ -239,12 +298,20 @@ def _compile(meta: PolicyMeta, params: dict[str, Parameter],
         for suffix, statuses in ((":late", ["breached", "met_late"]), (":due_soon", ["due_soon"])):
             name = f"{spec.clause}.{spec.id}{suffix}"
             when = {"deadline": {"fact": "deadline", "deadline": spec.id, "status": statuses}}
+            whens.append(when)
             conditions, _ = compile_when(when, where)
-            _add(name, CompiledRule(name, spec.id, spec.clause, spec.code, deadline=spec.id),
-                 conditions, compiled, ruleset, where)
+            _add(
+                name,
+                CompiledRule(name, spec.id, spec.clause, spec.code, deadline=spec.id),
+                conditions,
+                compiled,
+                ruleset,
+                where,
+            )
     for file, rule in rules:
         where = Problems(f"{folder}/{file}: rule {rule.id}", problems.items)
         _check_names(rule.clause, rule.code, meta, where)
+        whens.append(rule.when)
         conditions, kinds = compile_when(rule.when, where)
         check_template(rule.message, kinds, where)
         for alias in rule.evidence:
@@ -253,14 +320,34 @@ def _compile(meta: PolicyMeta, params: dict[str, Parameter],
             alias, _, fld = rule.at.partition(".")
             where.add("at", unknown("alias", alias, kinds))
         _check_test_ids(rule.tests, where)
-        _add(rule.id, CompiledRule(rule.id, rule.id, rule.clause, rule.code, rule.severity,
-                                   rule.message, tuple(rule.evidence), rule.at),
-             conditions, compiled, ruleset, where)
-    return compiled, ruleset
+        _add(
+            rule.id,
+            CompiledRule(
+                rule.id,
+                rule.id,
+                rule.clause,
+                rule.code,
+                rule.severity,
+                rule.message,
+                tuple(rule.evidence),
+                rule.at,
+            ),
+            conditions,
+            compiled,
+            ruleset,
+            where,
+        )
+    return compiled, ruleset, whens
 
 
-def _add(name: str, rule: CompiledRule, conditions: list[dict[str, Any]],
-         compiled: dict[str, CompiledRule], ruleset: dict[str, Any], where: Problems) -> None:
+def _add(
+    name: str,
+    rule: CompiledRule,
+    conditions: list[dict[str, Any]],
+    compiled: dict[str, CompiledRule],
+    ruleset: dict[str, Any],
+    where: Problems,
+) -> None:
     if name in compiled:
         where.add("id", f"the rule id {name!r} is used twice")
         return
@@ -273,8 +360,9 @@ def _check_names(clause: str, code: str, meta: PolicyMeta, where: Problems) -> N
     where.add("code", unknown("finding code", code, FindingCode))
 
 
-def _check_deadline(spec: DeadlineSpec, meta: PolicyMeta, params: dict[str, Parameter],
-                    where: Problems) -> None:
+def _check_deadline(
+    spec: DeadlineSpec, meta: PolicyMeta, params: dict[str, Parameter], where: Problems
+) -> None:
     _check_names(spec.clause, spec.code, meta, where)
     where.add("owner", unknown("role", spec.owner, Role))
     _check_trigger(spec.starts, "starts", where)
@@ -297,7 +385,9 @@ def _check_deadline(spec: DeadlineSpec, meta: PolicyMeta, params: dict[str, Para
         if not isinstance(value, bool):
             where.add(f"applies_if.{key}", f"expected true or false, got {value!r}")
     if spec.repeat and spec.each_start:
-        where.add("repeat", "a deadline either repeats after each meeting or starts at each trigger, not both")
+        where.add(
+            "repeat", "a deadline either repeats after each meeting or starts at each trigger, not both"
+        )
 
 
 def _check_trigger(trigger: Trigger, at: str, where: Problems) -> None:

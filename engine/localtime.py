@@ -17,11 +17,13 @@ def to_epoch(moment: datetime) -> int:
     return int(moment.timestamp() // 1)
 
 
+@lru_cache(maxsize=8192)
 def iso_local(epoch: int, tz: str) -> str:
     """ISO 8601 with the local offset in force at that instant (+01:00 in BST, +00:00 in GMT)."""
     return datetime.fromtimestamp(epoch, zone(tz)).isoformat()
 
 
+@lru_cache(maxsize=8192)
 def human_local(epoch: int, tz: str) -> str:
     """A reader's form of an instant, e.g. '19:40 on 11 July 2023 (BST)'."""
     moment = datetime.fromtimestamp(epoch, zone(tz))

@@ -70,8 +70,9 @@ def _field_error(err: Any, data: Any) -> FieldError:
     if kind == "union_tag_not_found":
         return FieldError(field + ".type", "is required: " + _event_types_sentence())
     if kind == "union_tag_invalid":
-        return FieldError(field + ".type", f"{err['ctx']['tag']!r} is not an event type; " +
-                          _event_types_sentence())
+        return FieldError(
+            field + ".type", f"{err['ctx']['tag']!r} is not an event type; " + _event_types_sentence()
+        )
     if kind in ("enum", "literal_error"):
         return FieldError(field, f"{err['input']!r} is not accepted; expected {err['ctx']['expected']}")
     return FieldError(field, err["msg"][:1].lower() + err["msg"][1:])
@@ -100,11 +101,13 @@ def _dedupe_events(timeline: Timeline) -> tuple[Timeline, list[FieldError]]:
             first[event.id] = index
             kept.append(event)
         elif timeline.events[first[event.id]] != event:
-            errors.append(FieldError(
-                f"events[{index}].id",
-                f"{event.id!r} is already used by events[{first[event.id]}] with different "
-                "content; an event sent twice must be identical",
-            ))
+            errors.append(
+                FieldError(
+                    f"events[{index}].id",
+                    f"{event.id!r} is already used by events[{first[event.id]}] with different "
+                    "content; an event sent twice must be identical",
+                )
+            )
     if len(kept) != len(timeline.events):
         timeline = timeline.model_copy(update={"events": kept})
     return timeline, errors
@@ -115,17 +118,23 @@ def _semantic_errors(timeline: Timeline) -> list[FieldError]:
     reports = [i for i, event in enumerate(timeline.events) if event.type == "report_received"]
     if len(reports) != 1:
         found = "none" if not reports else ", ".join(f"events[{i}]" for i in reports)
-        errors.append(FieldError(
-            "events", f"must hold exactly one report_received event; found {found}"))
+        errors.append(FieldError("events", f"must hold exactly one report_received event; found {found}"))
         return errors
     report_at = timeline.events[reports[0]].at
     if timeline.as_of is not None and timeline.as_of < report_at:
-        errors.append(FieldError(
-            "as_of", f"is before the report was received ({report_at.isoformat()}); "
-            "nothing can be judged before the report"))
+        errors.append(
+            FieldError(
+                "as_of",
+                f"is before the report was received ({report_at.isoformat()}); "
+                "nothing can be judged before the report",
+            )
+        )
     for index, episode in enumerate(timeline.child.previous_episodes):
         if episode.reported_at >= report_at:
-            errors.append(FieldError(
-                f"child.previous_episodes[{index}].reported_at",
-                f"must be before this report ({report_at.isoformat()})"))
+            errors.append(
+                FieldError(
+                    f"child.previous_episodes[{index}].reported_at",
+                    f"must be before this report ({report_at.isoformat()})",
+                )
+            )
     return errors

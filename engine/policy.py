@@ -22,8 +22,9 @@ class Parameter(_Spec):
     """A number or list the policy sets, with where it comes from."""
 
     value: int | str | list[str]
-    unit: Literal["minutes", "hours", "days", "count", "years", "local_time", "phrases",
-                  "indicators", "percent"]
+    unit: Literal[
+        "minutes", "hours", "days", "count", "years", "local_time", "phrases", "indicators", "percent"
+    ]
     clause: str
     provenance: Literal["stated", "statutory", "assumed", "reported"]
     note: str = ""

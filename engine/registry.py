@@ -41,7 +41,8 @@ class PolicyRegistry:
         known = ", ".join(f"{p.id} (from {p.meta.effective_from})" for p in self._by_id.values())
         raise NoPolicyInForce(
             f"no policy version was in force at {moment.isoformat()}; known versions: {known}. "
-            "Name a policy to judge this report against it.")
+            "Name a policy to judge this report against it."
+        )
 
 
 def default_rules_dir() -> Path:

@@ -40,8 +40,8 @@ class _QuietHost(durable.Host):  # type: ignore[misc]
     def get_action(self, action_name: str) -> Callable[[Any], None]:
         def action(c: Any) -> None:
             if action_name != START_RULE:
-                self.matches.append(
-                    (action_name, {alias: msg["id"] for alias, msg in c._m.items()}))
+                self.matches.append((action_name, {alias: msg["id"] for alias, msg in c._m.items()}))
+
         return action
 
 

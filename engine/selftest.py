@@ -32,7 +32,8 @@ class CaseResult:
 def policy_cases(policy: Policy) -> list[tuple[str, DeadlineSpec | RuleSpec, TestCase]]:
     """Every embedded case with its id, e.g. 'G2:initial_grading:just-late'."""
     out: list[tuple[str, DeadlineSpec | RuleSpec, TestCase]] = []
-    for spec in (*policy.deadlines, *policy.rules):
+    specs: list[DeadlineSpec | RuleSpec] = [*policy.deadlines, *policy.rules]
+    for spec in specs:
         label = spec.id if spec.id.startswith(spec.clause) else f"{spec.clause}:{spec.id}"
         out += [(f"{label}:{case.id}", spec, case) for case in spec.tests]
     return out
@@ -49,8 +50,11 @@ def run_case(policy: Policy, name: str, spec: DeadlineSpec | RuleSpec, case: Tes
     except (EngineError, ValueError) as exc:
         details = "; ".join(f"{e.field}: {e.message}" for e in getattr(exc, "errors", []))
         return CaseResult(name, False, f"{exc} {details}".strip())
-    problem = (_check_deadline(spec, case, result) if isinstance(spec, DeadlineSpec)
-               else _check_rule(spec, case, result))
+    problem = (
+        _check_deadline(spec, case, result)
+        if isinstance(spec, DeadlineSpec)
+        else _check_rule(spec, case, result)
+    )
     return CaseResult(name, problem is None, problem or "")
 
 
@@ -58,15 +62,18 @@ def case_timeline(policy: Policy, case: TestCase) -> dict[str, Any]:
     defaults = policy.meta.test_defaults
     report_at = datetime.fromisoformat(case.report_at or defaults["report_at"])
     events: list[dict[str, Any]] = [
-        {"id": "e0", "type": "report_received", "at": report_at.isoformat(), "by": "call_handler"}]
+        {"id": "e0", "type": "report_received", "at": report_at.isoformat(), "by": "call_handler"}
+    ]
     for i, event in enumerate(case.events, start=1):
         body = event.model_dump(exclude_none=True)
         body.update(id=event.id or f"e{i}", at=_instant(event.at, report_at))
         events.append(body)
     timeline: dict[str, Any] = {
-        "incident_id": f"TEST-{case.id}", "policy": policy.id,
+        "incident_id": f"TEST-{case.id}",
+        "policy": policy.id,
         "as_of": _instant(case.as_of or defaults["as_of"], report_at),
-        "child": {**defaults["child"], **case.child}, "events": events,
+        "child": {**defaults["child"], **case.child},
+        "events": events,
     }
     if case.mode:
         timeline["mode"] = case.mode
@@ -86,8 +93,9 @@ def _check_deadline(spec: DeadlineSpec, case: TestCase, result: Evaluation) -> s
     if want is None:
         return "a deadline test needs expect_status"
     got = [d.status for d in result.deadlines if d.id == spec.id]
-    got_sorted = [d.status for d in sorted(
-        (d for d in result.deadlines if d.id == spec.id), key=lambda d: d.occurrence)]
+    got_sorted = [
+        d.status for d in sorted((d for d in result.deadlines if d.id == spec.id), key=lambda d: d.occurrence)
+    ]
     if got_sorted != want:
         return f"expected statuses {want}, got {got_sorted or got}"
     late = sum(s in ("breached", "met_late") for s in got)
@@ -95,8 +103,10 @@ def _check_deadline(spec: DeadlineSpec, case: TestCase, result: Evaluation) -> s
     fired_late = sum(f.rule == f"{spec.clause}.{spec.id}:late" for f in result.findings)
     fired_soon = sum(f.rule == f"{spec.clause}.{spec.id}:due_soon" for f in result.findings)
     if (late, soon) != (fired_late, fired_soon):
-        return (f"{late} late and {soon} due-soon occurrences but {fired_late} late and "
-                f"{fired_soon} due-soon findings")
+        return (
+            f"{late} late and {soon} due-soon occurrences but {fired_late} late and "
+            f"{fired_soon} due-soon findings"
+        )
     return None
 
 

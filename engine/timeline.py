@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -126,8 +127,8 @@ Event = Annotated[
 ]
 
 EVENT_MODELS: dict[str, type[_Event]] = {
-    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
-    for model in Event.__origin__.__args__  # type: ignore[attr-defined]
+    typing.get_args(model.model_fields["type"].annotation)[0]: model
+    for model in typing.get_args(typing.get_args(Event)[0])
 }
 
 
@@ -157,4 +158,3 @@ class Timeline(_Strict):
     def report(self) -> ReportReceived:
         """The one report_received event (the parser guarantees there is exactly one)."""
         return next(e for e in self.events if isinstance(e, ReportReceived))
-

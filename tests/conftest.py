@@ -13,8 +13,11 @@ FIXTURES = ROOT / "fixtures"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true",
-                     help="rewrite fixtures/golden/*.json from the engine's current output")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite fixtures/golden/*.json from the engine's current output",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +33,13 @@ def case_study() -> dict[str, Any]:
 def report_timeline(events: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
     """A minimal valid timeline: a report at 19:40 BST plus the given events."""
     body: dict[str, Any] = {
-        "incident_id": "T-1", "policy": "suffolk-2023-02",
+        "incident_id": "T-1",
+        "policy": "suffolk-2023-02",
         "child": {"child_id": "C-1", "age_years": 14},
-        "events": [{"id": "r", "type": "report_received", "at": "2023-07-11T19:40:00+01:00",
-                    "by": "call_handler"}, *events],
+        "events": [
+            {"id": "r", "type": "report_received", "at": "2023-07-11T19:40:00+01:00", "by": "call_handler"},
+            *events,
+        ],
     }
     body.update(overrides)
     return body

@@ -8,10 +8,16 @@ from engine import evaluate, parse_timeline
 from tests.conftest import FIXTURES
 
 REQUIRED = {  # the findings the policy spec's case-study section lists
-    ("INITIAL_GRADING_LATE", "G2"), ("CONTROL_ROOM_REVIEW_LATE", "G3"),
-    ("RESPONSE_PLAN_NOT_USED", "R2"), ("RISK_ASSESSMENT_LATE", "G6"), ("ENDORSEMENT_LATE", "G6"),
-    ("UNDER_GRADED", "G4"), ("INSPECTOR_OVERSIGHT_LATE", "O2"), ("REVIEW_OVERDUE", "S2"),
-    ("ESCALATION_REVIEW_LATE", "S3"), ("CHILD_BLAMING_LANGUAGE", "S4"),
+    ("INITIAL_GRADING_LATE", "G2"),
+    ("CONTROL_ROOM_REVIEW_LATE", "G3"),
+    ("RESPONSE_PLAN_NOT_USED", "R2"),
+    ("RISK_ASSESSMENT_LATE", "G6"),
+    ("ENDORSEMENT_LATE", "G6"),
+    ("UNDER_GRADED", "G4"),
+    ("INSPECTOR_OVERSIGHT_LATE", "O2"),
+    ("REVIEW_OVERDUE", "S2"),
+    ("ESCALATION_REVIEW_LATE", "S3"),
+    ("CHILD_BLAMING_LANGUAGE", "S4"),
     ("VOICE_OF_CHILD_MISSING", "F2"),
 }
 
@@ -49,7 +55,8 @@ def test_case_study_live_at_the_inspectors_review(case_study, policy) -> None:
     assert statuses[("cid_oversight", 1)] == "pending"
     assert result.oversight.required_role == "cid_supervisor"
     assert "has not been recorded" in next(
-        f.message for f in result.findings if f.code == "INITIAL_GRADING_LATE")
+        f.message for f in result.findings if f.code == "INITIAL_GRADING_LATE"
+    )
 
 
 def test_case_study_golden(case_study, policy, request) -> None:

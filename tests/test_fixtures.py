@@ -38,9 +38,13 @@ def test_fixture_meets_its_expectations(name: str) -> None:
         assert {f.severity for f in result.findings if f.code == code} == {severity}
     for text in want.get("messages_contain", []):
         assert any(text in f.message for f in result.findings)
-    checks = {"mode": result.mode, "recommended": result.grade.recommended,
-              "current_grade": result.grade.current, "required_role": result.oversight.required_role,
-              "episodes_in_window": result.repeat_missing.episodes_in_window}
+    checks = {
+        "mode": result.mode,
+        "recommended": result.grade.recommended,
+        "current_grade": result.grade.current,
+        "required_role": result.oversight.required_role,
+        "episodes_in_window": result.repeat_missing.episodes_in_window,
+    }
     for key, value in checks.items():
         if key in want:
             assert value == want[key], key

@@ -14,9 +14,15 @@ from hypothesis import strategies as st
 from engine import default_registry, evaluate, parse_timeline
 
 POLICY = default_registry().get("suffolk-2023-02")
-REPORTS = [datetime.fromisoformat(t) for t in (
-    "2023-07-11T19:40:00+01:00", "2023-12-02T01:30:00+00:00",
-    "2023-03-25T22:10:00+00:00", "2023-10-28T23:50:00+01:00")]
+REPORTS = [
+    datetime.fromisoformat(t)
+    for t in (
+        "2023-07-11T19:40:00+01:00",
+        "2023-12-02T01:30:00+00:00",
+        "2023-03-25T22:10:00+00:00",
+        "2023-10-28T23:50:00+01:00",
+    )
+]
 # Events that do not change the grade, with roles that may send them.
 PLAIN = {
     "intelligence_checks": ["call_handler", "control_room_supervisor"],
@@ -39,11 +45,18 @@ def timelines(draw: st.DrawFn) -> dict[str, Any]:
     report = draw(st.sampled_from(REPORTS))
     minutes = draw(st.lists(st.integers(1, 60 * 50), min_size=2, max_size=18, unique=True))
     events: list[dict[str, Any]] = [
-        {"id": "r", "type": "report_received", "at": report.isoformat(), "by": "call_handler"}]
+        {"id": "r", "type": "report_received", "at": report.isoformat(), "by": "call_handler"}
+    ]
     grading_at = minutes.pop()
-    events.append({"id": "g", "type": "risk_graded", "at": _at(report, grading_at),
-                   "by": draw(st.sampled_from(["call_handler", "frontline_officer"])),
-                   "grade": draw(st.sampled_from(["medium", "high", "low"]))})
+    events.append(
+        {
+            "id": "g",
+            "type": "risk_graded",
+            "at": _at(report, grading_at),
+            "by": draw(st.sampled_from(["call_handler", "frontline_officer"])),
+            "grade": draw(st.sampled_from(["medium", "high", "low"])),
+        }
+    )
     for i, minute in enumerate(minutes):
         kind = draw(st.sampled_from([*PLAIN, "found", "prevention_interview"]))
         event: dict[str, Any] = {"id": f"x{i}", "type": kind, "at": _at(report, minute)}
@@ -59,12 +72,20 @@ def timelines(draw: st.DrawFn) -> dict[str, Any]:
                 event["text"] = draw(st.sampled_from(["Always returns.", "CCTV checked."]))
         events.append(event)
     return {
-        "incident_id": "P-1", "policy": "suffolk-2023-02",
+        "incident_id": "P-1",
+        "policy": "suffolk-2023-02",
         "as_of": _at(report, draw(st.integers(0, 60 * 80))),
-        "child": {"child_id": "C-1", "age_years": draw(st.integers(8, 17)),
-                  "risk_factors": draw(st.lists(st.sampled_from(["mental_health", "victim_of_crime",
-                                                                  "substance_misuse"]), unique=True)),
-                  "looked_after": draw(st.booleans()), "response_plan": draw(st.booleans())},
+        "child": {
+            "child_id": "C-1",
+            "age_years": draw(st.integers(8, 17)),
+            "risk_factors": draw(
+                st.lists(
+                    st.sampled_from(["mental_health", "victim_of_crime", "substance_misuse"]), unique=True
+                )
+            ),
+            "looked_after": draw(st.booleans()),
+            "response_plan": draw(st.booleans()),
+        },
         "events": events,
     }
 
@@ -92,8 +113,12 @@ def test_an_on_time_meeting_event_never_adds_a_breach(body, data) -> None:
     before = run(body)
     open_ones = [d for d in before.deadlines if d.status in ("pending", "due_soon", "breached")]
     spec_by_id = {s.id: s for s in POLICY.deadlines}
-    candidates = [(d, t) for d in open_ones for t in spec_by_id[d.id].met_by
-                  if t.event in PLAIN or t.event == "prevention_interview"]
+    candidates = [
+        (d, t)
+        for d in open_ones
+        for t in spec_by_id[d.id].met_by
+        if t.event in PLAIN or t.event == "prevention_interview"
+    ]
     if not candidates:
         return
     deadline, trigger = data.draw(st.sampled_from(candidates))

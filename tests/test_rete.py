@@ -28,11 +28,14 @@ def test_many_more_evaluations_than_the_session_cap(policy, case_study) -> None:
 def test_an_exception_in_an_action_voids_the_evaluation(policy, case_study) -> None:
     engine = RuleEngine()
     from engine.evaluate import build_context, build_facts, compute_deadlines, count_repeat, recommend
+
     timeline = parse_timeline(json.dumps(case_study))
     ctx = build_context(timeline, timeline.as_of)
     deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
-    facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat))
+    facts = build_facts(
+        policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
+    )
     engine.run(policy, [f.message() for f in facts])  # registers the ruleset
     ruleset = engine._host.get_ruleset(policy.ruleset_name)
     ruleset._actions["S4.child-blaming-language"] = durable.Promise(lambda c: 1 / 0)
@@ -68,11 +71,23 @@ def test_two_versions_of_a_policy_live_side_by_side(tmp_path, policy) -> None:
     data["initial_grading"]["value"] = 90
     path.write_text(yaml.safe_dump(data))
     changed = load_policy(copy)
-    body = report_timeline([{"id": "g", "type": "risk_graded", "at": "2023-07-11T20:40:00+01:00",
-                             "by": "call_handler", "grade": "high"}], as_of="2023-07-11T22:00:00+01:00")
+    body = report_timeline(
+        [
+            {
+                "id": "g",
+                "type": "risk_graded",
+                "at": "2023-07-11T20:40:00+01:00",
+                "by": "call_handler",
+                "grade": "high",
+            }
+        ],
+        as_of="2023-07-11T22:00:00+01:00",
+    )
     timeline = parse_timeline(json.dumps(body))
-    status = lambda p: next(d.status for d in evaluate(timeline, p).deadlines  # noqa: E731
-                            if d.id == "initial_grading")
+
+    def status(p) -> str:
+        return next(d.status for d in evaluate(timeline, p).deadlines if d.id == "initial_grading")
+
     assert (status(policy), status(changed), status(policy)) == ("met_late", "met", "met_late")
     assert changed.ruleset_name != policy.ruleset_name
 

@@ -17,11 +17,23 @@ def errors_of(body) -> dict[str, str]:
 
 
 def test_naive_timestamp_is_rejected_naming_the_field() -> None:
-    body = report_timeline([{"id": "g", "type": "risk_graded", "at": "2023-07-11T20:00:00",
-                             "by": "call_handler", "grade": "high"}])
-    assert errors_of(body) == {"events[1].at": (
-        "must carry a UTC offset, e.g. 2023-07-11T19:40:00+01:00: a local time without one is "
-        "ambiguous around daylight-saving changes")}
+    body = report_timeline(
+        [
+            {
+                "id": "g",
+                "type": "risk_graded",
+                "at": "2023-07-11T20:00:00",
+                "by": "call_handler",
+                "grade": "high",
+            }
+        ]
+    )
+    assert errors_of(body) == {
+        "events[1].at": (
+            "must carry a UTC offset, e.g. 2023-07-11T19:40:00+01:00: a local time without one is "
+            "ambiguous around daylight-saving changes"
+        )
+    }
 
 
 def test_unknown_risk_factor_lists_the_known_ones() -> None:
@@ -32,22 +44,53 @@ def test_unknown_risk_factor_lists_the_known_ones() -> None:
     assert "'domestic_abuse_at_home'" in message
 
 
-@pytest.mark.parametrize(("event", "field", "start"), [
-    pytest.param({"id": "x", "type": "sighting", "at": "2023-07-11T20:00:00+01:00"},
-                 "events[1].type", "'sighting' is not an event type; known event types: report_received",
-                 id="unknown-event-type"),
-    pytest.param({"id": "x", "type": "risk_graded", "at": "2023-07-11T20:00:00+01:00",
-                  "by": "janitor", "grade": "high"},
-                 "events[1].by", "'janitor' is not accepted; expected 'call_handler'", id="unknown-role"),
-    pytest.param({"id": "x", "type": "risk_graded", "at": "2023-07-11T20:00:00+01:00",
-                  "by": "call_handler", "grade": "absent"},
-                 "events[1].grade", "'absent' is not accepted; expected 'high'", id="unknown-grade"),
-    pytest.param({"id": "x", "type": "found", "at": "2023-07-11T20:00:00+01:00", "where": "park"},
-                 "events[1].where", "is not a field of contract v1 here; accepted fields: id, at, by, type, location",
-                 id="unknown-field"),
-    pytest.param({"id": "x", "type": "risk_graded", "at": "2023-07-11T20:00:00+01:00", "by": "call_handler"},
-                 "events[1].grade", "is required", id="missing-grade"),
-])
+@pytest.mark.parametrize(
+    ("event", "field", "start"),
+    [
+        pytest.param(
+            {"id": "x", "type": "sighting", "at": "2023-07-11T20:00:00+01:00"},
+            "events[1].type",
+            "'sighting' is not an event type; known event types: report_received",
+            id="unknown-event-type",
+        ),
+        pytest.param(
+            {
+                "id": "x",
+                "type": "risk_graded",
+                "at": "2023-07-11T20:00:00+01:00",
+                "by": "janitor",
+                "grade": "high",
+            },
+            "events[1].by",
+            "'janitor' is not accepted; expected 'call_handler'",
+            id="unknown-role",
+        ),
+        pytest.param(
+            {
+                "id": "x",
+                "type": "risk_graded",
+                "at": "2023-07-11T20:00:00+01:00",
+                "by": "call_handler",
+                "grade": "absent",
+            },
+            "events[1].grade",
+            "'absent' is not accepted; expected 'high'",
+            id="unknown-grade",
+        ),
+        pytest.param(
+            {"id": "x", "type": "found", "at": "2023-07-11T20:00:00+01:00", "where": "park"},
+            "events[1].where",
+            "is not a field of contract v1 here; accepted fields: id, at, by, type, location",
+            id="unknown-field",
+        ),
+        pytest.param(
+            {"id": "x", "type": "risk_graded", "at": "2023-07-11T20:00:00+01:00", "by": "call_handler"},
+            "events[1].grade",
+            "is required",
+            id="missing-grade",
+        ),
+    ],
+)
 def test_bad_event_names_its_field(event, field, start) -> None:
     assert errors_of(report_timeline([event]))[field].startswith(start)
 
@@ -59,17 +102,25 @@ def test_identical_duplicate_is_dropped() -> None:
 
 
 def test_conflicting_duplicate_is_rejected() -> None:
-    body = report_timeline([{"id": "f", "type": "found", "at": "2023-07-11T21:00:00+01:00"},
-                            {"id": "f", "type": "found", "at": "2023-07-11T21:05:00+01:00"}])
-    assert errors_of(body) == {"events[2].id": (
-        "'f' is already used by events[1] with different content; an event sent twice must be identical")}
+    body = report_timeline(
+        [
+            {"id": "f", "type": "found", "at": "2023-07-11T21:00:00+01:00"},
+            {"id": "f", "type": "found", "at": "2023-07-11T21:05:00+01:00"},
+        ]
+    )
+    assert errors_of(body) == {
+        "events[2].id": (
+            "'f' is already used by events[1] with different content; an event sent twice must be identical"
+        )
+    }
 
 
 @pytest.mark.parametrize("reports", [0, 2], ids=["no-report", "two-reports"])
 def test_exactly_one_report(reports) -> None:
     body = report_timeline([])
-    body["events"] = [{"id": f"r{i}", "type": "report_received", "at": "2023-07-11T19:40:00+01:00"}
-                      for i in range(reports)] or [{"id": "f", "type": "found", "at": "2023-07-11T19:40:00+01:00"}]
+    body["events"] = [
+        {"id": f"r{i}", "type": "report_received", "at": "2023-07-11T19:40:00+01:00"} for i in range(reports)
+    ] or [{"id": "f", "type": "found", "at": "2023-07-11T19:40:00+01:00"}]
     assert errors_of(body)["events"].startswith("must hold exactly one report_received event")
 
 
