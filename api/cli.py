@@ -8,6 +8,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from api.keys import KeyRole, KeyStore, KeyStoreError
+from api.settings import Settings
 from engine import (
     EngineError,
     PolicyRegistry,
@@ -42,6 +44,22 @@ def _parser() -> argparse.ArgumentParser:
     pol = sub.add_parser("policies", help="list the policy versions")
     pol.add_argument("--rules", help="rules folder holding the policy versions")
     pol.set_defaults(func=_policies)
+    serve = sub.add_parser("serve", help="start the HTTP API (policies are checked first)")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument("--workers", type=int, default=1, help="processes; default: 1")
+    serve.set_defaults(func=_serve)
+    keys = sub.add_parser("keys", help="manage API keys (stored as hashes in the data folder)")
+    keys_sub = keys.add_subparsers(required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="make a key and print its secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in KeyRole])
+    create.set_defaults(func=_keys_create)
+    listing = keys_sub.add_parser("list", help="list key names and roles (never secrets)")
+    listing.set_defaults(func=_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="remove a key; it stops working at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=_keys_revoke)
     rules = sub.add_parser("rules", help="work with rules folders")
     rules_sub = rules.add_subparsers(required=True, metavar="ACTION")
     val = rules_sub.add_parser(
@@ -126,6 +144,61 @@ def _validate(args: argparse.Namespace) -> int:
                 line += f"\n  FAIL {r.name}: {r.problem}"
         print(line)
     return 1 if failed else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import load_registry
+
+    settings = Settings.from_env()
+    load_registry(settings)  # a broken rules folder stops here, with its errors, before serving
+    print(f"misper: serving on http://{args.host}:{args.port} (keys: {settings.keys_file})", file=sys.stderr)
+    uvicorn.run(
+        "api.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+    )
+    return 0
+
+
+def _key_store() -> KeyStore:
+    return KeyStore(Settings.from_env().keys_file)
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    store = _key_store()
+    try:
+        secret = store.create(args.name, args.role)
+    except KeyStoreError as exc:
+        print(f"misper: {exc}", file=sys.stderr)
+        return 2
+    print(secret)
+    print(
+        f"misper: key {args.name!r} ({args.role}) saved to {store.path}; the secret above is not "
+        "stored and will not be shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    for key in _key_store().list():
+        print(f"{key.name}\t{key.role}\t{key.created_at}")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    try:
+        _key_store().revoke(args.name)
+    except KeyStoreError as exc:
+        print(f"misper: {exc}", file=sys.stderr)
+        return 2
+    print(f"misper: key {args.name!r} revoked", file=sys.stderr)
+    return 0
 
 
 def _print_error(exc: EngineError) -> None:

@@ -22,7 +22,7 @@ from engine.facts import Fact, build_facts, count_repeat, recommend
 from engine.loader import Policy
 from engine.localtime import human_duration, human_local, iso_local
 from engine.rete import RULE_ENGINE, Match
-from engine.timeline import Timeline
+from engine.timeline import EARLIEST, LATEST, Timeline
 
 
 def evaluate(
@@ -68,6 +68,20 @@ def evaluate(
         findings=findings,
         trace=_trace(facts, matches) if trace else None,
     )
+
+
+def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> None:
+    """An instant to judge at must carry an offset, lie in range and not precede the report."""
+    report_at = timeline.report().at
+    problem = None
+    if moment.tzinfo is None:
+        problem = "must carry a UTC offset"
+    elif not EARLIEST <= moment < LATEST:
+        problem = "must be between 1970-01-01 and 2999-12-31"
+    elif moment < report_at:
+        problem = f"is before the report was received ({report_at.isoformat()})"
+    if problem:
+        raise InvalidTimeline("the timeline does not follow contract v1", [FieldError(name, problem)])
 
 
 def _finding(policy: Policy, ctx: Context, match: Match, by_id: dict[str, Fact]) -> Finding:

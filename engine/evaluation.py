@@ -79,3 +79,29 @@ class Evaluation(_Out):
     def to_json(self, indent: int | None = 2) -> str:
         """The contract's JSON; the opt-in trace appears only when it was asked for."""
         return self.model_dump_json(indent=indent, exclude={"trace"} if self.trace is None else None)
+
+
+class DeadlineState(_Out):
+    id: str
+    occurrence: int
+    status: str
+    due_at: str
+
+
+class Step(_Out):
+    """One instant a trainer steps to: what happened, where each clock stands, what is new."""
+
+    at: str
+    triggers: list[str]
+    mode: str
+    grade: GradeView
+    oversight: OversightView
+    deadlines: list[DeadlineState]
+    new_findings: list[Finding]
+
+
+class Simulation(_Out):
+    incident_id: str
+    policy: PolicyRef
+    until: str
+    steps: list[Step]

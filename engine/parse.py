@@ -73,6 +73,8 @@ def _field_error(err: Any, data: Any) -> FieldError:
         return FieldError(
             field + ".type", f"{err['ctx']['tag']!r} is not an event type; " + _event_types_sentence()
         )
+    if kind == "value_error":
+        return FieldError(field, str(err["ctx"]["error"]))
     if kind in ("enum", "literal_error"):
         return FieldError(field, f"{err['input']!r} is not accepted; expected {err['ctx']['expected']}")
     return FieldError(field, err["msg"][:1].lower() + err["msg"][1:])

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import typing
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from engine.vocabulary import Grade, Mode, RecordKind, RiskFactor, Role
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(moment: datetime) -> datetime:
+    """Instants far outside any incident would overflow date arithmetic: refuse them by name."""
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("must be between 1970-01-01 and 2999-12-31")
+    return moment
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Text = Annotated[str, Field(max_length=20_000)]
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -19,7 +32,7 @@ class _Strict(BaseModel):
 
 class _Event(_Strict):
     id: Id
-    at: AwareDatetime
+    at: Instant
 
 
 class _ByOptional(_Event):
@@ -133,7 +146,7 @@ EVENT_MODELS: dict[str, type[_Event]] = {
 
 
 class PreviousEpisode(_Strict):
-    reported_at: AwareDatetime
+    reported_at: Instant
     recorded_on: RecordKind
 
 
@@ -150,7 +163,7 @@ class Child(_Strict):
 class Timeline(_Strict):
     incident_id: Id
     policy: Id | None = None
-    as_of: AwareDatetime | None = None
+    as_of: Instant | None = None
     mode: Mode = Mode.AUTO
     child: Child
     events: Annotated[list[Event], Field(min_length=1, max_length=5_000)]

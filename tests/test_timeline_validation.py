@@ -143,3 +143,12 @@ def test_strings_are_not_coerced_to_numbers_or_booleans() -> None:
 
 def test_invalid_json_is_named() -> None:
     assert errors_of('{"incident_id": ')["body"].startswith("is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-05:00", "1969-12-31T23:59:00+00:00"]
+)
+def test_instants_outside_any_incident_are_refused(moment) -> None:
+    body = report_timeline([])
+    body["events"][0]["at"] = moment
+    assert errors_of(body) == {"events[0].at": "must be between 1970-01-01 and 2999-12-31"}

@@ -1,0 +1,49 @@
+"""The HTTP door: `uvicorn api.main:app`, or `misper serve`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import access_log, openapi, problems
+from api.keys import KeyStore
+from api.routes import evaluations, health, policies, simulations
+from api.settings import Settings
+from engine import PolicyRegistry, default_registry
+
+
+def load_registry(settings: Settings) -> PolicyRegistry:
+    """Every policy folder, checked; a broken one raises PolicyInvalid and start-up stops."""
+    return PolicyRegistry.from_folder(settings.rules_dir) if settings.rules_dir else default_registry()
+
+
+def create_app(settings: Settings | None = None, registry: PolicyRegistry | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.registry = registry or load_registry(settings)
+        yield
+
+    app = FastAPI(
+        title="misper",
+        version="1",
+        description="Risk grading and supervision deadlines for children reported missing (contract v1). "
+        "Every route but /healthz and /readyz needs an API key as a bearer token.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keys = KeyStore(settings.keys_file)
+    app.state.registry = None
+    access_log.configure()
+    app.middleware("http")(access_log.middleware)
+    problems.install(app)
+    for router in (evaluations.router, simulations.router, policies.router, health.router):
+        app.include_router(router)
+    openapi.install(app)
+    return app
+
+
+app = create_app()

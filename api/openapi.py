@@ -1,0 +1,88 @@
+"""The OpenAPI document: the timeline's JSON schema, problem responses and contract examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.problems import MEDIA_TYPE, Problem
+from engine import Timeline
+from engine.evaluation import Evaluation, Simulation
+
+REF = "#/components/schemas/{model}"
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+
+def _example(name: str) -> Any:
+    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def timeline_body() -> dict[str, Any]:
+    """The request body of the evaluation and simulation routes (parsed by the engine itself)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF.format(model="Timeline")},
+                    "examples": {
+                        "contract-v1": {
+                            "summary": "The contract's example timeline",
+                            "value": _example("timeline.json"),
+                        }
+                    },
+                }
+            },
+        }
+    }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "No API key, or not a valid one",
+        403: "The key's role may not use this route",
+        404: "Not found",
+        413: "The request body is over the size limit",
+        422: "The input is not valid; errors name each bad field",
+        503: "The policies are not loaded yet",
+    }
+    return {
+        s: {
+            "description": text[s],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
+        }
+        for s in statuses
+    }
+
+
+def json_response(
+    model: str, description: str, example: str | None = None
+) -> dict[int | str, dict[str, Any]]:
+    content: dict[str, Any] = {"schema": {"$ref": REF.format(model=model)}}
+    if example:
+        content["example"] = _example(example)
+    return {200: {"description": description, "content": {"application/json": content}}}
+
+
+def install(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (Timeline, Evaluation, Simulation, Problem):
+            generated = model.model_json_schema(
+                ref_template=REF, mode="serialization" if model is not Timeline else "validation"
+            )
+            components.update(generated.pop("$defs", {}))
+            components[model.__name__] = generated
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

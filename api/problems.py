@@ -1,0 +1,110 @@
+"""RFC 9457 problem details: every error the API returns has this one shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine import EngineError, FieldError, InvalidTimeline, NoPolicyInForce, UnknownPolicy
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://misper.invalid/problems/"
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+class ApiProblem(Exception):
+    """Raised by the API's own code; turned into a problem response in one place."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.errors, self.headers = errors, headers
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
+    if errors is not None:
+        body["errors"] = [e.as_dict() for e in errors]
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
+    InvalidTimeline: (422, "The timeline is not valid"),
+    UnknownPolicy: (422, "Unknown policy"),
+    NoPolicyInForce: (422, "No policy in force"),
+}
+
+HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+
+
+def install(app: FastAPI) -> None:
+    """Map every error to problem+json: engine errors, request validation, HTTP errors, the rest."""
+
+    @app.exception_handler(ApiProblem)
+    async def api_problem(_: Request, exc: ApiProblem) -> JSONResponse:
+        return problem_response(exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers)
+
+    @app.exception_handler(EngineError)
+    async def engine_error(_: Request, exc: EngineError) -> JSONResponse:
+        status, title = ENGINE_STATUS.get(type(exc), (500, "The evaluation failed"))
+        errors = exc.errors or None
+        if isinstance(exc, UnknownPolicy | NoPolicyInForce):
+            errors = [FieldError("policy", exc.message)]
+        return problem_response(status, exc.code, title, exc.message, errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        return problem_response(
+            422, "invalid_request", "The request is not valid", "see errors for each bad field", errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = HTTP_TITLES.get(exc.status_code, "Request failed")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem_response(
+            exc.status_code,
+            title.lower().replace(" ", "_"),
+            title,
+            detail,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return problem_response(
+            500, "internal_error", "Internal error", "the request could not be completed; it has been logged"
+        )

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from api.deps import PolicyDep, get_caller
+from api.openapi import problems
+from api.problems import ApiProblem
+from api.requests import only_query
+from engine import Policy, UnknownPolicy
+
+router = APIRouter(
+    prefix="/v1/policies", tags=["policies"], dependencies=[Depends(get_caller), Depends(only_query())]
+)
+
+
+class PolicySummary(BaseModel):
+    id: str
+    title: str
+    effective_from: date
+    effective_to: date | None
+    timezone: str
+    sha256: str
+
+
+class PolicyDetail(PolicySummary):
+    source: str
+    clauses: dict[str, str]
+    parameters: dict[str, dict[str, Any]]
+    deadlines: list[dict[str, Any]]
+    rules: list[dict[str, Any]]
+
+
+def _summary(p: Policy) -> dict[str, Any]:
+    m = p.meta
+    return {
+        "id": p.id,
+        "title": m.title,
+        "effective_from": m.effective_from,
+        "effective_to": m.effective_to,
+        "timezone": m.timezone,
+        "sha256": p.sha256,
+    }
+
+
+@router.get("", response_model=list[PolicySummary], responses=problems(401, 422, 503))
+def list_policies(registry: PolicyDep) -> list[dict[str, Any]]:
+    """The policy versions, with their effective dates and content hashes."""
+    return [_summary(p) for p in registry.policies]
+
+
+@router.get("/{policy_id}", response_model=PolicyDetail, responses=problems(401, 404, 422, 503))
+def get_policy(policy_id: str, registry: PolicyDep) -> dict[str, Any]:
+    """One policy version: its clauses, parameters, deadlines and rules, to explain a flag."""
+    try:
+        p = registry.get(policy_id)
+    except UnknownPolicy as exc:
+        raise ApiProblem(404, "unknown_policy", "Not found", exc.message) from None
+    return {
+        **_summary(p),
+        "source": p.meta.source,
+        "clauses": p.meta.clauses,
+        "parameters": {name: param.model_dump() for name, param in p.parameters.items()},
+        "deadlines": [d.model_dump(exclude={"tests"}, exclude_none=True) for d in p.deadlines],
+        "rules": [r.model_dump(exclude={"tests"}) for r in p.rules],
+    }

@@ -1,0 +1,33 @@
+"""An app wired to a temporary data folder, with one key per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.keys import KeyRole, KeyStore
+from api.main import create_app
+from api.settings import Settings
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    client: TestClient
+    keys: dict[str, str]
+    store: KeyStore
+
+    def auth(self, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+def make_api(data_dir: Path, **settings: object) -> Api:
+    config = Settings(data_dir=data_dir, rules_dir=None, max_body_bytes=1024 * 1024)
+    config = Settings(**{**config.__dict__, **settings})  # type: ignore[arg-type]
+    store = KeyStore(config.keys_file)
+    keys = {role.value: store.create(f"test-{role.value}", role.value) for role in KeyRole}
+    app = create_app(config)
+    return Api(app, TestClient(app), keys, store)

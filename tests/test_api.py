@@ -1,0 +1,292 @@
+"""The HTTP API as control rooms and trainers use it; error bodies are asserted whole."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import Settings
+from engine import PolicyInvalid
+from tests.api_support import make_api
+from tests.conftest import FIXTURES, ROOT, report_timeline
+
+CASE = (FIXTURES / "timelines" / "case-study.json").read_bytes()
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(tmp_path):
+    made = make_api(tmp_path)
+    with made.client:
+        yield made
+
+
+def test_health_needs_no_key(api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert api.client.get("/readyz").json() == {"status": "ready", "policies": ["suffolk-2023-02"]}
+
+
+def test_no_key_is_401_problem(api) -> None:
+    response = api.client.post("/v1/evaluations", content=CASE)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["www-authenticate"] == 'Bearer realm="misper"'
+    assert response.json() == {
+        "type": "https://misper.invalid/problems/unauthorised",
+        "title": "Unauthorised",
+        "status": 401,
+        "detail": "send an API key as 'Authorization: Bearer <key>'",
+    }
+
+
+def test_wrong_key_and_revoked_key_are_401(api) -> None:
+    bad = api.client.post("/v1/evaluations", content=CASE, headers={"Authorization": "Bearer msp_nope"})
+    assert bad.status_code == 401 and bad.json()["detail"] == "the API key is not valid"
+    api.store.revoke("test-control_room")
+    revoked = api.client.post("/v1/evaluations", content=CASE, headers=api.auth("control_room"))
+    assert revoked.status_code == 401
+
+
+def test_wrong_role_is_403(api) -> None:
+    response = api.client.post("/v1/simulations", content=CASE, headers=api.auth("control_room"))
+    assert response.status_code == 403
+    assert response.json() == {
+        "type": "https://misper.invalid/problems/forbidden",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "a control_room key may not use this route; allowed roles: admin, auditor, trainer",
+    }
+
+
+@pytest.mark.parametrize("role", ["control_room", "trainer", "auditor", "admin"])
+def test_evaluation_is_the_cli_evaluation(api, role) -> None:
+    response = api.client.post("/v1/evaluations", content=CASE, headers=api.auth(role))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.json() == json.loads((FIXTURES / "golden" / "case-study.json").read_text())
+
+
+def test_naive_timestamp_is_422_naming_the_field(api) -> None:
+    body = report_timeline([{"id": "f", "type": "found", "at": "2023-07-11T21:00:00"}])
+    response = api.client.post("/v1/evaluations", json=body, headers=api.auth("control_room"))
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    assert response.json() == {
+        "type": "https://misper.invalid/problems/invalid_timeline",
+        "title": "The timeline is not valid",
+        "status": 422,
+        "detail": "the timeline does not follow contract v1",
+        "errors": [
+            {
+                "field": "events[1].at",
+                "message": (
+                    "must carry a UTC offset, e.g. 2023-07-11T19:40:00+01:00: a local time without one is "
+                    "ambiguous around daylight-saving changes"
+                ),
+            }
+        ],
+    }
+
+
+def test_as_of_and_policy_as_query_parameters(api) -> None:
+    body = json.loads(CASE)
+    del body["as_of"], body["policy"]
+    response = api.client.post(
+        "/v1/evaluations",
+        json=body,
+        headers=api.auth("control_room"),
+        params={"as_of": "2023-07-11T20:20:00+01:00", "policy": "suffolk-2023-02"},
+    )
+    result = response.json()
+    assert result["as_of"] == "2023-07-11T20:20:00+01:00" and result["mode"] == "live"
+
+
+def test_query_and_body_must_agree(api) -> None:
+    response = api.client.post(
+        "/v1/evaluations",
+        content=CASE,
+        headers=api.auth("control_room"),
+        params={"as_of": "2023-07-11T20:20:00+01:00"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "query.as_of", "message": "differs from the body's as_of; send one"}
+    ]
+
+
+def test_naive_query_instant_is_422(api) -> None:
+    response = api.client.post(
+        "/v1/evaluations",
+        content=CASE,
+        headers=api.auth("control_room"),
+        params={"as_of": "2023-07-11T20:20:00"},
+    )
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "query.as_of"
+
+
+def test_unknown_policy_is_422_with_a_suggestion(api) -> None:
+    body = json.loads(CASE)
+    del body["policy"]
+    response = api.client.post(
+        "/v1/evaluations",
+        json=body,
+        headers=api.auth("control_room"),
+        params={"policy": "suffolk-2023-03"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "field": "policy",
+            "message": (
+                "unknown policy 'suffolk-2023-03'; did you mean 'suffolk-2023-02'? (known: suffolk-2023-02)"
+            ),
+        }
+    ]
+
+
+def test_simulation_steps_in_time_order(api) -> None:
+    response = api.client.post("/v1/simulations", content=CASE, headers=api.auth("trainer"))
+    assert response.status_code == 200
+    steps = response.json()["steps"]
+    instants = [s["at"] for s in steps]
+    assert instants == sorted(instants, key=lambda t: __import__("datetime").datetime.fromisoformat(t))
+    status = {
+        s["at"]: next(d["status"] for d in s["deadlines"] if d["id"] == "initial_grading") for s in steps
+    }
+    assert status["2023-07-11T20:02:30+01:00"] == "due_soon"
+    assert status["2023-07-11T20:10:00+01:00"] == "breached"
+    assert all(v == "pending" for k, v in status.items() if k < "2023-07-11T20:02:30+01:00")
+    breach_step = next(s for s in steps if s["at"] == "2023-07-11T20:10:00+01:00")
+    assert "INITIAL_GRADING_LATE" in {f["code"] for f in breach_step["new_findings"]}
+
+
+def test_simulation_until_stops_early(api) -> None:
+    response = api.client.post(
+        "/v1/simulations",
+        content=CASE,
+        headers=api.auth("trainer"),
+        params={"until": "2023-07-11T21:00:00+01:00"},
+    )
+    steps = response.json()["steps"]
+    assert steps[-1]["at"] <= "2023-07-11T21:00:00+01:00" and len(steps) == 6
+
+
+def test_policies(api) -> None:
+    listing = api.client.get("/v1/policies", headers=api.auth("control_room")).json()
+    assert [p["id"] for p in listing] == ["suffolk-2023-02"] and len(listing[0]["sha256"]) == 64
+    detail = api.client.get("/v1/policies/suffolk-2023-02", headers=api.auth("auditor")).json()
+    assert detail["clauses"]["S4"].startswith("Reviews are specific to the child")
+    assert detail["parameters"]["repeat_window"] == {
+        "value": 42,
+        "unit": "days",
+        "clause": "R1",
+        "provenance": "stated",
+        "note": "Local calendar days in which episodes are counted, this report included.",
+    }
+    assert {d["id"] for d in detail["deadlines"]} >= {"initial_grading", "periodic_review"}
+
+
+def test_unknown_policy_and_route_are_404_problems(api) -> None:
+    missing = api.client.get("/v1/policies/suffolk-2023-03", headers=api.auth())
+    assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+    assert "did you mean 'suffolk-2023-02'" in missing.json()["detail"]
+    route = api.client.get("/v2/nothing")
+    assert route.status_code == 404 and route.json()["title"] == "Not found"
+    method = api.client.get("/v1/evaluations", headers=api.auth())
+    assert method.status_code == 405 and method.headers["content-type"] == PROBLEM
+
+
+def test_body_over_the_limit_is_413(tmp_path) -> None:
+    api = make_api(tmp_path, max_body_bytes=1000)
+    with api.client:
+        response = api.client.post("/v1/evaluations", content=CASE, headers=api.auth())
+    assert response.status_code == 413 and response.json() == {
+        "type": "https://misper.invalid/problems/request_body_too_large",
+        "title": "Request body too large",
+        "status": 413,
+        "detail": "the body is over the limit of 1000 bytes",
+    }
+
+
+def test_logs_carry_no_child_data(api) -> None:
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("misper.access")
+    logger.addHandler(handler)
+    try:
+        api.client.post("/v1/evaluations", content=CASE, headers=api.auth("control_room"))
+        api.client.post("/v1/evaluations", content=CASE.replace(b'+01:00"', b'"', 1), headers=api.auth())
+    finally:
+        logger.removeHandler(handler)
+    assert len(lines) == 2
+    record = json.loads(lines[0])
+    assert set(record) == {"request_id", "method", "route", "status", "duration_ms", "key"}
+    assert record["key"] == "test-control_room" and record["route"] == "/v1/evaluations"
+    for forbidden in ("C-58213", "13", "sexual_exploitation", "unusual", "SUF-23"):
+        assert all(forbidden not in line.replace(record["request_id"], "") for line in lines[:1]), forbidden
+
+
+def test_openapi_has_the_contract_examples(api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    body = schema["paths"]["/v1/evaluations"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["examples"]["contract-v1"]["value"]["incident_id"] == "SUF-23-004711"
+    assert "Timeline" in schema["components"]["schemas"]
+    assert api.client.get("/docs").status_code == 200
+
+
+def test_openapi_example_evaluation_is_current(api, request) -> None:
+    path = ROOT / "api" / "examples"
+    response = api.client.post(
+        "/v1/evaluations", content=(path / "timeline.json").read_bytes(), headers=api.auth()
+    )
+    output = json.dumps(response.json(), indent=2) + "\n"
+    if request.config.getoption("--update-golden"):
+        (path / "evaluation.json").write_text(output)
+    assert json.loads(output) == json.loads((path / "evaluation.json").read_text())
+
+
+def test_a_broken_rules_folder_stops_start_up(tmp_path) -> None:
+    broken = tmp_path / "rules" / "suffolk-2023-02"
+    shutil.copytree(ROOT / "rules" / "suffolk-2023-02", broken)
+    (broken / "grading.yaml").write_text("rules: [unclosed\n")
+    app = create_app(Settings(data_dir=tmp_path, rules_dir=broken.parent, max_body_bytes=1024))
+    with pytest.raises(PolicyInvalid), TestClient(app):
+        pass
+    run = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--port", "1"],
+        cwd=ROOT,
+        timeout=60,
+        capture_output=True,
+        text=True,
+        env={
+            "MISPER_RULES_DIR": str(broken.parent),
+            "MISPER_DATA_DIR": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    assert run.returncode == 2 and "grading.yaml" in run.stderr
+
+
+def test_key_file_is_owner_only(api) -> None:
+    assert api.store.path.stat().st_mode & 0o777 == 0o600
+    assert api.store.path.parent.stat().st_mode & 0o077 == 0
+    assert "msp_" not in api.store.path.read_text()
+
+
+def test_unknown_query_parameter_is_refused_not_ignored(api) -> None:
+    response = api.client.post(
+        "/v1/evaluations",
+        content=CASE,
+        headers=api.auth("control_room"),
+        params={"asof": "2023-07-11T20:20:00+01:00"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "query.asof", "message": "is not a parameter of this route; accepted: as_of, policy, trace"}
+    ]
