@@ -12,9 +12,8 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOG = logging.getLogger("misper.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -29,32 +28,42 @@ def configure() -> None:
         LOG.propagate = False
 
 
-def route_template(request: Request) -> str:
-    """'/v1/policies/{policy_id}', not the path a caller typed (which could carry an id)."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+class AccessLog:
+    """Plain ASGI middleware: it sees the status and the matched route without wrapping the
+    app's exceptions (and costs less than a BaseHTTPMiddleware)."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    given = request.headers.get("x-request-id", "")
-    request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
-    start = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        response.headers["X-Request-ID"] = request_id
-        return response
-    finally:
-        LOG.info(
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "route": route_template(request),
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
-                    "key": getattr(request.state, "key_name", None),
-                }
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            LOG.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": scope.get("method"),
+                        "route": str(getattr(route, "path", "unmatched")),
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                        "key": (scope.get("state") or {}).get("key_name"),
+                    }
+                )
             )
-        )

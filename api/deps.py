@@ -1,8 +1,11 @@
-"""Dependencies as Annotated aliases, so tests can swap them with app.dependency_overrides."""
+"""Dependencies as Annotated aliases, so tests can swap them with app.dependency_overrides.
+
+They are async on purpose: none blocks, and FastAPI runs a plain `def` dependency in a worker
+thread, which cost more than the evaluation itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,22 +20,22 @@ _bearer = HTTPBearer(auto_error=False, description="An API key made with `misper
 UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="misper"'}
 
 
-def get_registry(request: Request) -> PolicyRegistry:
+async def get_registry(request: Request) -> PolicyRegistry:
     registry = getattr(request.app.state, "registry", None)
     if registry is None:
         raise ApiProblem(503, "not_ready", "Not ready", "the policies are not loaded yet")
     return registry  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_keys(request: Request) -> KeyStore:
+async def get_keys(request: Request) -> KeyStore:
     return request.app.state.keys  # type: ignore[no-any-return]
 
 
-def get_caller(
+async def get_caller(
     request: Request,
     keys: Annotated[KeyStore, Depends(get_keys)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -59,11 +62,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 CallerDep = Annotated[ApiKey, Depends(get_caller)]
 
 
-def allow(*roles: KeyRole) -> Callable[[ApiKey], ApiKey]:
+def allow(*roles: KeyRole) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     """A dependency that lets only these roles through (admin always may)."""
     allowed = {*roles, KeyRole.ADMIN}
 
-    def check(caller: CallerDep) -> ApiKey:
+    async def check(caller: CallerDep) -> ApiKey:
         if caller.role not in allowed:
             raise ApiProblem(
                 403,

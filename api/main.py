@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     app.state.keys = KeyStore(settings.keys_file)
     app.state.registry = None
     access_log.configure()
-    app.middleware("http")(access_log.middleware)
+    app.add_middleware(access_log.AccessLog)
     problems.install(app)
     for router in (evaluations.router, simulations.router, policies.router, health.router):
         app.include_router(router)

@@ -3,7 +3,7 @@ instants given as query parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from fastapi import Request
@@ -14,11 +14,11 @@ from engine import FieldError, Policy, PolicyRegistry, Timeline, parse_timeline
 from engine.parse import OFFSET_HINT
 
 
-def only_query(*names: str) -> Callable[[Request], None]:
+def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency refusing query parameters the route does not take: a typo such as ?asof=
     must not be ignored silently (it would change what the answer means)."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         unknown = sorted(set(request.query_params) - set(names))
         if unknown:
             accepted = ", ".join(names) or "none"

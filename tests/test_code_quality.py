@@ -30,3 +30,20 @@ def test_fact_fields_never_shadow_the_fact_identity() -> None:
     for kind, fields in FACT_FIELDS.items():
         assert not {"kind", "id", "sid"} & set(fields), kind
         assert not set(fields) & DISPLAY_FIELDS[kind], kind
+
+
+def test_every_package_is_in_the_distribution() -> None:
+    """A sub-package missing from the wheel breaks only non-editable installs (the Docker image)."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = setuptools["packages"]["find"]["include"]
+    found = set(find_packages(where=ROOT, include=include))
+    on_disk = {
+        str(p.parent.relative_to(ROOT)).replace("/", ".")
+        for top in ("engine", "api", "rules")
+        for p in (ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk <= found

@@ -12,12 +12,12 @@ router = APIRouter(tags=["health"], dependencies=[Depends(only_query())])
 
 
 @router.get("/healthz", responses=problems(422))
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is up (no credential needed)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses=problems(422, 503))
-def readyz(registry: PolicyDep) -> dict[str, Any]:
+async def readyz(registry: PolicyDep) -> dict[str, Any]:
     """The policies are loaded and checked (no credential needed)."""
     return {"status": "ready", "policies": [p.id for p in registry.policies]}

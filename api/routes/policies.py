@@ -47,13 +47,13 @@ def _summary(p: Policy) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[PolicySummary], responses=problems(401, 422, 503))
-def list_policies(registry: PolicyDep) -> list[dict[str, Any]]:
+async def list_policies(registry: PolicyDep) -> list[dict[str, Any]]:
     """The policy versions, with their effective dates and content hashes."""
     return [_summary(p) for p in registry.policies]
 
 
 @router.get("/{policy_id}", response_model=PolicyDetail, responses=problems(401, 404, 422, 503))
-def get_policy(policy_id: str, registry: PolicyDep) -> dict[str, Any]:
+async def get_policy(policy_id: str, registry: PolicyDep) -> dict[str, Any]:
     """One policy version: its clauses, parameters, deadlines and rules, to explain a flag."""
     try:
         p = registry.get(policy_id)
