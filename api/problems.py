@@ -46,18 +46,16 @@ class ApiProblem(Exception):
         self.errors, self.headers = errors, headers
 
 
-def problem_response(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    errors: list[FieldError] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
-    if errors is not None:
-        body["errors"] = [e.as_dict() for e in errors]
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+def problem_response(problem: ApiProblem) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + problem.slug,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.errors is not None:
+        body["errors"] = [e.as_dict() for e in problem.errors]
+    return JSONResponse(body, status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
 
 
 ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
@@ -74,7 +72,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def api_problem(_: Request, exc: ApiProblem) -> JSONResponse:
-        return problem_response(exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers)
+        return problem_response(exc)
 
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:
@@ -82,29 +80,26 @@ def install(app: FastAPI) -> None:
         errors = exc.errors or None
         if isinstance(exc, UnknownPolicy | NoPolicyInForce):
             errors = [FieldError("policy", exc.message)]
-        return problem_response(status, exc.code, title, exc.message, errors)
+        return problem_response(ApiProblem(status, exc.code, title, exc.message, errors))
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
         return problem_response(
-            422, "invalid_request", "The request is not valid", "see errors for each bad field", errors
+            ApiProblem(
+                422, "invalid_request", "The request is not valid", "see errors for each bad field", errors
+            )
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTP_TITLES.get(exc.status_code, "Request failed")
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem_response(
-            exc.status_code,
-            title.lower().replace(" ", "_"),
-            title,
-            detail,
-            headers=getattr(exc, "headers", None),
-        )
+        slug = title.lower().replace(" ", "_")
+        return problem_response(ApiProblem(exc.status_code, slug, title, detail, headers=exc.headers))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         return problem_response(
-            500, "internal_error", "Internal error", "the request could not be completed; it has been logged"
+            ApiProblem(500, "internal_error", "Internal error", "the request could not be completed")
         )

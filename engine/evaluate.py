@@ -18,7 +18,8 @@ from engine.evaluation import (
     PolicyRef,
     RepeatMissing,
 )
-from engine.facts import Fact, build_facts, count_repeat, recommend
+from engine.facts import Fact, build_facts
+from engine.grading import count_repeat, recommend
 from engine.loader import Policy
 from engine.localtime import human_duration, human_local, iso_local
 from engine.rete import RULE_ENGINE, Match

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from engine import default_registry, evaluate, parse_timeline
 
 POLICY = default_registry().get("suffolk-2023-02")
+POLICY_CLAUSE = {d.id: d.clause for d in POLICY.deadlines}
 REPORTS = [
     datetime.fromisoformat(t)
     for t in (
@@ -37,7 +38,11 @@ PLAIN = {
     "return_home_interview": ["local_authority"],
     "note": ["frontline_officer"],
 }
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized so a CI run is repeatable; explore more locally with --hypothesis-seed and a
+# larger max_examples.
+SETTINGS = settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite
@@ -110,6 +115,9 @@ def test_event_order_does_not_matter(body, random) -> None:
 @SETTINGS
 @given(timelines(), st.data())
 def test_an_on_time_meeting_event_never_adds_a_breach(body, data) -> None:
+    """No duty that existed is breached because an event met a deadline on time. An event can
+    start a new clock, though: a review starts the next periodic review (S2: one interval after
+    the previous review), so a breach of an occurrence the added event started is its own duty."""
     before = run(body)
     open_ones = [d for d in before.deadlines if d.status in ("pending", "due_soon", "breached")]
     spec_by_id = {s.id: s for s in POLICY.deadlines}
@@ -133,7 +141,16 @@ def test_an_on_time_meeting_event_never_adds_a_breach(body, data) -> None:
     as_of = max(datetime.fromisoformat(before.as_of), moment).isoformat()
     after = run(dict(body, events=[*body["events"], event]), as_of)
     before = run(body, as_of)
-    count = lambda r: Counter(f.code for f in r.findings if f.severity == "breach")  # noqa: E731
+    started_by_added = {(d.id, d.occurrence) for d in after.deadlines if d.evidence[0] == "added"}
+    new_clocks = {(POLICY_CLAUSE[d_id], "added") for d_id, _ in started_by_added}
+
+    def count(result) -> Counter[str]:
+        return Counter(
+            f.code
+            for f in result.findings
+            if f.severity == "breach" and (f.clause, f.evidence[0]) not in new_clocks
+        )
+
     assert not count(after) - count(before)
 
 

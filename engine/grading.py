@@ -1,0 +1,67 @@
+"""G4 and R1/R3: the recommended grade with its reasons, and the repeat-missing count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engine.context import Context
+from engine.loader import Policy
+from engine.localtime import zone
+from engine.timeline import Child
+from engine.vocabulary import Grade
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    grade: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class RepeatCount:
+    episodes_in_window: int
+    window_days: int
+    threshold: int
+
+    @property
+    def required(self) -> bool:
+        return self.episodes_in_window >= self.threshold
+
+
+def count_repeat(policy: Policy, ctx: Context, child: Child) -> RepeatCount:
+    """Episodes in the window of local calendar days ending with this report, both record kinds."""
+    tz = zone(policy.meta.timezone)
+    days = int(policy.value("repeat_window"))
+    report_local = datetime.fromtimestamp(ctx.report.at, tz).replace(tzinfo=None)
+    window_start = (report_local - timedelta(days=days)).replace(tzinfo=tz).timestamp()
+    earlier = [ep for ep in child.previous_episodes if ep.reported_at.timestamp() >= window_start]
+    return RepeatCount(len(earlier) + 1, days, int(policy.value("repeat_threshold")))
+
+
+def recommend(policy: Policy, child: Child, repeat: RepeatCount) -> Recommendation:
+    """G4: any high-risk indicator, or enough aggravating factors together, indicates high."""
+    present: set[str] = set(child.risk_factors)
+    if child.looked_after:
+        present.add("looked_after")
+    if child.age_years < int(policy.value("high_risk_age_under")):
+        present.add("under_age")
+    if repeat.episodes_in_window >= int(policy.value("frequent_episodes_in_window")):
+        present.add("frequent_episodes")
+    labels = policy.meta.indicator_labels
+    high = [i for i in policy.value("high_risk_indicators") if i in present]
+    aggravating = [i for i in policy.value("aggravating_factors") if i in present]
+    needed = int(policy.value("aggravating_count_for_high"))
+    reasons = [f"{labels[i]} is a high-risk indicator" for i in high]
+    listed = ", ".join(labels[i] for i in aggravating)
+    if len(aggravating) >= needed:
+        reasons.append(f"{len(aggravating)} aggravating factors together ({listed})")
+    if reasons:
+        return Recommendation(Grade.HIGH, reasons)
+    reasons = [
+        "no high-risk indicator and fewer than "
+        f"{needed} aggravating factors; a missing child is never graded below medium"
+    ]
+    if aggravating:
+        reasons.append(f"aggravating factor noted: {listed}")
+    return Recommendation(Grade.MEDIUM, reasons)
