@@ -15,6 +15,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.problems import INTERNAL, problem_response
+
 LOG = logging.getLogger("misper.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -41,7 +43,8 @@ class AccessLog:
             return
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
-        status = 500
+        status: int | None = None
+        error: str | None = None
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -53,17 +56,19 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # answered here, so no traceback (which may quote the body) is logged
+            error = type(exc).__name__
+            if status is None:
+                await problem_response(INTERNAL)(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            LOG.info(
-                json.dumps(
-                    {
-                        "request_id": request_id,
-                        "method": scope.get("method"),
-                        "route": str(getattr(route, "path", "unmatched")),
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - start) * 1000, 2),
-                        "key": (scope.get("state") or {}).get("key_name"),
-                    }
-                )
-            )
+            record = {
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "route": str(getattr(scope.get("route"), "path", "unmatched")),
+                "status": status or 500,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                "key": (scope.get("state") or {}).get("key_name"),
+            }
+            if error:
+                record["error"] = error
+            LOG.info(json.dumps(record))

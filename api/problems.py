@@ -58,6 +58,9 @@ def problem_response(problem: ApiProblem) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
 
 
+# Answered by the access-log middleware for an error nothing else handled (there should be none).
+INTERNAL = ApiProblem(500, "internal_error", "Internal error", "the request could not be completed")
+
 ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     InvalidTimeline: (422, "The timeline is not valid"),
     UnknownPolicy: (422, "Unknown policy"),
@@ -97,9 +100,3 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title
         slug = title.lower().replace(" ", "_")
         return problem_response(ApiProblem(exc.status_code, slug, title, detail, headers=exc.headers))
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return problem_response(
-            ApiProblem(500, "internal_error", "Internal error", "the request could not be completed")
-        )

@@ -12,6 +12,7 @@ from api.body import read_capped
 from api.problems import ApiProblem
 from engine import FieldError, Policy, PolicyRegistry, Timeline, parse_timeline
 from engine.parse import OFFSET_HINT
+from engine.timeline import RANGE_MESSAGE, in_range
 
 
 def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
@@ -48,6 +49,14 @@ def instant(name: str, value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         moment = None
+    if moment is not None and moment.tzinfo is not None and not in_range(moment):
+        raise ApiProblem(
+            422,
+            "invalid_request",
+            "The request is not valid",
+            f"the query parameter {name} is out of range",
+            [FieldError(f"query.{name}", RANGE_MESSAGE)],
+        )
     if moment is None or moment.tzinfo is None:
         raise ApiProblem(
             422,

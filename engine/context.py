@@ -40,6 +40,7 @@ class Context:
     complete: bool
     grades: tuple[GradeChange, ...]
     by_type: dict[str, tuple[Ev, ...]]
+    end: int  # a complete record ends when it was closed (else at as_of)
 
     def of_type(self, event_type: str) -> tuple[Ev, ...]:
         return self.by_type.get(event_type, ())
@@ -64,7 +65,10 @@ class Context:
 
 def build_context(timeline: Timeline, as_of: datetime) -> Context:
     as_of_epoch = int(as_of.timestamp() // 1)
-    indexed = sorted(enumerate(timeline.events), key=lambda pair: (pair[1].at, pair[0]))
+    # Time order; at one instant the report comes first (it starts every clock), then array order.
+    indexed = sorted(
+        enumerate(timeline.events), key=lambda pair: (pair[1].at, pair[1].type != "report_received", pair[0])
+    )
     events: list[Ev] = []
     for _, event in indexed:
         at = int(event.at.timestamp() // 1)
@@ -94,6 +98,13 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
     by_type: dict[str, list[Ev]] = {}
     for e in events:
         by_type.setdefault(e.type, []).append(e)
+    closed_at = by_type["closed"][0].at if "closed" in by_type else as_of_epoch
     return Context(
-        tuple(events), report, as_of_epoch, complete, tuple(grades), {k: tuple(v) for k, v in by_type.items()}
+        tuple(events),
+        report,
+        as_of_epoch,
+        complete,
+        tuple(grades),
+        {k: tuple(v) for k, v in by_type.items()},
+        closed_at if complete else as_of_epoch,
     )

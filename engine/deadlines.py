@@ -2,8 +2,9 @@
 
 Statuses (contract v1): met, met_late, breached, pending, due_soon, not_applicable. A meeting
 event at exactly the due instant is in time; with no meeting event, a deadline is breached from
-its due instant on. In a complete record an unmet duty is breached even if its due instant lies
-after the end, unless the deadline says a clock still running at the end is not applicable.
+its due instant on. A complete record is judged at its end (the closing event): a duty due by
+then that never happened is breached; a clock still running at the end is not applicable (a
+deadline may declare it breached instead).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from engine.policy import DeadlineSpec, Trigger
 from engine.timeline import Child
 
 DUE_SOON_PERCENT = 75  # contract v1: due_soon once 75% of the time is used
-MAX_OCCURRENCES = 500
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,16 @@ def compute_deadlines(policy: Policy, ctx: Context, child: Child) -> list[Deadli
 
 
 def _occurrences(spec: DeadlineSpec, policy: Policy, ctx: Context) -> list[DeadlineResult]:
-    starts = _matches(spec.starts, ctx)
+    triggered = {e.pos: e for t in spec.start_triggers for e in _matches(t, ctx)}
+    starts = [triggered[pos] for pos in sorted(triggered)]
     if not starts:
         return []
     if spec.each_start:
         return [_judge(spec, policy, ctx, n + 1, start) for n, start in enumerate(starts)]
     first = _judge(spec, policy, ctx, 1, starts[0])
     out = [first]
+    # Each repeat starts at the event that met the one before, so the chain ends with the events.
     while spec.repeat and out[-1].met is not None and out[-1].status in ("met", "met_late"):
-        if len(out) >= MAX_OCCURRENCES:
-            break
         out.append(_judge(spec, policy, ctx, len(out) + 1, out[-1].met, after_start=True))
     return out
 
@@ -70,7 +70,7 @@ def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | No
         return "met" if met.at <= due else "met_late"
     if stop is not None and stop.at < due:
         return "not_applicable"
-    if (stop is not None and stop.at >= due) or ctx.as_of >= due:
+    if (stop is not None and stop.at >= due) or ctx.end >= due:
         return "breached"
     if ctx.complete:
         return spec.if_record_ends_first

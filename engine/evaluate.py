@@ -23,7 +23,7 @@ from engine.grading import count_repeat, recommend
 from engine.loader import Policy
 from engine.localtime import human_duration, human_local, iso_local
 from engine.rete import RULE_ENGINE, Match
-from engine.timeline import EARLIEST, LATEST, Timeline
+from engine.timeline import RANGE_MESSAGE, Timeline, in_range
 
 
 def evaluate(
@@ -31,12 +31,7 @@ def evaluate(
 ) -> Evaluation:
     """Judge the timeline at ``as_of`` (argument, else the timeline's, else now: live use only)."""
     moment = as_of or timeline.as_of or datetime.now(UTC)
-    report_at = timeline.report().at
-    if moment < report_at:
-        raise InvalidTimeline(
-            "the timeline does not follow contract v1",
-            [FieldError("as_of", f"is before the report was received ({report_at.isoformat()})")],
-        )
+    check_as_of(timeline, moment)
     ctx = build_context(timeline, moment)
     deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
@@ -77,8 +72,8 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> No
     problem = None
     if moment.tzinfo is None:
         problem = "must carry a UTC offset"
-    elif not EARLIEST <= moment < LATEST:
-        problem = "must be between 1970-01-01 and 2999-12-31"
+    elif not in_range(moment):
+        problem = RANGE_MESSAGE
     elif moment < report_at:
         problem = f"is before the report was received ({report_at.isoformat()})"
     if problem:
@@ -157,7 +152,7 @@ def _deadline(d: DeadlineResult, ctx: Context, tz: str) -> Deadline:
         met_by=d.met.id if d.met else None,
         status=d.status,
         reason=_reason(d, ctx, tz),
-        evidence=[d.start.id] + ([closing.id] if closing else []),
+        evidence=list(dict.fromkeys([d.start.id] + ([closing.id] if closing else []))),
     )
 
 

@@ -186,7 +186,7 @@ def _grading_text(e: Ev, grade: str, tz: str) -> Callable[[], dict[str, str]]:
 
 def _deadline_fact(d: DeadlineResult, tz: str) -> Fact:
     closing = d.met or d.stop
-    evidence = (d.start.id, closing.id) if closing is not None else (d.start.id,)
+    evidence = tuple(dict.fromkeys((d.start.id, closing.id) if closing is not None else (d.start.id,)))
     duty = d.spec.duty + (f" (occurrence {d.occurrence})" if d.occurrence > 1 else "")
     return Fact(
         f"deadline:{d.spec.id}#{d.occurrence}",

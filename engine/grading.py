@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from engine.context import Context
 from engine.loader import Policy
-from engine.localtime import zone
+from engine.localtime import wall_to_epoch, zone
 from engine.timeline import Child
 from engine.vocabulary import Grade
 
@@ -34,7 +34,7 @@ def count_repeat(policy: Policy, ctx: Context, child: Child) -> RepeatCount:
     tz = zone(policy.meta.timezone)
     days = int(policy.value("repeat_window"))
     report_local = datetime.fromtimestamp(ctx.report.at, tz).replace(tzinfo=None)
-    window_start = (report_local - timedelta(days=days)).replace(tzinfo=tz).timestamp()
+    window_start = wall_to_epoch(report_local - timedelta(days=days), tz)
     earlier = [ep for ep in child.previous_episodes if ep.reported_at.timestamp() >= window_start]
     return RepeatCount(len(earlier) + 1, days, int(policy.value("repeat_threshold")))
 

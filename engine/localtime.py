@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -53,9 +53,9 @@ def local_window_overlaps(start: int, end: int, tz: str, gap_start: time, gap_en
     last_day = datetime.fromtimestamp(end, tzinfo).date()
     day = first_day
     while day <= last_day:
-        window_start = _local_epoch(datetime.combine(day, gap_start), tzinfo)
+        window_start = wall_to_epoch(datetime.combine(day, gap_start), tzinfo)
         end_day = day if gap_end > gap_start else day + timedelta(days=1)
-        window_end = _local_epoch(datetime.combine(end_day, gap_end), tzinfo)
+        window_end = wall_to_epoch(datetime.combine(end_day, gap_end), tzinfo)
         lo, hi = max(start, window_start), min(end, window_end - 1)
         if lo <= hi:
             return lo
@@ -63,6 +63,16 @@ def local_window_overlaps(start: int, end: int, tz: str, gap_start: time, gap_en
     return None
 
 
-def _local_epoch(naive_local: datetime, tzinfo: ZoneInfo) -> int:
-    """Epoch of a local wall-clock time (earlier instant when the clocks repeat an hour)."""
-    return to_epoch(naive_local.replace(tzinfo=tzinfo))
+def wall_to_epoch(naive_local: datetime, tzinfo: ZoneInfo) -> int:
+    """The first instant at which the local clock reads ``naive_local`` or later.
+
+    When the clocks repeat an hour this is the earlier reading; when they skip one (the wall time
+    never happens) it is the instant the clocks jump, not an hour either side of it.
+    """
+    earlier = naive_local.replace(tzinfo=tzinfo, fold=0)
+    if earlier.astimezone(UTC).astimezone(tzinfo).replace(tzinfo=None) == naive_local:
+        return to_epoch(earlier)
+    moment = to_epoch(naive_local.replace(tzinfo=tzinfo, fold=1))
+    while datetime.fromtimestamp(moment, tzinfo).replace(tzinfo=None) < naive_local:
+        moment += 60  # clock changes fall on whole minutes
+    return moment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,24 +19,34 @@ OFFSET_HINT = (
 
 def parse_timeline(raw: bytes | str | dict[str, Any]) -> Timeline:
     """Validate a contract v1 timeline; duplicate identical events are dropped, conflicts rejected."""
-    text = raw if isinstance(raw, bytes | str) else json.dumps(raw)
+    if isinstance(raw, bytes | str):
+        text = raw
+    else:
+        try:
+            text = json.dumps(raw)
+        except (TypeError, ValueError) as exc:
+            raise InvalidTimeline(
+                "the timeline does not follow contract v1", [FieldError("body", f"is not JSON data: {exc}")]
+            ) from None
     try:
         timeline = Timeline.model_validate_json(text)
     except ValidationError as exc:
         data = _loads_or_none(text)
         errors = [_field_error(err, data) for err in exc.errors(include_url=False)]
         raise InvalidTimeline("the timeline does not follow contract v1", errors) from None
-    timeline, errors = _dedupe_events(timeline)
-    errors += _semantic_errors(timeline)
+    deduped, errors = _dedupe_events(timeline)
+    errors += _semantic_errors(deduped, timeline)
+    timeline = deduped
     if errors:
         raise InvalidTimeline("the timeline does not follow contract v1", errors)
     return timeline
 
 
 def _loads_or_none(text: bytes | str) -> Any:
+    """The raw document, only to name accepted fields in messages; anything odd gives None."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -94,7 +105,8 @@ def _accepted_fields(loc: tuple[int | str, ...], data: Any) -> list[str]:
 
 
 def _dedupe_events(timeline: Timeline) -> tuple[Timeline, list[FieldError]]:
-    """Drop exact repeats of an event; an id reused with other content is an error."""
+    """Drop exact repeats of an event or a previous episode; an event id reused with other
+    content, or two episodes at one instant with different record kinds, is an error."""
     first: dict[str, int] = {}
     kept = []
     errors: list[FieldError] = []
@@ -110,19 +122,45 @@ def _dedupe_events(timeline: Timeline) -> tuple[Timeline, list[FieldError]]:
                     "content; an event sent twice must be identical",
                 )
             )
+    episodes: dict[datetime, int] = {}
+    kept_episodes = []
+    for index, episode in enumerate(timeline.child.previous_episodes):
+        seen = episodes.setdefault(episode.reported_at, index)
+        if seen == index:
+            kept_episodes.append(episode)
+        elif timeline.child.previous_episodes[seen] != episode:
+            errors.append(
+                FieldError(
+                    f"child.previous_episodes[{index}]",
+                    f"is at the same instant as child.previous_episodes[{seen}] with a different "
+                    "record kind; one episode has one record kind",
+                )
+            )
+    update: dict[str, Any] = {}
     if len(kept) != len(timeline.events):
-        timeline = timeline.model_copy(update={"events": kept})
-    return timeline, errors
+        update["events"] = kept
+    if len(kept_episodes) != len(timeline.child.previous_episodes):
+        update["child"] = timeline.child.model_copy(update={"previous_episodes": kept_episodes})
+    return (timeline.model_copy(update=update) if update else timeline), errors
 
 
-def _semantic_errors(timeline: Timeline) -> list[FieldError]:
+def _semantic_errors(timeline: Timeline, original: Timeline) -> list[FieldError]:
     errors: list[FieldError] = []
-    reports = [i for i, event in enumerate(timeline.events) if event.type == "report_received"]
-    if len(reports) != 1:
+    reports = [i for i, event in enumerate(original.events) if event.type == "report_received"]
+    if len({original.events[i].id for i in reports}) != 1:
         found = "none" if not reports else ", ".join(f"events[{i}]" for i in reports)
         errors.append(FieldError("events", f"must hold exactly one report_received event; found {found}"))
         return errors
-    report_at = timeline.events[reports[0]].at
+    report_at = original.events[reports[0]].at
+    for index, event in enumerate(original.events):
+        if event.at < report_at:
+            errors.append(
+                FieldError(
+                    f"events[{index}].at",
+                    f"is before the report was received ({report_at.isoformat()}); "
+                    "every event follows the report",
+                )
+            )
     if timeline.as_of is not None and timeline.as_of < report_at:
         errors.append(
             FieldError(
@@ -131,7 +169,7 @@ def _semantic_errors(timeline: Timeline) -> list[FieldError]:
                 "nothing can be judged before the report",
             )
         )
-    for index, episode in enumerate(timeline.child.previous_episodes):
+    for index, episode in enumerate(original.child.previous_episodes):
         if episode.reported_at >= report_at:
             errors.append(
                 FieldError(

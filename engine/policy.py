@@ -71,7 +71,7 @@ class DeadlineSpec(_Spec):
     code: str
     owner: str
     duty: str
-    starts: Trigger
+    starts: Trigger | list[Trigger]
     each_start: bool = False
     due_after: str | None = None
     due_after_by_grade: dict[str, str] | None = None
@@ -79,8 +79,12 @@ class DeadlineSpec(_Spec):
     not_applicable_when: list[Trigger] = Field(default_factory=list)
     applies_if: dict[str, Scalar] = Field(default_factory=dict)
     repeat: bool = False
-    if_record_ends_first: Literal["breached", "not_applicable"] = "breached"
     tests: list[TestCase] = Field(min_length=1)
+    if_record_ends_first: Literal["breached", "not_applicable"] = "not_applicable"
+
+    @property
+    def start_triggers(self) -> list[Trigger]:
+        return self.starts if isinstance(self.starts, list) else [self.starts]
 
 
 class RuleSpec(_Spec):

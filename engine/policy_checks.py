@@ -100,11 +100,24 @@ def check_deadline(
 ) -> None:
     check_names(spec.clause, spec.code, meta, where)
     where.add("owner", unknown("role", spec.owner, Role))
-    check_trigger(spec.starts, "starts", where)
+    for i, trigger in enumerate(spec.start_triggers):
+        check_trigger(trigger, f"starts[{i}]" if isinstance(spec.starts, list) else "starts", where)
     for i, trigger in enumerate(spec.met_by):
         check_trigger(trigger, f"met_by[{i}]", where)
     for i, trigger in enumerate(spec.not_applicable_when):
         check_trigger(trigger, f"not_applicable_when[{i}]", where)
+    _check_duration(spec, params, where)
+    for key, value in spec.applies_if.items():
+        where.add(f"applies_if.{key}", unknown("child field", key, APPLIES_IF_FIELDS))
+        if not isinstance(value, bool):
+            where.add(f"applies_if.{key}", f"expected true or false, got {value!r}")
+    if spec.repeat and spec.each_start:
+        where.add(
+            "repeat", "a deadline either repeats after each meeting or starts at each trigger, not both"
+        )
+
+
+def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Problems) -> None:
     if (spec.due_after is None) == (spec.due_after_by_grade is None):
         where.add("due_after", "give exactly one of due_after and due_after_by_grade")
     durations = {n for n, p in params.items() if p.unit in DURATION_UNITS}
@@ -115,14 +128,6 @@ def check_deadline(
         where.add(f"due_after_by_grade.{grade}", unknown("duration parameter", name, durations))
     if spec.due_after_by_grade is not None and "default" not in spec.due_after_by_grade:
         where.add("due_after_by_grade", "needs a 'default' entry for a grade it does not list")
-    for key, value in spec.applies_if.items():
-        where.add(f"applies_if.{key}", unknown("child field", key, APPLIES_IF_FIELDS))
-        if not isinstance(value, bool):
-            where.add(f"applies_if.{key}", f"expected true or false, got {value!r}")
-    if spec.repeat and spec.each_start:
-        where.add(
-            "repeat", "a deadline either repeats after each meeting or starts at each trigger, not both"
-        )
 
 
 def check_trigger(trigger: Trigger, at: str, where: Problems) -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from engine.deadlines import DUE_SOON_PERCENT
+from engine.errors import FieldError, InvalidTimeline
 from engine.evaluate import check_as_of, evaluate
 from engine.evaluation import DeadlineState, Evaluation, Simulation, Step
 from engine.loader import Policy
 from engine.localtime import iso_local
 from engine.timeline import Timeline
 
-MAX_STEPS = 2_000
+# Each step is a full evaluation, so the work grows with steps x events: refuse, never truncate.
+MAX_WORK = 200_000
 
 
 def simulate(timeline: Timeline, policy: Policy, until: datetime | None = None) -> Simulation:
@@ -21,9 +23,20 @@ def simulate(timeline: Timeline, policy: Policy, until: datetime | None = None) 
     horizon = _horizon(timeline, policy, until)
     final = evaluate(timeline, policy, _dt(horizon, timeline))
     triggers = _instants(timeline, final, horizon)
+    if len(triggers) * len(timeline.events) > MAX_WORK:
+        raise InvalidTimeline(
+            "the timeline is too large to simulate step by step",
+            [
+                FieldError(
+                    "events",
+                    f"{len(triggers)} steps of {len(timeline.events)} events is over the limit of "
+                    f"{MAX_WORK} step-events; simulate a shorter span with until, or evaluate instead",
+                )
+            ],
+        )
     steps: list[Step] = []
     seen: set[tuple[str, tuple[str, ...], str]] = set()
-    for at in sorted(triggers)[:MAX_STEPS]:
+    for at in sorted(triggers):
         result = evaluate(timeline, policy, _dt(at, timeline))
         new = [f for f in result.findings if (f.rule, tuple(f.evidence), f.severity) not in seen]
         seen |= {(f.rule, tuple(f.evidence), f.severity) for f in result.findings}

@@ -14,10 +14,21 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
+RANGE_MESSAGE = "must be between 1970-01-01 and 2999-12-31"
+
+
+def in_range(moment: datetime) -> bool:
+    """False for instants outside any incident, including ones whose offset overflows a date."""
+    try:
+        return EARLIEST <= moment.astimezone(UTC) < LATEST
+    except (OverflowError, ValueError):
+        return False
+
+
 def _in_range(moment: datetime) -> datetime:
     """Instants far outside any incident would overflow date arithmetic: refuse them by name."""
-    if not EARLIEST <= moment < LATEST:
-        raise ValueError("must be between 1970-01-01 and 2999-12-31")
+    if not in_range(moment):
+        raise ValueError(RANGE_MESSAGE)
     return moment
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import PolicyDep, SettingsDep, allow
 from api.keys import KeyRole
@@ -36,5 +37,6 @@ async def create_evaluation(
     timeline = await read_timeline(request, settings.max_body_bytes)
     chosen = choose_policy(registry, timeline, policy)
     moment = merged("as_of", instant("as_of", as_of), timeline.as_of)
-    result = evaluate(timeline, chosen, moment, trace=trace)  # type: ignore[arg-type]
+    # Off the event loop: a large timeline must not stall health checks and other requests.
+    result = await run_in_threadpool(evaluate, timeline, chosen, moment, trace=trace)
     return Response(result.to_json(indent=None), media_type="application/json")
