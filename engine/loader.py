@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from engine import policy_checks as checks
 from engine.compiler import Problems, check_template, compile_when
 from engine.errors import FieldError, PolicyInvalid
+from engine.facts_schema import FACT_FIELDS, INT
 from engine.names import unknown
 from engine.policy import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
 
@@ -29,7 +30,6 @@ class CompiledRule:
     """What an action needs when its rule fires: the rule's identity and how to word the finding."""
 
     name: str
-    rule_id: str
     clause: str
     code: str
     severity: str | None = None
@@ -50,7 +50,6 @@ class Policy:
     compiled: dict[str, CompiledRule]
     ruleset: dict[str, Any]
     sha256: str
-    files: dict[str, str] = field(default_factory=dict)
     # kind -> field -> the values some rule accepts; a kind no rule uses is absent.
     fact_filters: dict[str, dict[str, frozenset[Any]]] = field(default_factory=dict)
 
@@ -108,7 +107,6 @@ def load_policy(folder: str | Path) -> Policy:
         compiled=compiled,
         ruleset=ruleset,
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
-        files={n: str(folder / n) for n in raw},
         fact_filters=_fact_filters(whens),
     )
 
@@ -224,7 +222,7 @@ def _compile(
             conditions, _ = compile_when(when, where)
             _add(
                 name,
-                CompiledRule(name, spec.id, spec.clause, spec.code, deadline=spec.id),
+                CompiledRule(name, spec.clause, spec.code, deadline=spec.id),
                 conditions,
                 compiled,
                 ruleset,
@@ -239,13 +237,14 @@ def _compile(
         for alias in rule.evidence:
             where.add("evidence", unknown("alias", alias, kinds))
         if rule.at:
-            alias, _, fld = rule.at.partition(".")
-            where.add("at", unknown("alias", alias, kinds))
+            alias, _, name = rule.at.partition(".")
+            bad = unknown("alias", alias, kinds)
+            instants = {f for f, kind in FACT_FIELDS.get(kinds.get(alias, ""), {}).items() if kind == INT}
+            where.add("at", bad or unknown(f"whole-number field of fact '{kinds[alias]}'", name, instants))
         checks.check_test_ids(rule.tests, where)
         _add(
             rule.id,
             CompiledRule(
-                rule.id,
                 rule.id,
                 rule.clause,
                 rule.code,

@@ -204,3 +204,11 @@ def test_a_deadline_message_placeholder_is_checked_per_status(copy_of_policy: Pa
     assert found["suffolk-2023-02/policy.yaml: deadline_messages.met_late"].startswith(
         "unknown placeholder 'overdue'"
     )
+
+
+def test_a_rule_at_field_must_be_an_instant_of_its_fact(copy_of_policy: Path) -> None:
+    edit(copy_of_policy, "found.yaml", lambda d: d["rules"][0].update(at="interview.by"))
+    found = problems(copy_of_policy)
+    assert found["suffolk-2023-02/found.yaml: rule F2.voice-of-child-missing: at"].startswith(
+        "unknown whole-number field of fact 'event' 'by'"
+    )
