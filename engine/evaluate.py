@@ -128,12 +128,11 @@ def _deadline_message(policy: Policy, ctx: Context, fact: Fact) -> tuple[str, st
 
 
 def _finding_order(policy: Policy, f: Finding) -> tuple[Any, ...]:
-    clauses = list(policy.meta.clauses)
-    return (f.at, clauses.index(f.clause), f.code, f.rule, f.evidence)
+    return (f.at, policy.clause_rank[f.clause], f.code, f.rule, f.evidence)
 
 
 def _deadline_order(policy: Policy) -> Any:
-    declared = {d.id: i for i, d in enumerate(policy.deadlines)}
+    declared = policy.deadline_rank
     return lambda d: (d.due_at, declared[d.spec.id], d.occurrence)
 
 
@@ -171,7 +170,7 @@ def _oversight(policy: Policy, ctx: Context, deadlines: list[DeadlineResult]) ->
     """O1-O3: the role follows the current grade; before any grade, medium's arrangement holds."""
     mapping = policy.meta.oversight
     deadline_id = mapping.get(ctx.current_grade or "medium", mapping["medium"])
-    spec = next(d for d in policy.deadlines if d.id == deadline_id)
+    spec = policy.deadline_specs[deadline_id]
     latest = [d for d in deadlines if d.spec.id == deadline_id][-1:]
     accepted = latest[0].met.at if latest and latest[0].met else None
     return OversightView.model_construct(

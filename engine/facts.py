@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
 from functools import lru_cache
 from typing import Any
 
@@ -243,8 +242,7 @@ def _blaming_text(e: Ev, hits: list[str], tz: str) -> Callable[[], dict[str, str
 
 def _gap_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
     """C3: the report, or any high-risk period, inside the local hours without intelligence cover."""
-    cover_from = time.fromisoformat(str(policy.value("intelligence_cover_from")))
-    cover_until = time.fromisoformat(str(policy.value("intelligence_cover_until")))
+    cover_until, cover_from = policy.intelligence_gap
     window = f"{cover_until:%H:%M}-{cover_from:%H:%M}"
     checks = any(e.type == "intelligence_checks" for e in ctx.events)
     out = []

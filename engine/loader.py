@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +62,27 @@ class Policy:
     @property
     def ruleset_name(self) -> str:
         return f"{self.meta.id}@{self.sha256[:16]}"
+
+    # Worked out once per policy (a frozen dataclass still lets cached_property fill __dict__).
+    @cached_property
+    def clause_rank(self) -> dict[str, int]:
+        return {clause: i for i, clause in enumerate(self.meta.clauses)}
+
+    @cached_property
+    def deadline_rank(self) -> dict[str, int]:
+        return {d.id: i for i, d in enumerate(self.deadlines)}
+
+    @cached_property
+    def deadline_specs(self) -> dict[str, DeadlineSpec]:
+        return {d.id: d for d in self.deadlines}
+
+    @cached_property
+    def intelligence_gap(self) -> tuple[time, time]:
+        """C3's uncovered local hours: from the end of cover until it starts again."""
+        return (
+            time.fromisoformat(str(self.value("intelligence_cover_until"))),
+            time.fromisoformat(str(self.value("intelligence_cover_from"))),
+        )
 
     def may_match(self, kind: str, fields: dict[str, Any]) -> bool:
         """False when no rule of this policy can match the fact, so it need not be asserted."""

@@ -92,12 +92,10 @@ def _check_deadline(spec: DeadlineSpec, case: TestCase, result: Evaluation) -> s
     want = [case.expect_status] if isinstance(case.expect_status, str) else case.expect_status
     if want is None:
         return "a deadline test needs expect_status"
-    got = [d.status for d in result.deadlines if d.id == spec.id]
-    got_sorted = [
-        d.status for d in sorted((d for d in result.deadlines if d.id == spec.id), key=lambda d: d.occurrence)
-    ]
-    if got_sorted != want:
-        return f"expected statuses {want}, got {got_sorted or got}"
+    occurrences = sorted((d for d in result.deadlines if d.id == spec.id), key=lambda d: d.occurrence)
+    got = [d.status for d in occurrences]
+    if got != want:
+        return f"expected statuses {want}, got {got}"
     late = sum(s in ("breached", "met_late") for s in got)
     soon = sum(s == "due_soon" for s in got)
     fired_late = sum(f.rule == f"{spec.clause}.{spec.id}:late" for f in result.findings)
