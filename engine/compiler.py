@@ -30,9 +30,10 @@ class Problems:
 
 
 def compile_when(
-    when: dict[str, dict[str, Any]], problems: Problems
+    when: dict[str, dict[str, Any]], problems: Problems, deadline_ids: set[str] | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Aliases in order -> durable 'all' list; also returns alias -> fact kind."""
+    """Aliases in order -> durable 'all' list; also returns alias -> fact kind. A deadline named
+    in a condition must be one the policy declares."""
     compiled: list[dict[str, Any]] = []
     kinds: dict[str, str] = {}
     for alias, spec in when.items():
@@ -55,6 +56,7 @@ def compile_when(
                 value,
                 kinds,
                 problems.__class__(f"{problems.where}: when.{alias}.{field}", problems.items),
+                frozenset(deadline_ids) if deadline_ids is not None and field == "deadline" else None,
             )
             if term is not None:
                 terms.append(term)
@@ -64,14 +66,19 @@ def compile_when(
 
 
 def _compile_field(
-    kind: str, field: str, value: Any, kinds: dict[str, str], problems: Problems
+    kind: str,
+    field: str,
+    value: Any,
+    kinds: dict[str, str],
+    problems: Problems,
+    names: frozenset[str] | None = None,
 ) -> dict[str, Any] | None:
     fields = FACT_FIELDS[kind]
     bad = unknown(f"field of fact '{kind}'", field, fields)
     if bad:
         problems.add("", bad)
         return None
-    allowed = fields[field]
+    allowed = names if names is not None and fields[field] == TEXT else fields[field]
     if isinstance(value, list):
         if not value:
             problems.add("", "an empty list matches nothing")

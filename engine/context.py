@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,7 @@ class Ev:
     grade: str
     text: str
     voice_of_child: bool | None
+    outcome: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +53,18 @@ class Context:
 
     def grade_at(self, pos: int) -> str | None:
         """The grade in force once the event at ``pos`` has been applied."""
-        current = None
-        for change in self.grades:
-            if change.pos > pos:
-                break
-            current = change.grade
-        return current
+        change = self.change_at(pos)
+        return change.grade if change else None
+
+    def change_at(self, pos: int) -> GradeChange | None:
+        """The grade change in force once the event at ``pos`` has been applied."""
+        i = bisect_right(self.grades, pos, key=lambda g: g.pos)
+        return self.grades[i - 1] if i else None
+
+    def change_before(self, instant: int) -> GradeChange | None:
+        """The grade change in force just before ``instant`` (changes at it are not yet in force)."""
+        i = bisect_left(self.grades, instant, key=lambda g: g.at)
+        return self.grades[i - 1] if i else None
 
     @property
     def current_grade(self) -> str | None:
@@ -85,6 +93,7 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
                 grade=fields.get("grade") or "",
                 text=fields.get("text") or "",
                 voice_of_child=fields.get("voice_of_child"),
+                outcome=fields.get("outcome") or "",
             )
         )
     report = next(e for e in events if e.type == "report_received")

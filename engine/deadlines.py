@@ -2,9 +2,10 @@
 
 Statuses (contract v1): met, met_late, breached, pending, due_soon, not_applicable. A meeting
 event at exactly the due instant is in time; with no meeting event, a deadline is breached from
-its due instant on. A complete record is judged at its end (the closing event): a duty due by
-then that never happened is breached; a clock still running at the end is not applicable (a
-deadline may declare it breached instead).
+its due instant on. A stop (e.g. the child found) before the due instant makes it not applicable;
+a stop at or after it leaves it breached. A complete record is judged at its end (the closing
+event): a duty due by then that never happened is breached; a clock still running at the end is
+not applicable (a deadline may declare it breached instead).
 """
 
 from __future__ import annotations
@@ -29,40 +30,54 @@ class DeadlineResult:
     met: Ev | None
     stop: Ev | None
     status: str
+    parameter: str  # the duration parameter that set the due instant
+    repeat_of: Ev | None = None  # for a repeating duty, the event that met the one before
 
 
 def compute_deadlines(policy: Policy, ctx: Context, child: Child) -> list[DeadlineResult]:
     results: list[DeadlineResult] = []
-    for spec in policy.deadlines:
+    done: dict[str, list[DeadlineResult]] = {}
+    for spec in policy.deadlines_in_order:
         if all(getattr(child, key) == value for key, value in spec.applies_if.items()):
-            results.extend(_occurrences(spec, policy, ctx))
+            done[spec.id] = _occurrences(spec, policy, ctx, done)
+            results.extend(done[spec.id])
     return results
 
 
-def _occurrences(spec: DeadlineSpec, policy: Policy, ctx: Context) -> list[DeadlineResult]:
-    triggered = {e.pos: e for t in spec.start_triggers for e in _matches(t, ctx)}
+def _occurrences(
+    spec: DeadlineSpec, policy: Policy, ctx: Context, done: dict[str, list[DeadlineResult]]
+) -> list[DeadlineResult]:
+    triggered = {e.pos: e for t in spec.start_triggers for e in _matches(t, ctx, done)}
     starts = [triggered[pos] for pos in sorted(triggered)]
     if not starts:
         return []
     if spec.each_start:
         return [_judge(spec, policy, ctx, n + 1, start) for n, start in enumerate(starts)]
-    first = _judge(spec, policy, ctx, 1, starts[0])
-    out = [first]
+    out = [_judge(spec, policy, ctx, 1, starts[0])]
     # Each repeat starts at the event that met the one before, so the chain ends with the events.
     while spec.repeat and out[-1].met is not None and out[-1].status in ("met", "met_late"):
-        out.append(_judge(spec, policy, ctx, len(out) + 1, out[-1].met, after_start=True))
+        out.append(_judge(spec, policy, ctx, len(out) + 1, out[-1].met, repeat=True))
     return out
 
 
 def _judge(
-    spec: DeadlineSpec, policy: Policy, ctx: Context, occurrence: int, start: Ev, after_start: bool = False
+    spec: DeadlineSpec, policy: Policy, ctx: Context, occurrence: int, start: Ev, repeat: bool = False
 ) -> DeadlineResult:
-    due = start.at + _duration(spec, policy, ctx, start)
-    stop = _first_after(spec.not_applicable_when, ctx, start)
+    parameter = _parameter(spec, ctx, start)
+    due = start.at + policy.seconds(parameter)
+    for moved in (e for t in spec.brought_forward_by for e in _matches(t, ctx, {})):
+        if moved.pos > start.pos and moved.at < due:
+            sooner = _parameter(spec, ctx, moved)
+            if moved.at + policy.seconds(sooner) < due:
+                due, parameter = moved.at + policy.seconds(sooner), sooner
+    stop = _first_stop(spec, ctx, start, due)
     cutoff = stop.pos if stop is not None else len(ctx.events)
-    met = _first_meeting(spec.met_by, ctx, start, cutoff, after_start)
+    first = ctx.report.pos if spec.met_from == "report" else start.pos
+    met = _first_meeting(spec.met_by, ctx, first, start.pos if repeat else None, cutoff)
     status = _status(spec, ctx, start.at, due, met, stop)
-    return DeadlineResult(spec, occurrence, start, start.at, due, met, stop, status)
+    return DeadlineResult(
+        spec, occurrence, start, start.at, due, met, stop, status, parameter, start if repeat else None
+    )
 
 
 def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | None, stop: Ev | None) -> str:
@@ -79,23 +94,33 @@ def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | No
     return "pending"
 
 
-def _duration(spec: DeadlineSpec, policy: Policy, ctx: Context, start: Ev) -> int:
+def _parameter(spec: DeadlineSpec, ctx: Context, start: Ev) -> str:
     if spec.due_after is not None:
-        return policy.seconds(spec.due_after)
+        return spec.due_after
     by_grade = spec.due_after_by_grade or {}
     grade = ctx.grade_at(start.pos)
-    return policy.seconds(by_grade.get(grade or "default", by_grade["default"]))
+    return by_grade.get(grade or "default", by_grade["default"])
 
 
 def _event_matches(trigger: Trigger, event: Ev) -> bool:
-    return event.type == trigger.event and (not trigger.by or event.by in trigger.by)
+    return (
+        event.type == trigger.event
+        and (not trigger.by or event.by in trigger.by)
+        and (not trigger.outcome or (event.outcome or "safe") in trigger.outcome)
+    )
 
 
-def _matches(trigger: Trigger, ctx: Context) -> list[Ev]:
+def _matches(trigger: Trigger, ctx: Context, done: dict[str, list[DeadlineResult]]) -> list[Ev]:
     """Every instant the trigger fires, in time order."""
     if trigger.event is not None:
         hits = [e for e in ctx.of_type(trigger.event) if _event_matches(trigger, e)]
         return hits[trigger.nth - 1 :] if trigger.nth > 1 else hits
+    if trigger.deadline_stopped is not None:
+        return [
+            d.stop
+            for d in done.get(trigger.deadline_stopped, [])
+            if d.status == "not_applicable" and d.stop is not None
+        ]
     out = []
     for change in ctx.grades:
         if trigger.grade_becomes and change.grade == trigger.grade_becomes != change.previous:
@@ -105,21 +130,30 @@ def _matches(trigger: Trigger, ctx: Context) -> list[Ev]:
     return out
 
 
-def _first_after(triggers: list[Trigger], ctx: Context, start: Ev) -> Ev | None:
-    """The earliest event after the start that makes the deadline not applicable."""
-    hits = [e for t in triggers for e in _matches(t, ctx) if e.pos > start.pos]
+def _first_stop(spec: DeadlineSpec, ctx: Context, start: Ev, due: int) -> Ev | None:
+    """The earliest event, from the start on, that makes the deadline not applicable."""
+    hits = []
+    for trigger in spec.not_applicable_when:
+        if trigger.grade_at_due is not None:
+            # S3: judged by the grade in force just before the due instant (as known at as_of).
+            change = ctx.change_before(due)
+            if change is not None and change.grade == trigger.grade_at_due:
+                hits.append(change.event)
+        else:
+            hits += [e for e in _matches(trigger, ctx, {}) if e.pos >= start.pos]
     return min(hits, key=lambda e: e.pos, default=None)
 
 
 def _first_meeting(
-    triggers: list[Trigger], ctx: Context, start: Ev, cutoff: int, after_start: bool
+    triggers: list[Trigger], ctx: Context, first: int, exclude: int | None, cutoff: int
 ) -> Ev | None:
-    """The first event that meets the deadline, from its start up to (and with) the stop event."""
+    """The first event that meets the deadline, from ``first`` up to (and with) the stop event;
+    ``exclude`` is the start of a repeat, which met the occurrence before and not this one."""
     best: Ev | None = None
     for trigger in triggers:
         count = 0
         for event in ctx.of_type(trigger.event or ""):
-            if event.pos < start.pos or (after_start and event.pos == start.pos):
+            if event.pos < first or event.pos == exclude:
                 continue
             if event.pos > cutoff:
                 break

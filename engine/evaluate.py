@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any
 
 from engine.context import Context, build_context
 from engine.deadlines import DeadlineResult, compute_deadlines
 from engine.errors import FieldError, InvalidTimeline
 from engine.evaluation import (
     Deadline,
+    EngineRef,
     Evaluation,
     Finding,
     GradeView,
@@ -18,19 +19,44 @@ from engine.evaluation import (
     PolicyRef,
     RepeatMissing,
 )
-from engine.facts import Fact, build_facts
+from engine.facts import Fact, build_facts, deadline_fact_id
 from engine.grading import count_repeat, recommend
 from engine.loader import Policy
 from engine.localtime import human_duration, human_local, iso_local
 from engine.rete import RULE_ENGINE, Match
 from engine.timeline import RANGE_MESSAGE, Timeline, in_range
+from engine.version import ENGINE_NAME, __version__
+from engine.vocabulary import GRADE_RANK, Grade, Mode
+from engine.wording import basis, change_phrase, event_phrase
+
+ENGINE = EngineRef.model_construct(name=ENGINE_NAME, version=__version__)
+
+
+def judged_at(timeline: Timeline, as_of: datetime | None = None, now: datetime | None = None) -> datetime:
+    """The instant to judge at: the one given, else the timeline's, else (unless the timeline
+    asks for live use) the end of a complete record, else now (live use only).
+
+    A closed record ends at its first `closed` event; one marked complete with none ends at its
+    last event. So a complete record with no as_of gives the same answer on every run.
+    """
+    if as_of is not None:
+        return as_of
+    if timeline.as_of is not None:
+        return timeline.as_of
+    if timeline.mode != Mode.LIVE:
+        closed = [e.at for e in timeline.events if e.type == "closed"]
+        if closed:
+            return min(closed)
+        if timeline.mode == Mode.COMPLETE:
+            return max(e.at for e in timeline.events)
+    return now or datetime.now(UTC)
 
 
 def evaluate(
     timeline: Timeline, policy: Policy, as_of: datetime | None = None, *, trace: bool = False
 ) -> Evaluation:
-    """Judge the timeline at ``as_of`` (argument, else the timeline's, else now: live use only)."""
-    moment = as_of or timeline.as_of or datetime.now(UTC)
+    """Judge the timeline at ``judged_at(timeline, as_of)``."""
+    moment = judged_at(timeline, as_of)
     check_as_of(timeline, moment)
     ctx = build_context(timeline, moment)
     deadlines = compute_deadlines(policy, ctx, timeline.child)
@@ -39,20 +65,23 @@ def evaluate(
     facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, rec)
     matches = RULE_ENGINE.run(policy, (f.message() for f in facts if policy.may_match(f.kind, f.fields)))
     by_id = {f.id: f for f in facts}
+    by_deadline = {deadline_fact_id(d): d for d in deadlines}
     tz = policy.meta.timezone
     findings = sorted(
-        (_finding(policy, ctx, m, by_id) for m in matches), key=lambda f: _finding_order(policy, f)
+        (_finding(policy, ctx, m, by_id, by_deadline) for m in matches),
+        key=lambda f: _finding_order(policy, f),
     )
     # The engine builds its own output from checked values: model_construct skips re-validation.
     return Evaluation.model_construct(
         incident_id=timeline.incident_id,
         policy=PolicyRef.model_construct(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
+        engine=ENGINE,
         as_of=iso_local(ctx.as_of, tz),
         mode="complete" if ctx.complete else "live",
         grade=GradeView.model_construct(
             current=ctx.current_grade, recommended=rec.grade, reasons=rec.reasons
         ),
-        oversight=_oversight(policy, ctx, deadlines),
+        oversight=_oversight(policy, ctx, deadlines, rec.grade),
         repeat_missing=RepeatMissing.model_construct(
             episodes_in_window=repeat.episodes_in_window,
             window_days=repeat.window_days,
@@ -60,8 +89,9 @@ def evaluate(
             response_plan_required=repeat.required,
             response_plan_exists=timeline.child.response_plan,
         ),
-        deadlines=[_deadline(d, ctx, tz) for d in sorted(deadlines, key=_deadline_order(policy))],
+        deadlines=[_deadline(policy, d, ctx) for d in sorted(deadlines, key=_deadline_order(policy))],
         findings=findings,
+        notes=_notes(policy, ctx),
         trace=_trace(facts, matches) if trace else None,
     )
 
@@ -80,26 +110,50 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> No
         raise InvalidTimeline("the timeline does not follow contract v1", [FieldError(name, problem)])
 
 
-def _finding(policy: Policy, ctx: Context, match: Match, by_id: dict[str, Fact]) -> Finding:
+def _notes(policy: Policy, ctx: Context) -> list[str]:
+    """A policy named for a report it was not in force at is allowed (that is how policies are
+    compared), but the evaluation says so."""
+    if policy.in_force_at(ctx.report.at):
+        return []
+    tz = policy.meta.timezone
+    ends = policy.meta.effective_to
+    span = f"from {policy.meta.effective_from}" + (f" to {ends}" if ends else "")
+    return [
+        f"The report at {human_local(ctx.report.at, tz)} was received when policy {policy.id} was not "
+        f"in force (it applies {span}); it is judged by that policy because the policy was named."
+    ]
+
+
+def _finding(
+    policy: Policy,
+    ctx: Context,
+    match: Match,
+    by_id: dict[str, Fact],
+    by_deadline: dict[str, DeadlineResult],
+) -> Finding:
     name, aliases = match
     rule = policy.compiled[name]
     facts = {alias: by_id[fact_id] for alias, fact_id in aliases.items()}
     tz = policy.meta.timezone
     if rule.deadline is not None:
-        severity, message = _deadline_message(policy, ctx, facts["deadline"])
+        result = by_deadline[aliases["deadline"]]
+        severity, message, evidence = _deadline_message(policy, ctx, result)
         chosen = [facts["deadline"]]
+        param_names = [result.parameter]
     else:
         assert rule.severity is not None and rule.message is not None
         severity = rule.severity
         view = {a: SimpleNamespace(**f.fields, **f.display()) for a, f in facts.items()}
         message = rule.message.format_map(view)
         chosen = [facts[a] for a in rule.evidence] or list(facts.values())
-    evidence = list(dict.fromkeys(e for f in chosen for e in f.evidence))
+        evidence = list(dict.fromkeys(e for f in chosen for e in f.evidence))
+        param_names = list(rule.parameters)
     at = (
         chosen[0].at
         if not rule.at
         else int(getattr(SimpleNamespace(**facts[rule.at.split(".")[0]].fields), rule.at.split(".")[1]))
     )
+    provenance, note = basis(policy.parameters, param_names)
     return Finding.model_construct(
         code=rule.code,
         clause=rule.clause,
@@ -108,23 +162,52 @@ def _finding(policy: Policy, ctx: Context, match: Match, by_id: dict[str, Fact])
         at=iso_local(at, tz),
         evidence=evidence,
         rule=name,
+        basis=provenance,
+        basis_note=note,
     )
 
 
-def _deadline_message(policy: Policy, ctx: Context, fact: Fact) -> tuple[str, str]:
-    status = fact.fields["status"]
-    due, met = fact.fields["due_at"], fact.fields["met_at"]
-    templates = policy.meta.deadline_messages
-    display = fact.display()
-    values = {"duty": display["duty"], "due": display["due_text"], "met": display["met_text"]}
-    if status == "due_soon":
-        return "warning", templates["due_soon"].format(**values, remaining=human_duration(due - ctx.as_of))
-    if status == "met_late":
-        return "breach", templates["met_late"].format(**values, late_by=human_duration(met - due))
-    key: Literal["breached_complete", "breached_live"] = (
-        "breached_complete" if ctx.complete else "breached_live"
-    )
-    return "breach", templates[key].format(**values, overdue=human_duration(ctx.as_of - due))
+def duty_text(policy: Policy, ctx: Context, d: DeadlineResult) -> str:
+    """The duty and, unless its clock starts at the report, what started it: 'The periodic review
+    of the investigation after the sergeant's review at 03:40 on 12 July 2023 (BST)'."""
+    tz = policy.meta.timezone
+    start = d.start
+    if start.type == "report_received" and d.repeat_of is None:
+        return d.spec.duty
+    change = ctx.change_at(start.pos)
+    by_grade = any(t.grade_becomes or t.grade_leaves for t in d.spec.start_triggers)
+    if by_grade and d.repeat_of is None and change is not None and change.event is start:
+        return f"{d.spec.duty} after {change_phrase(change, tz)}"
+    return f"{d.spec.duty} after {event_phrase(start, tz)}"
+
+
+def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[str, str, list[str]]:
+    """Severity, sentence and evidence of a deadline that is late, never met or due soon."""
+    tz = policy.meta.timezone
+    templates = {**policy.meta.deadline_messages, **d.spec.messages}
+    values = {
+        "duty": duty_text(policy, ctx, d),
+        "due": human_local(d.due_at, tz),
+        "met": human_local(d.met.at, tz) if d.met else "",
+    }
+    evidence = [d.start.id]
+    if d.status == "due_soon":
+        return (
+            "warning",
+            templates["due_soon"].format(**values, remaining=human_duration(d.due_at - ctx.as_of)),
+            evidence,
+        )
+    if d.status == "met_late" and d.met is not None:
+        text = templates["met_late"].format(**values, late_by=human_duration(d.met.at - d.due_at))
+        return "breach", text, evidence + [d.met.id]
+    ended = d.stop or (ctx.first("closed") if ctx.complete else None)
+    if ended is not None:
+        text = templates["breached_stopped"].format(**values, ended=event_phrase(ended, tz))
+        return "breach", text, list(dict.fromkeys(evidence + [ended.id]))
+    if ctx.complete:
+        return "breach", templates["breached_complete"].format(**values), evidence
+    text = templates["breached_live"].format(**values, overdue=human_duration(ctx.as_of - d.due_at))
+    return "breach", text, evidence
 
 
 def _finding_order(policy: Policy, f: Finding) -> tuple[Any, ...]:
@@ -136,7 +219,8 @@ def _deadline_order(policy: Policy) -> Any:
     return lambda d: (d.due_at, declared[d.spec.id], d.occurrence)
 
 
-def _deadline(d: DeadlineResult, ctx: Context, tz: str) -> Deadline:
+def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
+    tz = policy.meta.timezone
     closing = d.met or d.stop
     return Deadline.model_construct(
         id=d.spec.id,
@@ -151,6 +235,7 @@ def _deadline(d: DeadlineResult, ctx: Context, tz: str) -> Deadline:
         met_by=d.met.id if d.met else None,
         status=d.status,
         reason=_reason(d, ctx, tz),
+        basis=policy.parameters[d.parameter].provenance,
         evidence=list(dict.fromkeys([d.start.id] + ([closing.id] if closing else []))),
     )
 
@@ -158,25 +243,41 @@ def _deadline(d: DeadlineResult, ctx: Context, tz: str) -> Deadline:
 def _reason(d: DeadlineResult, ctx: Context, tz: str) -> str | None:
     if d.status == "not_applicable":
         if d.stop is not None:
-            what = d.stop.type.replace("_", " ") if not d.stop.grade else f"graded {d.stop.grade}"
-            return f"{what} at {human_local(d.stop.at, tz)}, before it was due"
+            change = ctx.change_at(d.stop.pos)
+            if change is not None and change.event is d.stop and d.stop.type not in ("found", "closed"):
+                what = change_phrase(change, tz)
+            else:
+                what = event_phrase(d.stop, tz)
+            return f"{what}, before it was due"
         return "the record ended before it was due"
     if d.status == "breached":
-        return "never happened" if ctx.complete or d.stop is not None else "not yet done"
+        if d.stop is not None:
+            return f"never happened before {event_phrase(d.stop, tz)}"
+        return "never happened" if ctx.complete else "not yet done"
     return None
 
 
-def _oversight(policy: Policy, ctx: Context, deadlines: list[DeadlineResult]) -> OversightView:
-    """O1-O3: the role follows the current grade; before any grade, medium's arrangement holds."""
+def _oversight(
+    policy: Policy, ctx: Context, deadlines: list[DeadlineResult], recommended: str
+) -> OversightView:
+    """O1-O3: the role follows the grade in force; before any grade, medium's arrangement holds,
+    and a grade below the policy's lowest allowed is held to that. Where the recommended grade is
+    higher, the role it would require is named too."""
     mapping = policy.meta.oversight
-    deadline_id = mapping.get(ctx.current_grade or "medium", mapping["medium"])
-    spec = policy.deadline_specs[deadline_id]
+    floor = str(policy.value("lowest_grade_allowed"))
+    in_force = max(ctx.current_grade or Grade.MEDIUM, floor, key=lambda g: GRADE_RANK[Grade(g)])
+    deadline_id = mapping.get(in_force)
+    spec = policy.deadline_specs[deadline_id] if deadline_id else None
     latest = [d for d in deadlines if d.spec.id == deadline_id][-1:]
     accepted = latest[0].met.at if latest and latest[0].met else None
+    recommended_role = None
+    if GRADE_RANK[Grade(recommended)] > GRADE_RANK[Grade(in_force)] and recommended in mapping:
+        recommended_role = policy.deadline_specs[mapping[recommended]].owner
     return OversightView.model_construct(
-        required_role=spec.owner,
+        required_role=spec.owner if spec else None,
         deadline=deadline_id,
         accepted_at=iso_local(accepted, policy.meta.timezone) if accepted else None,
+        recommended_role=recommended_role,
     )
 
 

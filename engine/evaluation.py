@@ -18,6 +18,11 @@ class PolicyRef(_Out):
     title: str
 
 
+class EngineRef(_Out):
+    name: str
+    version: str
+
+
 class GradeView(_Out):
     current: str | None
     recommended: str
@@ -25,15 +30,17 @@ class GradeView(_Out):
 
 
 class OversightView(_Out):
-    required_role: str
+    required_role: str | None  # None: the policy sets no oversight duty at this grade
     accepted_at: str | None
-    deadline: str
+    deadline: str | None
+    # The role the recommended grade would require, when it is higher than the grade in force.
+    recommended_role: str | None = None
 
 
 class RepeatMissing(_Out):
     episodes_in_window: int
     window_days: int
-    threshold: int
+    threshold: int | None  # None: the policy has no response-plan rule
     response_plan_required: bool
     response_plan_exists: bool
 
@@ -51,6 +58,7 @@ class Deadline(_Out):
     met_by: str | None
     status: str
     reason: str | None
+    basis: str  # provenance of the duration: stated, statutory, reported or assumed
     evidence: list[str]
 
 
@@ -62,11 +70,16 @@ class Finding(_Out):
     at: str
     evidence: list[str]
     rule: str
+    # Provenance of the number or list the finding rests on (the weakest, if several), and a
+    # sentence naming them; None when it rests on the clause alone.
+    basis: str | None = None
+    basis_note: str | None = None
 
 
 class Evaluation(_Out):
     incident_id: str
     policy: PolicyRef
+    engine: EngineRef
     as_of: str
     mode: str
     grade: GradeView
@@ -74,6 +87,7 @@ class Evaluation(_Out):
     repeat_missing: RepeatMissing
     deadlines: list[Deadline]
     findings: list[Finding]
+    notes: list[str] = []  # e.g. the named policy was not in force at the report
     trace: dict[str, Any] | None = None
 
     def to_json(self, indent: int | None = 2) -> str:

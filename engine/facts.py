@@ -12,12 +12,20 @@ from engine.context import Context, Ev
 from engine.deadlines import DeadlineResult
 from engine.grading import Recommendation, RepeatCount
 from engine.loader import Policy
-from engine.localtime import human_local, local_window_overlaps
+from engine.localtime import human_local, local_window_entries
 from engine.timeline import Child
 from engine.vocabulary import GRADE_RANK, Grade
+from engine.wording import grade_text, role_text
 
 CONTROL_ROOM = frozenset({"call_handler", "control_room_supervisor"})
-ROLE_TEXT = {"cid_supervisor": "CID supervisor", "mash": "MASH", "": "unrecorded role"}
+QUOTE_LIMIT = 300  # characters of a quoted sentence in a finding
+PLACEMENT_TEXT = {
+    "childrens_home": "in a children's home",
+    "foster_care": "in foster care",
+    "family": "placed with family",
+    "other": "in another placement",
+    "not_given": "placement not given",
+}
 
 
 def _nothing() -> dict[str, str]:
@@ -43,19 +51,32 @@ class Fact:
         return self.render()
 
 
-def role_text(role: str) -> str:
-    return ROLE_TEXT.get(role, role.replace("_", " "))
+def normalise(text: str) -> str:
+    """Case-folded words separated by single spaces: hyphens, quotes, apostrophes, punctuation
+    and runs of white space all read as one space ("Lifestyle-choice" -> "lifestyle choice")."""
+    return " ".join(re.findall(r"[^\W_]+", text.casefold()))
 
 
 @lru_cache(maxsize=16)
-def _phrase_patterns(phrases: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((p, re.compile(r"\b" + re.escape(normalise(p)) + r"\b")) for p in phrases)
+def _normalised_phrases(phrases: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((p, f" {normalise(p)} ") for p in phrases if normalise(p))
 
 
-def normalise(text: str) -> str:
-    """Case-folded, typographic apostrophes and quotes made plain, runs of space made one."""
-    text = text.casefold().replace("\u2019", "'").replace("\u2018", "'")
-    return re.sub(r"\s+", " ", text.replace("\u201c", '"').replace("\u201d", '"'))
+def blaming_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
+    """The policy's phrases that occur in the text as whole words, in the policy's order."""
+    padded = f" {normalise(text)} "
+    return [phrase for phrase, needle in _normalised_phrases(phrases) if needle in padded]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+
+
+def quote(text: str, phrases: tuple[str, ...]) -> str:
+    """The sentences that hold a phrase, so a reviewer can judge them (a negation included)."""
+    chosen = [s for s in _sentences(text) if blaming_phrases(s, phrases)] or [text.strip()]
+    joined = " ... ".join(s.rstrip(".!? ") for s in chosen)
+    return joined if len(joined) <= QUOTE_LIMIT else joined[: QUOTE_LIMIT - 3].rstrip() + "..."
 
 
 def build_facts(
@@ -89,9 +110,11 @@ def build_facts(
                 "looked_after": child.looked_after,
                 "response_plan": child.response_plan,
                 "philomena_profile": child.philomena_profile,
+                "placement": child.placement or "not_given",
             },
             report.at,
             (report.id,),
+            lambda: {"placement_text": PLACEMENT_TEXT[child.placement or "not_given"]},
         ),
         Fact(
             "repeat",
@@ -99,7 +122,7 @@ def build_facts(
             {
                 "episodes_in_window": repeat.episodes_in_window,
                 "window_days": repeat.window_days,
-                "threshold": repeat.threshold,
+                "threshold": repeat.threshold or 0,
                 "required": repeat.required,
             },
             report.at,
@@ -127,7 +150,7 @@ def build_facts(
     ]
     facts += [_event_fact(e, tz) for e in ctx.events]
     facts += _grading_facts(ctx, tz)
-    facts += [_deadline_fact(d, tz) for d in deadlines]
+    facts += [_deadline_fact(d) for d in deadlines]
     facts += _blaming_facts(policy, ctx, tz)
     facts += _gap_facts(policy, ctx, tz)
     return facts
@@ -154,7 +177,6 @@ def _grading_facts(ctx: Context, tz: str) -> list[Fact]:
     out = []
     for change in ctx.grades:
         e = change.event
-        checks_before = any(x.type == "intelligence_checks" for x in ctx.events[: e.pos])
         out.append(
             Fact(
                 f"grading:{e.id}",
@@ -165,7 +187,6 @@ def _grading_facts(ctx: Context, tz: str) -> list[Fact]:
                     "by": e.by,
                     "at": e.at,
                     "initial": e is initial,
-                    "checks_before": checks_before,
                 },
                 e.at,
                 (e.id,),
@@ -179,16 +200,15 @@ def _grading_text(e: Ev, grade: str, tz: str) -> Callable[[], dict[str, str]]:
     return lambda: {
         "at_text": human_local(e.at, tz),
         "by_text": role_text(e.by),
-        "grade_text": grade.replace("_", " "),
+        "grade_text": grade_text(grade),
     }
 
 
-def _deadline_fact(d: DeadlineResult, tz: str) -> Fact:
+def _deadline_fact(d: DeadlineResult) -> Fact:
     closing = d.met or d.stop
     evidence = tuple(dict.fromkeys((d.start.id, closing.id) if closing is not None else (d.start.id,)))
-    duty = d.spec.duty + (f" (occurrence {d.occurrence})" if d.occurrence > 1 else "")
     return Fact(
-        f"deadline:{d.spec.id}#{d.occurrence}",
+        deadline_fact_id(d),
         "deadline",
         {
             "deadline": d.spec.id,
@@ -201,22 +221,22 @@ def _deadline_fact(d: DeadlineResult, tz: str) -> Fact:
         },
         d.met.at if d.status == "met_late" and d.met else d.due_at,
         evidence,
-        lambda: {
-            "duty": duty,
-            "due_text": human_local(d.due_at, tz),
-            "met_text": human_local(d.met.at, tz) if d.met else "",
-        },
     )
 
 
+def deadline_fact_id(d: DeadlineResult) -> str:
+    return f"deadline:{d.spec.id}#{d.occurrence}"
+
+
 def _blaming_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
-    patterns = _phrase_patterns(tuple(policy.value("child_blaming_phrases")))
+    if not policy.has("child_blaming_phrases"):
+        return []
+    phrases = tuple(policy.value("child_blaming_phrases"))
     out = []
     for e in ctx.events:
         if not e.text:
             continue
-        text = normalise(e.text)
-        hits = [phrase for phrase, pattern in patterns if pattern.search(text)]
+        hits = blaming_phrases(e.text, phrases)
         if hits:
             out.append(
                 Fact(
@@ -225,61 +245,64 @@ def _blaming_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
                     {"by": e.by, "at": e.at},
                     e.at,
                     (e.id,),
-                    _blaming_text(e, hits, tz),
+                    _blaming_text(e, hits, phrases, tz),
                 )
             )
     return out
 
 
-def _blaming_text(e: Ev, hits: list[str], tz: str) -> Callable[[], dict[str, str]]:
+def _blaming_text(e: Ev, hits: list[str], phrases: tuple[str, ...], tz: str) -> Callable[[], dict[str, str]]:
     return lambda: {
         "at_text": human_local(e.at, tz),
         "by_text": role_text(e.by),
         "kind_text": "review" if e.type == "supervisor_review" else "note",
         "phrases_text": ", ".join(f'"{p}"' for p in hits),
+        "quote_text": quote(e.text, phrases),
     }
 
 
 def _gap_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
-    """C3: the report, or any high-risk period, inside the local hours without intelligence cover."""
+    """C3: the report in the local hours without intelligence cover, and each night a high-risk
+    period enters them (once per night, at the instant it enters)."""
+    if not policy.has("intelligence_cover_until"):
+        return []
     cover_until, cover_from = policy.intelligence_gap
-    window = f"{cover_until:%H:%M}-{cover_from:%H:%M}"
-    checks = any(e.type == "intelligence_checks" for e in ctx.events)
+    cover = f"{cover_from:%H:%M}\u2013{cover_until:%H:%M}"
+    checks = ctx.first("intelligence_checks") is not None
     out = []
     report = ctx.report
-    if local_window_overlaps(report.at, report.at, tz, cover_until, cover_from) is not None:
-        out.append(_gap_fact("report", report, report.at, checks, window, tz))
+    if local_window_entries(report.at, report.at, tz, cover_until, cover_from):
+        out.append(_gap_fact("report", report, report.at, checks, cover, tz))
+    nights: set[int] = set()
     for start, end in _high_periods(ctx):
-        hit = local_window_overlaps(start.at, end, tz, cover_until, cover_from)
-        if hit is not None:
-            out.append(_gap_fact("high_period", start, hit, checks, window, tz))
+        for night, entered in local_window_entries(start.at, end, tz, cover_until, cover_from):
+            if night not in nights:
+                nights.add(night)
+                out.append(_gap_fact("high_period", start, entered, checks, cover, tz))
     return out
 
 
-def _gap_fact(kind: str, e: Ev, at: int, checks: bool, window: str, tz: str) -> Fact:
-    text = "report" if kind == "report" else "high-risk period that began"
+def _gap_fact(kind: str, e: Ev, at: int, checks: bool, cover: str, tz: str) -> Fact:
     return Fact(
-        f"intel_gap:{kind}:{e.id}",
+        f"intel_gap:{kind}:{at}",
         "intel_gap",
         {"source": kind, "checks_recorded": checks, "at": at},
         at,
         (e.id,),
-        lambda: {
-            "at_text": human_local(at if kind == "report" else e.at, tz),
-            "kind_text": text,
-            "window_text": window,
-        },
+        lambda: {"at_text": human_local(e.at, tz), "entered_text": human_local(at, tz), "cover_text": cover},
     )
 
 
 def _high_periods(ctx: Context) -> list[tuple[Ev, int]]:
-    """Spans graded high: from the regrade until the grade changes, the child is found, or as_of."""
+    """Spans graded high, as [start, last second]: from the regrade until the grade changes, the
+    child is found or the record closed (not included), or as_of (included)."""
     ends = [e.at for e in ctx.events if e.type in ("found", "closed")]
     periods = []
     for i, change in enumerate(ctx.grades):
         if change.grade != Grade.HIGH or change.previous == Grade.HIGH:
             continue
         later = [g.at for g in ctx.grades[i + 1 :] if g.grade != Grade.HIGH]
-        stop = min([ctx.as_of] + later[:1] + [t for t in ends if t >= change.at])
-        periods.append((change.event, stop))
+        stop = min([ctx.as_of + 1] + later[:1] + [t for t in ends if t >= change.at])
+        if stop > change.at:
+            periods.append((change.event, stop - 1))
     return periods

@@ -5,7 +5,7 @@ produces exactly these fields.
 
 from __future__ import annotations
 
-from engine.vocabulary import EventType, Grade, Role, Status
+from engine.vocabulary import EventType, Grade, Placement, Role, Status
 
 INT = "int"
 BOOL = "bool"
@@ -26,10 +26,15 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "by": frozenset(Role) | {""},
         "at": INT,
         "initial": BOOL,
-        "checks_before": BOOL,
     },
     "recommendation": {"grade": frozenset(Grade), "rank": INT},
-    "child": {"age_years": INT, "looked_after": BOOL, "response_plan": BOOL, "philomena_profile": BOOL},
+    "child": {
+        "age_years": INT,
+        "looked_after": BOOL,
+        "response_plan": BOOL,
+        "philomena_profile": BOOL,
+        "placement": frozenset(Placement) | {"not_given"},
+    },
     "repeat": {"episodes_in_window": INT, "window_days": INT, "threshold": INT, "required": BOOL},
     "deadline": {
         "deadline": TEXT,
@@ -51,11 +56,11 @@ DISPLAY_FIELDS: dict[str, frozenset[str]] = {
     "event": frozenset({"id", "at_text", "by_text"}),
     "grading": frozenset({"at_text", "by_text", "grade_text"}),
     "recommendation": frozenset({"reasons_text"}),
-    "child": frozenset(),
+    "child": frozenset({"placement_text"}),
     "repeat": frozenset(),
-    "deadline": frozenset({"duty", "due_text", "met_text"}),
-    "blaming_text": frozenset({"at_text", "by_text", "kind_text", "phrases_text"}),
-    "intel_gap": frozenset({"at_text", "kind_text", "window_text"}),
+    "deadline": frozenset(),
+    "blaming_text": frozenset({"at_text", "by_text", "kind_text", "phrases_text", "quote_text"}),
+    "intel_gap": frozenset({"at_text", "entered_text", "cover_text"}),
     "episode": frozenset(),
     "incident": frozenset(),
 }

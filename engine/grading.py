@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from engine.context import Context
 from engine.loader import Policy
-from engine.localtime import wall_to_epoch, zone
+from engine.localtime import zone
 from engine.timeline import Child
 from engine.vocabulary import Grade
 
@@ -22,21 +22,29 @@ class Recommendation:
 class RepeatCount:
     episodes_in_window: int
     window_days: int
-    threshold: int
+    threshold: int | None  # None: the policy has no response-plan rule
 
     @property
     def required(self) -> bool:
-        return self.episodes_in_window >= self.threshold
+        return self.threshold is not None and self.episodes_in_window >= self.threshold
 
 
 def count_repeat(policy: Policy, ctx: Context, child: Child) -> RepeatCount:
-    """Episodes in the window of local calendar days ending with this report, both record kinds."""
+    """Episodes in the window ending with this report (this one included), both record kinds.
+
+    The window is read on the local wall clock, inclusive: an earlier report counts when its
+    local date and time is no more than the window's days before this report's, so a clock
+    change does not move the edge.
+    """
     tz = zone(policy.meta.timezone)
     days = int(policy.value("repeat_window"))
     report_local = datetime.fromtimestamp(ctx.report.at, tz).replace(tzinfo=None)
-    window_start = wall_to_epoch(report_local - timedelta(days=days), tz)
-    earlier = [ep for ep in child.previous_episodes if ep.reported_at.timestamp() >= window_start]
-    return RepeatCount(len(earlier) + 1, days, int(policy.value("repeat_threshold")))
+    edge = report_local - timedelta(days=days)
+    earlier = [
+        ep for ep in child.previous_episodes if ep.reported_at.astimezone(tz).replace(tzinfo=None) >= edge
+    ]
+    threshold = int(policy.value("repeat_threshold")) if policy.has("repeat_threshold") else None
+    return RepeatCount(len(earlier) + 1, days, threshold)
 
 
 def recommend(policy: Policy, child: Child, repeat: RepeatCount) -> Recommendation:
@@ -58,10 +66,7 @@ def recommend(policy: Policy, child: Child, repeat: RepeatCount) -> Recommendati
         reasons.append(f"{len(aggravating)} aggravating factors together ({listed})")
     if reasons:
         return Recommendation(Grade.HIGH, reasons)
-    reasons = [
-        "no high-risk indicator and fewer than "
-        f"{needed} aggravating factors; a missing child is never graded below medium"
-    ]
+    reasons = [policy.meta.below_high_reason.format(needed=needed)]
     if aggravating:
         reasons.append(f"aggravating factor noted: {listed}")
-    return Recommendation(Grade.MEDIUM, reasons)
+    return Recommendation(str(policy.value("lowest_grade_allowed")), reasons)

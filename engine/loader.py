@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from engine import policy_checks as checks
 from engine.compiler import Problems, check_template, compile_when
 from engine.errors import FieldError, PolicyInvalid
 from engine.facts_schema import FACT_FIELDS, INT
+from engine.localtime import zone
 from engine.names import unknown
 from engine.policy import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
 
@@ -39,6 +40,7 @@ class CompiledRule:
     evidence: tuple[str, ...] = ()
     at: str | None = None
     deadline: str | None = None
+    parameters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Policy:
     sha256: str
     # kind -> field -> the values some rule accepts; a kind no rule uses is absent.
     fact_filters: dict[str, dict[str, frozenset[Any]]] = field(default_factory=dict)
+    # deadline or rule id -> the file that declares it, so a failing embedded test names it.
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -77,6 +81,12 @@ class Policy:
         return {d.id: d for d in self.deadlines}
 
     @cached_property
+    def deadlines_in_order(self) -> tuple[DeadlineSpec, ...]:
+        """Declared order, except that a deadline started by another one comes after it (the
+        loader has refused cycles)."""
+        return tuple(sorted(self.deadlines, key=lambda d: _depth(d, self.deadline_specs)))
+
+    @cached_property
     def intelligence_gap(self) -> tuple[time, time]:
         """C3's uncovered local hours: from the end of cover until it starts again."""
         return (
@@ -95,6 +105,15 @@ class Policy:
         param = self.parameters[name]
         assert isinstance(param.value, int)
         return param.value * checks.DURATION_UNITS[param.unit]
+
+    def in_force_at(self, epoch: int) -> bool:
+        """True when the instant's local date lies in the policy's effective dates."""
+        day = datetime.fromtimestamp(epoch, zone(self.meta.timezone)).date()
+        ends = self.meta.effective_to
+        return self.meta.effective_from <= day and (ends is None or day <= ends)
+
+    def has(self, name: str) -> bool:
+        return name in self.parameters
 
     def value(self, name: str) -> Any:
         return self.parameters[name].value
@@ -118,6 +137,7 @@ def load_policy(folder: str | Path) -> Policy:
     rules = [(n, r) for n, cf in clause_files.items() if cf for r in cf.rules]
     checks.check_meta(meta, params, [d for _, d in deadlines], problems)
     checks.check_parameters(meta, params, problems)
+    checks.check_deadline_links([d for _, d in deadlines], problems)
     compiled, ruleset, whens = _compile(meta, params, deadlines, rules, problems, folder.name)
     if problems.items:
         raise _invalid(folder, problems)
@@ -131,7 +151,19 @@ def load_policy(folder: str | Path) -> Policy:
         ruleset=ruleset,
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         fact_filters=_fact_filters(whens),
+        sources={**{d.id: n for n, d in deadlines}, **{r.id: n for n, r in rules}},
     )
+
+
+def _depth(spec: DeadlineSpec, specs: dict[str, DeadlineSpec]) -> int:
+    """How many deadlines must be judged before this one (0: none)."""
+    depth, seen = 0, {spec.id}
+    while True:
+        parent = next((t.deadline_stopped for t in spec.start_triggers if t.deadline_stopped), None)
+        if parent is None or parent not in specs or parent in seen:
+            return depth
+        depth, spec = depth + 1, specs[parent]
+        seen.add(parent)
 
 
 def _fact_filters(whens: list[dict[str, Any]]) -> dict[str, dict[str, frozenset[Any]]]:
@@ -236,7 +268,7 @@ def _compile(
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": "start"}}], "run": START_RULE}}
     for file, spec in deadlines:
         where = Problems(f"{folder}/{file}: deadline {spec.id}", problems.items)
-        checks.check_deadline(spec, meta, params, where)
+        checks.check_deadline(spec, meta, params, where, {d.id for _, d in deadlines})
         checks.check_test_ids(spec.tests, where)
         for suffix, statuses in ((":late", ["breached", "met_late"]), (":due_soon", ["due_soon"])):
             name = f"{spec.clause}.{spec.id}{suffix}"
@@ -255,8 +287,10 @@ def _compile(
         where = Problems(f"{folder}/{file}: rule {rule.id}", problems.items)
         checks.check_names(rule.clause, rule.code, meta, where)
         whens.append(rule.when)
-        conditions, kinds = compile_when(rule.when, where)
+        conditions, kinds = compile_when(rule.when, where, {d.id for _, d in deadlines})
         check_template(rule.message, kinds, where)
+        for name in rule.parameters:
+            where.add("parameters", unknown("parameter", name, params))
         for alias in rule.evidence:
             where.add("evidence", unknown("alias", alias, kinds))
         if rule.at:
@@ -275,6 +309,7 @@ def _compile(
                 rule.message,
                 tuple(rule.evidence),
                 rule.at,
+                parameters=tuple(rule.parameters),
             ),
             conditions,
             compiled,

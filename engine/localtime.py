@@ -43,24 +43,33 @@ def human_duration(seconds: int) -> str:
 
 
 def local_window_overlaps(start: int, end: int, tz: str, gap_start: time, gap_end: time) -> int | None:
-    """First instant in [start, end] whose local wall-clock time lies in [gap_start, gap_end).
+    """First instant in [start, end] whose local wall-clock time lies in [gap_start, gap_end)."""
+    entries = local_window_entries(start, end, tz, gap_start, gap_end)
+    return entries[0][1] if entries else None
+
+
+def local_window_entries(
+    start: int, end: int, tz: str, gap_start: time, gap_end: time
+) -> list[tuple[int, int]]:
+    """For each local window [gap_start, gap_end) that [start, end] overlaps: the window's own
+    start and the first instant of [start, end] inside it.
 
     Walks the local calendar days the interval touches and builds each day's window in local
     time, so a window on a daylight-saving change day is as long as the clocks make it.
     """
     tzinfo = zone(tz)
-    first_day = datetime.fromtimestamp(start, tzinfo).date() - timedelta(days=1)
+    day = datetime.fromtimestamp(start, tzinfo).date() - timedelta(days=1)
     last_day = datetime.fromtimestamp(end, tzinfo).date()
-    day = first_day
+    out = []
     while day <= last_day:
         window_start = wall_to_epoch(datetime.combine(day, gap_start), tzinfo)
         end_day = day if gap_end > gap_start else day + timedelta(days=1)
         window_end = wall_to_epoch(datetime.combine(end_day, gap_end), tzinfo)
         lo, hi = max(start, window_start), min(end, window_end - 1)
         if lo <= hi:
-            return lo
+            out.append((window_start, lo))
         day += timedelta(days=1)
-    return None
+    return out
 
 
 def wall_to_epoch(naive_local: datetime, tzinfo: ZoneInfo) -> int:

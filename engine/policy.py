@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Scalar = str | int | bool
+MessageKey = Literal["breached_live", "breached_complete", "breached_stopped", "met_late", "due_soon"]
+Provenance = Literal["stated", "statutory", "assumed", "reported"]
 
 
 class _Spec(BaseModel):
@@ -23,21 +25,35 @@ class Parameter(_Spec):
 
     value: int | str | list[str]
     unit: Literal[
-        "minutes", "hours", "days", "count", "years", "local_time", "phrases", "indicators", "percent"
+        "minutes",
+        "hours",
+        "days",
+        "count",
+        "years",
+        "local_time",
+        "phrases",
+        "indicators",
+        "percent",
+        "grade",
     ]
     clause: str
-    provenance: Literal["stated", "statutory", "assumed", "reported"]
+    provenance: Provenance
     note: str = ""
 
 
 class Trigger(_Spec):
-    """An instant on the timeline: an event (optionally by given roles, the nth one) or a regrade."""
+    """An instant on the timeline: an event (optionally by given roles, with a given outcome, the
+    nth one), a regrade, the grade in force just before a deadline's due instant, or the instant
+    another deadline stopped applying."""
 
     event: str | None = None
     by: list[str] | None = None
+    outcome: list[str] | None = None
     nth: int = Field(default=1, ge=1)
     grade_becomes: str | None = None
     grade_leaves: str | None = None
+    grade_at_due: str | None = None
+    deadline_stopped: str | None = None
 
 
 class TestEvent(_Spec):
@@ -79,6 +95,13 @@ class DeadlineSpec(_Spec):
     not_applicable_when: list[Trigger] = Field(default_factory=list)
     applies_if: dict[str, Scalar] = Field(default_factory=dict)
     repeat: bool = False
+    # Events before the start meet the duty too when this is "report" (checks made before the
+    # grading they inform, a form filled in before the child was found).
+    met_from: Literal["start", "report"] = "start"
+    # A trigger between the start and the due instant brings the due instant forward to one
+    # interval (at the grade then in force) after it, when that is earlier (S2).
+    brought_forward_by: list[Trigger] = Field(default_factory=list)
+    messages: dict[MessageKey, str] = Field(default_factory=dict)
     tests: list[TestCase] = Field(min_length=1)
     if_record_ends_first: Literal["breached", "not_applicable"] = "not_applicable"
 
@@ -98,6 +121,8 @@ class RuleSpec(_Spec):
     message: str
     evidence: list[str] = Field(default_factory=list)
     at: str | None = None
+    # The parameters (numbers, lists) the rule rests on: their provenance is the finding's basis.
+    parameters: list[str] = Field(default_factory=list)
     tests: list[TestCase] = Field(min_length=1)
 
 
@@ -118,5 +143,8 @@ class PolicyMeta(_Spec):
     clauses: dict[str, str]
     oversight: dict[str, str]
     indicator_labels: dict[str, str]
-    deadline_messages: dict[Literal["breached_live", "breached_complete", "met_late", "due_soon"], str]
+    # The recommended grade's reason when no indicator calls for high; {needed} is the number of
+    # aggravating factors that would.
+    below_high_reason: str
+    deadline_messages: dict[MessageKey, str]
     test_defaults: dict[str, Any] = Field(default_factory=dict)

@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.compiler import Problems, template_fields
 from engine.names import unknown
 from engine.policy import DeadlineSpec, Parameter, PolicyMeta, Trigger
-from engine.vocabulary import EventType, FindingCode, Grade, RiskFactor, Role
+from engine.vocabulary import EventType, FindingCode, FoundOutcome, Grade, RiskFactor, Role
 
 DURATION_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 DERIVED_INDICATORS = {"looked_after", "under_age", "frequent_episodes"}
 DEADLINE_MESSAGE_FIELDS = {
     "breached_live": {"duty", "due", "overdue"},
     "breached_complete": {"duty", "due"},
+    "breached_stopped": {"duty", "due", "ended"},
     "met_late": {"duty", "due", "met", "late_by"},
     "due_soon": {"duty", "due", "remaining"},
 }
@@ -29,11 +30,17 @@ REQUIRED_PARAMETERS = {
     "aggravating_count_for_high": "count",
     "frequent_episodes_in_window": "count",
     "repeat_window": "days",
+    "lowest_grade_allowed": "grade",
+}
+# Parameters a policy may leave out (the clause they serve is then absent), with their units;
+# those grouped together come together.
+OPTIONAL_PARAMETERS = {
     "repeat_threshold": "count",
     "child_blaming_phrases": "phrases",
     "intelligence_cover_from": "local_time",
     "intelligence_cover_until": "local_time",
 }
+TOGETHER = [("intelligence_cover_from", "intelligence_cover_until")]
 
 
 def check_meta(
@@ -47,24 +54,38 @@ def check_meta(
     for grade, deadline_id in meta.oversight.items():
         problems.add(f"policy.yaml: oversight.{grade}", unknown("grade", grade, Grade))
         problems.add(f"policy.yaml: oversight.{grade}", unknown("deadline", deadline_id, ids))
-    for key, fields in DEADLINE_MESSAGE_FIELDS.items():
-        template = meta.deadline_messages.get(key)  # type: ignore[call-overload]
-        if template is None:
-            problems.add(f"policy.yaml: deadline_messages.{key}", "is required")
-            continue
-        for name in template_fields(template):
-            problems.add(f"policy.yaml: deadline_messages.{key}", unknown("placeholder", name, fields))
+    check_messages(meta.deadline_messages, "policy.yaml: deadline_messages", problems, required=True)
+    try:
+        fields = template_fields(meta.below_high_reason)
+    except ValueError as exc:
+        fields = []
+        problems.add("policy.yaml: below_high_reason", f"is not a valid template: {exc}")
+    for name in fields:
+        problems.add("policy.yaml: below_high_reason", unknown("placeholder", name, {"needed"}))
     indicators = set(RiskFactor) | DERIVED_INDICATORS
     for name in meta.indicator_labels:
         problems.add(f"policy.yaml: indicator_labels.{name}", unknown("indicator", name, indicators))
 
 
+def check_messages(messages: Any, where: str, problems: Problems, required: bool = False) -> None:
+    """Deadline message templates: each placeholder one its status provides."""
+    for key, fields in DEADLINE_MESSAGE_FIELDS.items():
+        template = messages.get(key)
+        if template is None:
+            if required:
+                problems.add(f"{where}.{key}", "is required")
+            continue
+        try:
+            names = template_fields(template)
+        except ValueError as exc:
+            problems.add(f"{where}.{key}", f"is not a valid template: {exc}")
+            continue
+        for name in names:
+            problems.add(f"{where}.{key}", unknown("placeholder", name, fields))
+
+
 def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: Problems) -> None:
-    for name, unit in REQUIRED_PARAMETERS.items():
-        if name not in params:
-            problems.add(f"parameters.yaml: {name}", "is required by the engine and missing")
-        elif params[name].unit != unit:
-            problems.add(f"parameters.yaml: {name}", f"must have unit {unit!r}")
+    _check_engine_parameters(params, problems)
     indicators = set(RiskFactor) | DERIVED_INDICATORS
     for name, param in params.items():
         where = f"parameters.yaml: {name}"
@@ -78,11 +99,30 @@ def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: P
                 )
 
 
+def _check_engine_parameters(params: dict[str, Parameter], problems: Problems) -> None:
+    """The parameters the engine reads by name: present (unless optional) with their units."""
+    for name, unit in REQUIRED_PARAMETERS.items():
+        if name not in params:
+            problems.add(f"parameters.yaml: {name}", "is required by the engine and missing")
+        elif params[name].unit != unit:
+            problems.add(f"parameters.yaml: {name}", f"must have unit {unit!r}")
+    for name, unit in OPTIONAL_PARAMETERS.items():
+        if name in params and params[name].unit != unit:
+            problems.add(f"parameters.yaml: {name}", f"must have unit {unit!r}")
+    for group in TOGETHER:
+        given = [n for n in group if n in params]
+        if given and len(given) != len(group):
+            missing = ", ".join(n for n in group if n not in params)
+            problems.add(f"parameters.yaml: {given[0]}", f"comes with {missing}, which is missing")
+
+
 def check_parameter_value(param: Parameter) -> str | None:
     value, unit = param.value, param.unit
     if unit in DURATION_UNITS or unit in ("count", "years", "percent"):
         ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
         return None if ok else f"a {unit} value is a positive whole number, got {value!r}"
+    if unit == "grade":
+        return unknown("grade", value, Grade)
     if unit == "local_time":
         ok = isinstance(value, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value) is not None
         return None if ok else f"a local time is HH:MM, got {value!r}"
@@ -96,16 +136,33 @@ def check_names(clause: str, code: str, meta: PolicyMeta, where: Problems) -> No
 
 
 def check_deadline(
-    spec: DeadlineSpec, meta: PolicyMeta, params: dict[str, Parameter], where: Problems
+    spec: DeadlineSpec,
+    meta: PolicyMeta,
+    params: dict[str, Parameter],
+    where: Problems,
+    deadline_ids: set[str],
 ) -> None:
     check_names(spec.clause, spec.code, meta, where)
     where.add("owner", unknown("role", spec.owner, Role))
     for i, trigger in enumerate(spec.start_triggers):
-        check_trigger(trigger, f"starts[{i}]" if isinstance(spec.starts, list) else "starts", where)
+        at = f"starts[{i}]" if isinstance(spec.starts, list) else "starts"
+        check_trigger(trigger, at, where, {"event", "grade_becomes", "grade_leaves", "deadline_stopped"})
+        if trigger.deadline_stopped is not None:
+            where.add(f"{at}.deadline_stopped", unknown("deadline", trigger.deadline_stopped, deadline_ids))
     for i, trigger in enumerate(spec.met_by):
-        check_trigger(trigger, f"met_by[{i}]", where)
+        check_trigger(trigger, f"met_by[{i}]", where, {"event"})
     for i, trigger in enumerate(spec.not_applicable_when):
-        check_trigger(trigger, f"not_applicable_when[{i}]", where)
+        check_trigger(
+            trigger,
+            f"not_applicable_when[{i}]",
+            where,
+            {"event", "grade_becomes", "grade_leaves", "grade_at_due"},
+        )
+    for i, trigger in enumerate(spec.brought_forward_by):
+        check_trigger(trigger, f"brought_forward_by[{i}]", where, {"event", "grade_becomes", "grade_leaves"})
+    if spec.brought_forward_by and spec.due_after_by_grade is None:
+        where.add("brought_forward_by", "needs due_after_by_grade: the interval follows the grade")
+    check_messages(spec.messages, "messages", where)
     _check_duration(spec, params, where)
     for key, value in spec.applies_if.items():
         where.add(f"applies_if.{key}", unknown("child field", key, APPLIES_IF_FIELDS))
@@ -130,18 +187,44 @@ def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Pro
         where.add("due_after_by_grade", "needs a 'default' entry for a grade it does not list")
 
 
-def check_trigger(trigger: Trigger, at: str, where: Problems) -> None:
-    given = [k for k in ("event", "grade_becomes", "grade_leaves") if getattr(trigger, k) is not None]
-    if len(given) != 1:
-        where.add(at, "give exactly one of event, grade_becomes, grade_leaves")
+TRIGGER_KINDS = ("event", "grade_becomes", "grade_leaves", "grade_at_due", "deadline_stopped")
+
+
+def check_trigger(trigger: Trigger, at: str, where: Problems, kinds: set[str]) -> None:
+    given = [k for k in TRIGGER_KINDS if getattr(trigger, k) is not None]
+    allowed = [k for k in TRIGGER_KINDS if k in kinds]
+    if len(given) != 1 or given[0] not in kinds:
+        where.add(at, "give exactly one of " + ", ".join(allowed))
         return
     if trigger.event is not None:
         where.add(f"{at}.event", unknown("event type", trigger.event, EventType))
+    elif trigger.by or trigger.outcome or trigger.nth != 1:
+        where.add(at, "by, outcome and nth go with event")
     for role in trigger.by or []:
         where.add(f"{at}.by", unknown("role", role, Role))
-    for key in ("grade_becomes", "grade_leaves"):
+    if trigger.outcome is not None:
+        if trigger.event != "found":
+            where.add(f"{at}.outcome", "only a found event has an outcome")
+        for outcome in trigger.outcome:
+            where.add(f"{at}.outcome", unknown("outcome", outcome, FoundOutcome))
+    for key in ("grade_becomes", "grade_leaves", "grade_at_due"):
         if getattr(trigger, key) is not None:
             where.add(f"{at}.{key}", unknown("grade", getattr(trigger, key), Grade))
+
+
+def check_deadline_links(deadlines: list[DeadlineSpec], problems: Problems) -> None:
+    """A deadline started by another must not, through others, start itself."""
+    parent = {d.id: t.deadline_stopped for d in deadlines for t in d.start_triggers if t.deadline_stopped}
+    for spec_id in parent:
+        seen, node = [spec_id], parent.get(spec_id)
+        while node is not None and node not in seen:
+            seen.append(node)
+            node = parent.get(node)
+        if node == spec_id:
+            problems.add(
+                f"deadline {spec_id}: starts",
+                "deadlines start each other in a cycle: " + " -> ".join(seen + [spec_id]),
+            )
 
 
 def check_test_ids(tests: list[Any], where: Problems) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from engine.errors import NoPolicyInForce, UnknownPolicy
 from engine.loader import Policy, load_policy
-from engine.localtime import zone
 from engine.names import unknown
 
 
@@ -34,9 +33,7 @@ class PolicyRegistry:
     def in_force(self, moment: datetime) -> Policy:
         """The version whose local effective dates contain ``moment``; never a silent default."""
         for policy in self._by_id.values():
-            day = moment.astimezone(zone(policy.meta.timezone)).date()
-            ends = policy.meta.effective_to
-            if policy.meta.effective_from <= day and (ends is None or day <= ends):
+            if policy.in_force_at(int(moment.timestamp() // 1)):
                 return policy
         known = ", ".join(f"{p.id} (from {p.meta.effective_from})" for p in self._by_id.values())
         raise NoPolicyInForce(

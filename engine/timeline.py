@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from engine.vocabulary import Grade, Mode, RecordKind, RiskFactor, Role
+from engine.vocabulary import FoundOutcome, Grade, Mode, Placement, RecordKind, RiskFactor, Role
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
@@ -105,6 +105,7 @@ class ChildRiskAssessmentForm(_ByRequired):
 class Found(_ByOptional):
     type: Literal["found"]
     location: Text | None = None
+    outcome: FoundOutcome | None = None  # absent means safe
 
 
 class PreventionInterview(_ByRequired):
@@ -165,6 +166,7 @@ class Child(_Strict):
     child_id: Id
     age_years: Annotated[int, Field(ge=0, le=17)]
     looked_after: bool = False
+    placement: Placement | None = None  # absent means not known
     risk_factors: list[RiskFactor] = Field(default_factory=list)
     response_plan: bool = False
     philomena_profile: bool = False

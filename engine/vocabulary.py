@@ -70,6 +70,19 @@ class RiskFactor(StrEnum):
     DOMESTIC_ABUSE_AT_HOME = "domestic_abuse_at_home"
 
 
+class Placement(StrEnum):
+    CHILDRENS_HOME = "childrens_home"
+    FOSTER_CARE = "foster_care"
+    FAMILY = "family"
+    OTHER = "other"
+
+
+class FoundOutcome(StrEnum):
+    SAFE = "safe"
+    HARMED = "harmed"
+    DECEASED = "deceased"
+
+
 class RecordKind(StrEnum):
     COMPACT = "compact"
     CHILD_RISK_ASSESSMENT_FORM = "child_risk_assessment_form"

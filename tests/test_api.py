@@ -186,7 +186,8 @@ def test_policies(api) -> None:
         "unit": "days",
         "clause": "R1",
         "provenance": "stated",
-        "note": "Local calendar days in which episodes are counted, this report included.",
+        "note": "Days on the local wall clock, inclusive: an earlier report counts when its local date "
+        "and time is no more than this many days before this report's. This report is counted too.",
     }
     assert {d["id"] for d in detail["deadlines"]} >= {"initial_grading", "periodic_review"}
 

@@ -189,9 +189,17 @@ def test_bad_yaml_names_the_file(copy_of_policy: Path) -> None:
 
 
 def test_a_missing_required_parameter_is_refused(copy_of_policy: Path) -> None:
+    edit(copy_of_policy, "parameters.yaml", lambda d: d.pop("repeat_window"))
+    found = problems(copy_of_policy)
+    assert "suffolk-2023-02/parameters.yaml: repeat_window" in found
+
+
+def test_a_parameter_a_rule_rests_on_cannot_be_removed(copy_of_policy: Path) -> None:
+    """repeat_threshold is optional for a policy with no response-plan rule, not for one with."""
     edit(copy_of_policy, "parameters.yaml", lambda d: d.pop("repeat_threshold"))
     found = problems(copy_of_policy)
-    assert "suffolk-2023-02/parameters.yaml: repeat_threshold" in found
+    where = "suffolk-2023-02/repeat.yaml: rule R1.response-plan-required: parameters"
+    assert found[where].startswith("unknown parameter 'repeat_threshold'")
 
 
 def test_a_deadline_message_placeholder_is_checked_per_status(copy_of_policy: Path) -> None:
