@@ -30,6 +30,7 @@ ENV PATH=/opt/misper/bin:$PATH MISPER_DATA_DIR=/data PYTHONUNBUFFERED=1
 USER misper
 VOLUME ["/data"]
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+# Ready means the policies loaded (their embedded tests passed) and the key store is readable.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
 CMD ["misper", "serve", "--host", "0.0.0.0", "--port", "8000"]

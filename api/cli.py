@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from api.keys import KeyRole, KeyStore, KeyStoreError
@@ -13,36 +12,49 @@ from api.settings import Settings
 from engine import (
     EngineError,
     PolicyRegistry,
+    agree,
+    choose_policy,
     default_registry,
     evaluate,
     load_policy,
+    parse_instant,
     parse_timeline,
 )
-from engine.parse import OFFSET_HINT
-from engine.registry import default_rules_dir
+from engine.registry import check_versions, default_rules_dir, registry_for
+from engine.version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 0
     try:
         return int(args.func(args))
     except EngineError as exc:
-        _print_error(exc)
+        _print_error(exc, getattr(args, "file", None))
         return 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="misper", description=__doc__)
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(
+        prog="misper",
+        description=__doc__,
+        epilog="MISPER_RULES_DIR names another rules folder for every command; "
+        "MISPER_DATA_DIR moves the data folder (keys).",
+    )
+    parser.add_argument("--version", action="version", version=f"misper {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
     ev = sub.add_parser("evaluate", help="evaluate a timeline file and print the evaluation as JSON")
     ev.add_argument("file", help="a contract v1 timeline (JSON); - reads standard input")
     ev.add_argument("--as-of", help="judge at this instant (ISO 8601 with a UTC offset)")
     ev.add_argument("--policy", help="policy id; default: the version in force at the report")
-    ev.add_argument("--rules", help="rules folder holding the policy versions")
+    ev.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
     ev.add_argument("--trace", action="store_true", help="include the facts and the rules that fired")
     ev.set_defaults(func=_evaluate)
     pol = sub.add_parser("policies", help="list the policy versions")
-    pol.add_argument("--rules", help="rules folder holding the policy versions")
+    pol.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
     pol.set_defaults(func=_policies)
     serve = sub.add_parser("serve", help="start the HTTP API (policies are checked first)")
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
@@ -72,41 +84,37 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _registry(rules: str | None) -> PolicyRegistry:
-    return PolicyRegistry.from_folder(rules) if rules else default_registry()
+    return registry_for(Path(rules)) if rules else default_registry()
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    raw = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+    raw = _read_input(args.file)
     if raw is None:
         return 2
     timeline = parse_timeline(raw)
-    registry = _registry(args.rules)
-    policy_id = args.policy or timeline.policy
-    policy = registry.get(policy_id) if policy_id else registry.in_force(timeline.report().at)
-    as_of = _as_of(args.as_of) if args.as_of else None
-    if args.as_of and as_of is None:
-        return 2
+    policy = choose_policy(_registry(args.rules), timeline, args.policy, "--policy")
+    given = parse_instant("--as-of", args.as_of) if args.as_of else None
+    as_of = agree("--as-of", given, timeline.as_of, "as_of")
     print(evaluate(timeline, policy, as_of, trace=args.trace).to_json())
     return 0
 
 
-def _read(path: str) -> bytes | None:
+def _read_input(path: str) -> bytes | None:
+    """The file (or standard input), refused beyond the same size limit as an HTTP body."""
+    limit = Settings.from_env().max_body_bytes
     try:
-        return Path(path).read_bytes()
+        if path == "-":
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read(limit + 1)
     except OSError as exc:
         print(f"misper: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return None
-
-
-def _as_of(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        print(f"misper: --as-of {OFFSET_HINT}", file=sys.stderr)
+    if len(raw) > limit:
+        print(f"misper: {path} is over the limit of {limit} bytes (MISPER_MAX_BODY_BYTES)", file=sys.stderr)
         return None
-    return moment
+    return raw
 
 
 def _policies(args: argparse.Namespace) -> int:
@@ -129,8 +137,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"misper: no policy.yaml in {folder} or its sub-folders", file=sys.stderr)
         return 2
     failed = 0
-    for path in folders:
-        policy = load_policy(path)
+    policies = [load_policy(path) for path in folders]
+    if len(policies) > 1:
+        check_versions(policies)
+    for policy in policies:
         line = (
             f"{policy.id}: valid, {len(policy.deadlines)} deadlines, {len(policy.rules)} rules, "
             f"sha256 {policy.sha256}"
@@ -152,7 +162,9 @@ def _serve(args: argparse.Namespace) -> int:
     from api.main import load_registry
 
     settings = Settings.from_env()
-    load_registry(settings)  # a broken rules folder stops here, with its errors, before serving
+    # A broken or missing rules folder, overlapping versions or a failing embedded test stop
+    # start-up here, with their errors, before anything is served.
+    load_registry(settings)
     print(f"misper: serving on http://{args.host}:{args.port} (keys: {settings.keys_file})", file=sys.stderr)
     uvicorn.run(
         "api.main:app",
@@ -201,8 +213,10 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_error(exc: EngineError) -> None:
+def _print_error(exc: EngineError, file: str | None = None) -> None:
     body = {"error": exc.code, "message": exc.message, "errors": [e.as_dict() for e in exc.errors]}
+    if file is not None:
+        body = {"file": "<stdin>" if file == "-" else file, **body}
     print(json.dumps(body, indent=2), file=sys.stderr)
 
 

@@ -60,6 +60,7 @@ async def get_caller(
 PolicyDep = Annotated[PolicyRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CallerDep = Annotated[ApiKey, Depends(get_caller)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]
 
 
 def allow(*roles: KeyRole) -> Callable[[ApiKey], Awaitable[ApiKey]]:

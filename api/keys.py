@@ -60,6 +60,19 @@ class KeyStore:
             self._cache = (mtime, [ApiKey(**k) for k in data.get("keys", [])])
         return list(self._cache[1])
 
+    def problem(self) -> str | None:
+        """Why the key file cannot be used, or None when it can (a missing file is an empty
+        store). Readiness asks this, so a broken store is not reported as ready."""
+        try:
+            keys = self.list()
+        except OSError as exc:
+            return f"the key file {self.path} cannot be read: {exc.strerror}"
+        except (ValueError, TypeError, AttributeError):
+            return f"the key file {self.path} is not a valid key store"
+        if not all(isinstance(k.name, str) and isinstance(k.sha256, str) for k in keys):
+            return f"the key file {self.path} is not a valid key store"
+        return None
+
     def create(self, name: str, role: str) -> str:
         """Add a key and return its secret, which is shown once and never stored."""
         if role not in set(KeyRole):

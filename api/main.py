@@ -11,12 +11,17 @@ from api import access_log, openapi, problems
 from api.keys import KeyStore
 from api.routes import evaluations, health, policies, simulations
 from api.settings import Settings
-from engine import PolicyRegistry, default_registry
+from engine import PolicyRegistry
+from engine.registry import registry_for
+from engine.selftest import check_all_policy_tests
 
 
 def load_registry(settings: Settings) -> PolicyRegistry:
-    """Every policy folder, checked; a broken one raises PolicyInvalid and start-up stops."""
-    return PolicyRegistry.from_folder(settings.rules_dir) if settings.rules_dir else default_registry()
+    """Every policy folder, checked, with its embedded tests run; a missing or broken folder,
+    overlapping versions or a failing test raise PolicyInvalid and start-up stops."""
+    registry = registry_for(settings.rules_dir)
+    check_all_policy_tests(registry.policies)
+    return registry
 
 
 def create_app(settings: Settings | None = None, registry: PolicyRegistry | None = None) -> FastAPI:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine import EngineError, FieldError, InvalidTimeline, NoPolicyInForce, UnknownPolicy
+from engine import EngineError, FieldError, InvalidRequest, InvalidTimeline, NoPolicyInForce, UnknownPolicy
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://misper.invalid/problems/"
@@ -63,6 +63,7 @@ INTERNAL = ApiProblem(500, "internal_error", "Internal error", "the request coul
 
 ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     InvalidTimeline: (422, "The timeline is not valid"),
+    InvalidRequest: (422, "The request is not valid"),
     UnknownPolicy: (422, "Unknown policy"),
     NoPolicyInForce: (422, "No policy in force"),
 }

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from fastapi import Request
 
 from api.body import read_capped
 from api.problems import ApiProblem
-from engine import FieldError, Policy, PolicyRegistry, Timeline, parse_timeline
-from engine.parse import OFFSET_HINT
-from engine.timeline import RANGE_MESSAGE, in_range
+from engine import (
+    FieldError,
+    Policy,
+    PolicyRegistry,
+    Timeline,
+    agree,
+    choose_policy,
+    parse_instant,
+    parse_timeline,
+)
+
+T = TypeVar("T")
 
 
 def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
@@ -42,47 +52,15 @@ async def read_timeline(request: Request, limit: int) -> Timeline:
 
 
 def instant(name: str, value: str | None) -> datetime | None:
-    """A query-string instant; it must carry a UTC offset, like every instant in the contract."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        moment = None
-    if moment is not None and moment.tzinfo is not None and not in_range(moment):
-        raise ApiProblem(
-            422,
-            "invalid_request",
-            "The request is not valid",
-            f"the query parameter {name} is out of range",
-            [FieldError(f"query.{name}", RANGE_MESSAGE)],
-        )
-    if moment is None or moment.tzinfo is None:
-        raise ApiProblem(
-            422,
-            "invalid_request",
-            "The request is not valid",
-            f"the query parameter {name} is not a valid instant",
-            [FieldError(f"query.{name}", OFFSET_HINT)],
-        )
-    return moment
+    """A query-string instant, read as the CLI reads one (engine.parse_instant)."""
+    return None if value is None else parse_instant(f"query.{name}", value)
 
 
-def merged(name: str, query: datetime | str | None, body: datetime | str | None) -> datetime | str | None:
+def merged(name: str, query: T | None, body: T | None) -> T | None:
     """A value given both in the query and in the body must agree: nothing is silently chosen."""
-    if query is not None and body is not None and query != body:
-        raise ApiProblem(
-            422,
-            "invalid_request",
-            "The request is not valid",
-            f"{name} is given in the query and in the body with different values",
-            [FieldError(f"query.{name}", f"differs from the body's {name}; send one")],
-        )
-    return query if query is not None else body
+    return agree(f"query.{name}", query, body, name)
 
 
-def choose_policy(registry: PolicyRegistry, timeline: Timeline, policy_id: str | None) -> Policy:
-    chosen = merged("policy", policy_id, timeline.policy)
-    if chosen is None:
-        return registry.in_force(timeline.report().at)
-    return registry.get(str(chosen))
+def choose(registry: PolicyRegistry, timeline: Timeline, policy_id: str | None) -> Policy:
+    """The policy named in the query and/or the body (which must agree), else the one in force."""
+    return choose_policy(registry, timeline, policy_id, "query.policy")

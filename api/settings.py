@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.registry import default_rules_dir
+
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
@@ -17,7 +19,7 @@ def default_data_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    rules_dir: Path | None
+    rules_dir: Path
     max_body_bytes: int
 
     @property
@@ -31,9 +33,8 @@ class Settings:
         raw_max = os.environ.get("MISPER_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY))
         if not raw_max.isdigit() or int(raw_max) <= 0:
             raise ValueError(f"MISPER_MAX_BODY_BYTES must be a positive whole number, got {raw_max!r}")
-        rules = os.environ.get("MISPER_RULES_DIR")
         return cls(
             data_dir=Path(os.environ.get("MISPER_DATA_DIR") or default_data_dir()),
-            rules_dir=Path(rules) if rules else None,
+            rules_dir=default_rules_dir(),
             max_body_bytes=int(raw_max),
         )

@@ -3,6 +3,7 @@
 from engine.errors import (
     EngineError,
     FieldError,
+    InvalidRequest,
     InvalidTimeline,
     NoPolicyInForce,
     PolicyInvalid,
@@ -11,6 +12,7 @@ from engine.errors import (
 )
 from engine.evaluate import evaluate
 from engine.evaluation import Evaluation
+from engine.inputs import agree, choose_policy, parse_instant
 from engine.loader import Policy, load_policy
 from engine.parse import parse_timeline
 from engine.registry import PolicyRegistry, default_registry
@@ -20,6 +22,7 @@ __all__ = [
     "EngineError",
     "Evaluation",
     "FieldError",
+    "InvalidRequest",
     "InvalidTimeline",
     "NoPolicyInForce",
     "Policy",
@@ -28,8 +31,11 @@ __all__ = [
     "RuleActionFailed",
     "Timeline",
     "UnknownPolicy",
+    "agree",
+    "choose_policy",
     "default_registry",
     "evaluate",
     "load_policy",
+    "parse_instant",
     "parse_timeline",
 ]

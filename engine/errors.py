@@ -33,6 +33,13 @@ class InvalidTimeline(EngineError):
     code = "invalid_timeline"
 
 
+class InvalidRequest(EngineError):
+    """A value the caller gave beside the timeline (an instant, a policy id) is not valid, or is
+    given twice with different values; ``errors`` names each one as the caller wrote it."""
+
+    code = "invalid_request"
+
+
 class UnknownPolicy(EngineError):
     """A policy id that no loaded policy version has."""
 

@@ -135,6 +135,7 @@ def load_policy(folder: str | Path) -> Policy:
         raise _invalid(folder, problems)
     deadlines = [(n, d) for n, cf in clause_files.items() if cf for d in cf.deadlines]
     rules = [(n, r) for n, cf in clause_files.items() if cf for r in cf.rules]
+    checks.check_identity(meta, folder.name, problems)
     checks.check_meta(meta, params, [d for _, d in deadlines], problems)
     checks.check_parameters(meta, params, problems)
     checks.check_deadline_links([d for _, d in deadlines], problems)
@@ -148,7 +149,7 @@ def load_policy(folder: str | Path) -> Policy:
         deadlines=tuple(d for _, d in deadlines),
         rules=tuple(r for _, r in rules),
         compiled=compiled,
-        ruleset=ruleset,
+        ruleset=_joins_first(ruleset),
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         fact_filters=_fact_filters(whens),
         sources={**{d.id: n for n, d in deadlines}, **{r.id: n for n, r in rules}},
@@ -186,6 +187,21 @@ def _fact_filters(whens: list[dict[str, Any]]) -> dict[str, dict[str, frozenset[
             for name in sorted(pinned)
         }
     return filters
+
+
+def _joins_first(ruleset: dict[str, Any]) -> dict[str, Any]:
+    """The start rule, then rules that join two or more facts, then the rest.
+
+    durable-rules 2.0.28 segfaults on asserting a fact when a rule joining two aliases by
+    reference is registered after unrelated rules in some orders (jruizgit/rules#381, open);
+    measured here: the baseline policy's BG4 crashed the process registered last and ran
+    correctly registered first. The embedded tests exercise every join when a server starts.
+    """
+
+    names = list(ruleset)
+    ordered = [START_RULE] + [n for n in names if n != START_RULE and len(ruleset[n]["all"]) > 1]
+    ordered += [n for n in names if n not in ordered]
+    return {n: ruleset[n] for n in ordered}
 
 
 def _invalid(folder: Path, problems: Problems) -> PolicyInvalid:

@@ -43,6 +43,20 @@ OPTIONAL_PARAMETERS = {
 TOGETHER = [("intelligence_cover_from", "intelligence_cover_until")]
 
 
+def check_identity(meta: PolicyMeta, folder_name: str, problems: Problems) -> None:
+    """The folder is named after the policy id, and the effective dates run forwards."""
+    if meta.id != folder_name:
+        problems.add(
+            "policy.yaml: id",
+            f"is {meta.id!r} but the folder is named {folder_name!r}; name the folder after the policy id",
+        )
+    if meta.effective_to is not None and meta.effective_to < meta.effective_from:
+        problems.add(
+            "policy.yaml: effective_to",
+            f"{meta.effective_to} is before effective_from {meta.effective_from}",
+        )
+
+
 def check_meta(
     meta: PolicyMeta, params: dict[str, Parameter], deadlines: list[DeadlineSpec], problems: Problems
 ) -> None:

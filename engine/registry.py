@@ -1,24 +1,43 @@
-"""The policy versions a process knows, loaded and checked once, chosen by id or by date."""
+"""The policy versions a process knows, loaded and checked once, chosen by id or by date.
+
+A set of versions cannot be silently wrong: two versions with one id, or effective ranges that
+overlap, fail when the set is loaded, as does a rules folder that is missing or holds none.
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from engine.errors import NoPolicyInForce, UnknownPolicy
+from engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
 from engine.loader import Policy, load_policy
 from engine.names import unknown
+
+RULES_ENV = "MISPER_RULES_DIR"
 
 
 class PolicyRegistry:
     def __init__(self, policies: list[Policy]) -> None:
+        check_versions(policies)
         self._by_id = {p.id: p for p in sorted(policies, key=lambda p: p.meta.effective_from)}
 
     @classmethod
     def from_folder(cls, rules_dir: str | Path) -> PolicyRegistry:
         """Every sub-folder holding a policy.yaml is a policy version."""
-        folders = sorted(p.parent for p in Path(rules_dir).glob("*/policy.yaml"))
+        rules_dir = Path(rules_dir)
+        if not rules_dir.is_dir():
+            raise PolicyInvalid(
+                f"the rules folder {rules_dir} does not exist",
+                [FieldError(str(rules_dir), "is not a folder; set MISPER_RULES_DIR to a folder of policies")],
+            )
+        folders = sorted(p.parent for p in rules_dir.glob("*/policy.yaml"))
+        if not folders:
+            raise PolicyInvalid(
+                f"the rules folder {rules_dir} holds no policy",
+                [FieldError(str(rules_dir), "has no sub-folder with a policy.yaml")],
+            )
         return cls([load_policy(folder) for folder in folders])
 
     @property
@@ -35,20 +54,57 @@ class PolicyRegistry:
         for policy in self._by_id.values():
             if policy.in_force_at(int(moment.timestamp() // 1)):
                 return policy
-        known = ", ".join(f"{p.id} (from {p.meta.effective_from})" for p in self._by_id.values())
+        known = ", ".join(f"{p.id} ({_span(p)})" for p in self._by_id.values())
         raise NoPolicyInForce(
             f"no policy version was in force at {moment.isoformat()}; known versions: {known}. "
             "Name a policy to judge this report against it."
         )
 
 
+def check_versions(policies: list[Policy]) -> None:
+    """One id per version, and no local date on which two versions are both in force."""
+    errors: list[FieldError] = []
+    seen: dict[str, Policy] = {}
+    for p in policies:
+        if p.id in seen:
+            errors.append(FieldError(p.id, "two policy folders declare this id; each version has its own id"))
+        seen[p.id] = p
+    ordered = sorted(seen.values(), key=lambda p: p.meta.effective_from)
+    for earlier, later in zip(ordered, ordered[1:], strict=False):
+        ends = earlier.meta.effective_to
+        if ends is None or ends >= later.meta.effective_from:
+            errors.append(
+                FieldError(
+                    later.id,
+                    f"its effective dates ({_span(later)}) overlap those of {earlier.id} ({_span(earlier)}); "
+                    "set effective_to on the earlier version to the day before the later one starts",
+                )
+            )
+    if errors:
+        raise PolicyInvalid(f"the policy versions are not consistent ({len(errors)} problems)", errors)
+
+
+def _span(p: Policy) -> str:
+    ends = p.meta.effective_to
+    return f"from {p.meta.effective_from}" + (f" to {ends}" if ends else ", open-ended")
+
+
 def default_rules_dir() -> Path:
+    """MISPER_RULES_DIR when set (every command honours it), else the shipped rules."""
+    configured = os.environ.get(RULES_ENV)
+    if configured:
+        return Path(configured)
     from rules import RULES_DIR
 
     return RULES_DIR
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def registry_for(rules_dir: Path) -> PolicyRegistry:
+    """The policies of a rules folder, loaded and checked once per process."""
+    return PolicyRegistry.from_folder(rules_dir)
+
+
 def default_registry() -> PolicyRegistry:
-    """The shipped policies, loaded once per process."""
-    return PolicyRegistry.from_folder(default_rules_dir())
+    """The configured policies (MISPER_RULES_DIR, else the shipped rules)."""
+    return registry_for(default_rules_dir())

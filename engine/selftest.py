@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.errors import EngineError
+from engine.errors import EngineError, FieldError, PolicyInvalid
 from engine.evaluate import evaluate
 from engine.evaluation import Evaluation
 from engine.loader import Policy
 from engine.parse import parse_timeline
 from engine.policy import DeadlineSpec, RuleSpec, TestCase
 
+_CHECKED: set[str] = set()  # content hashes whose embedded tests passed in this process
 RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
@@ -41,6 +42,28 @@ def policy_cases(policy: Policy) -> list[tuple[str, DeadlineSpec | RuleSpec, Tes
 
 def run_policy_tests(policy: Policy) -> list[CaseResult]:
     return [run_case(policy, name, spec, case) for name, spec, case in policy_cases(policy)]
+
+
+def check_policy_tests(policy: Policy) -> None:
+    """Raise PolicyInvalid naming the file, the rule or deadline and the test of every embedded
+    test that fails: a server must not start on rules that contradict their own examples."""
+    failed = []
+    for name, spec, case in policy_cases(policy):
+        result = run_case(policy, name, spec, case)
+        if not result.ok:
+            kind = "deadline" if isinstance(spec, DeadlineSpec) else "rule"
+            where = f"{policy.id}/{policy.sources.get(spec.id, '?')}: {kind} {spec.id}: test {case.id}"
+            failed.append(FieldError(where, result.problem))
+    if failed:
+        raise PolicyInvalid(f"{len(failed)} embedded tests of policy {policy.id} fail", failed)
+
+
+def check_all_policy_tests(policies: list[Policy]) -> None:
+    """Every policy's embedded tests, run once per process for each policy's content hash."""
+    for policy in policies:
+        if policy.sha256 not in _CHECKED:
+            check_policy_tests(policy)
+            _CHECKED.add(policy.sha256)
 
 
 def run_case(policy: Policy, name: str, spec: DeadlineSpec | RuleSpec, case: TestCase) -> CaseResult:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from api.keys import KeyRole, KeyStore
 from api.main import create_app
 from api.settings import Settings
+from engine.registry import default_rules_dir
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Api:
 
 
 def make_api(data_dir: Path, **settings: object) -> Api:
-    config = Settings(data_dir=data_dir, rules_dir=None, max_body_bytes=1024 * 1024)
+    config = Settings(data_dir=data_dir, rules_dir=default_rules_dir(), max_body_bytes=1024 * 1024)
     config = Settings(**{**config.__dict__, **settings})  # type: ignore[arg-type]
     store = KeyStore(config.keys_file)
     keys = {role.value: store.create(f"test-{role.value}", role.value) for role in KeyRole}

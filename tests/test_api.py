@@ -30,7 +30,10 @@ def api(tmp_path):
 
 def test_health_needs_no_key(api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
-    assert api.client.get("/readyz").json() == {"status": "ready", "policies": ["suffolk-2023-02"]}
+    assert api.client.get("/readyz").json() == {
+        "status": "ready",
+        "policies": ["baseline-pre-2023", "suffolk-2023-02"],
+    }
 
 
 def test_no_key_is_401_problem(api) -> None:
@@ -115,7 +118,10 @@ def test_query_and_body_must_agree(api) -> None:
     )
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"field": "query.as_of", "message": "differs from the body's as_of; send one"}
+        {
+            "field": "query.as_of",
+            "message": "differs from the as_of in the timeline (2023-07-14T09:00:00+01:00); send one",
+        }
     ]
 
 
@@ -143,7 +149,8 @@ def test_unknown_policy_is_422_with_a_suggestion(api) -> None:
         {
             "field": "policy",
             "message": (
-                "unknown policy 'suffolk-2023-03'; did you mean 'suffolk-2023-02'? (known: suffolk-2023-02)"
+                "unknown policy 'suffolk-2023-03'; did you mean 'suffolk-2023-02'? "
+                "(known: baseline-pre-2023, suffolk-2023-02)"
             ),
         }
     ]
@@ -178,7 +185,8 @@ def test_simulation_until_stops_early(api) -> None:
 
 def test_policies(api) -> None:
     listing = api.client.get("/v1/policies", headers=api.auth("control_room")).json()
-    assert [p["id"] for p in listing] == ["suffolk-2023-02"] and len(listing[0]["sha256"]) == 64
+    assert [p["id"] for p in listing] == ["baseline-pre-2023", "suffolk-2023-02"]
+    assert all(len(p["sha256"]) == 64 for p in listing)
     detail = api.client.get("/v1/policies/suffolk-2023-02", headers=api.auth("auditor")).json()
     assert detail["clauses"]["S4"].startswith("Reviews are specific to the child")
     assert detail["parameters"]["repeat_window"] == {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from engine import default_registry, evaluate, parse_timeline
+from engine import choose_policy, default_registry, evaluate, parse_timeline
 from tests.conftest import FIXTURES
 
 EXPECTED = yaml.safe_load((FIXTURES / "expected.yaml").read_text())
@@ -14,7 +14,7 @@ TIMELINES = sorted((FIXTURES / "timelines").glob("*.json"))
 
 def evaluation(path):
     timeline = parse_timeline(path.read_bytes())
-    return evaluate(timeline, default_registry().get(timeline.policy))
+    return evaluate(timeline, choose_policy(default_registry(), timeline, None, "policy"))
 
 
 def test_there_are_enough_fixtures() -> None:
@@ -39,6 +39,7 @@ def test_fixture_meets_its_expectations(name: str) -> None:
     for text in want.get("messages_contain", []):
         assert any(text in f.message for f in result.findings)
     checks = {
+        "policy": result.policy.id,
         "mode": result.mode,
         "recommended": result.grade.recommended,
         "current_grade": result.grade.current,

@@ -92,7 +92,7 @@ def test_issue2_as_of_whose_offset_overflows_is_refused(policy) -> None:
         capture_output=True,
         text=True,
     )
-    assert run.returncode == 2 and '"field": "as_of"' in run.stderr
+    assert run.returncode == 2 and '"field": "--as-of"' in run.stderr
 
 
 def test_issue2_duplicate_previous_episodes_count_once(policy) -> None:

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import PolicyDep, SettingsDep, allow
 from api.keys import KeyRole
 from api.openapi import json_response, problems, timeline_body
-from api.requests import choose_policy, instant, merged, only_query, read_timeline
+from api.requests import choose, instant, merged, only_query, read_timeline
 from engine import evaluate
 
 router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
@@ -38,7 +38,7 @@ async def create_evaluation(
 ) -> Response:
     """Evaluate a timeline: recommended grade, oversight, deadlines and explained findings."""
     timeline = await read_timeline(request, settings.max_body_bytes)
-    chosen = choose_policy(registry, timeline, policy)
+    chosen = choose(registry, timeline, policy)
     moment = merged("as_of", instant("as_of", as_of), timeline.as_of)
     if len(timeline.events) <= INLINE_EVENTS:
         result = evaluate(timeline, chosen, moment, trace=trace)  # a millisecond or so: no thread hop

@@ -4,8 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import PolicyDep
+from api.deps import KeysDep, PolicyDep
 from api.openapi import problems
+from api.problems import ApiProblem
 from api.requests import only_query
 
 router = APIRouter(tags=["health"], dependencies=[Depends(only_query())])
@@ -18,6 +19,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses=problems(422, 503))
-async def readyz(registry: PolicyDep) -> dict[str, Any]:
-    """The policies are loaded and checked (no credential needed)."""
+async def readyz(registry: PolicyDep, keys: KeysDep) -> dict[str, Any]:
+    """The policies are loaded and checked, and the key store is readable (no credential needed)."""
+    problem = keys.problem()
+    if problem is not None:
+        raise ApiProblem(503, "not_ready", "Not ready", problem)
     return {"status": "ready", "policies": [p.id for p in registry.policies]}

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import PolicyDep, SettingsDep, allow
 from api.keys import KeyRole
 from api.openapi import json_response, problems, timeline_body
-from api.requests import choose_policy, instant, only_query, read_timeline
+from api.requests import choose, instant, only_query, read_timeline
 from engine.simulate import simulate
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
@@ -34,7 +34,7 @@ async def create_simulation(
 ) -> Response:
     """Step through an incident: a state at every event and every deadline instant."""
     timeline = await read_timeline(request, settings.max_body_bytes)
-    chosen = choose_policy(registry, timeline, policy)
+    chosen = choose(registry, timeline, policy)
     stop = instant("until", until)
     result = await run_in_threadpool(simulate, timeline, chosen, stop)
     return Response(result.model_dump_json(), media_type="application/json")

@@ -1,0 +1,63 @@
+"""What both doors (the CLI and HTTP) take beside a timeline, read the same way: instants written
+as text, values given twice, and the choice of policy version."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TypeVar
+
+from engine.errors import FieldError, InvalidRequest
+from engine.loader import Policy
+from engine.parse import OFFSET_HINT
+from engine.registry import PolicyRegistry
+from engine.timeline import RANGE_MESSAGE, Timeline, in_range
+
+T = TypeVar("T")
+# '2023-07-11T19:40:00 01:00': a '+' that URL decoding turned into a space.
+LOST_PLUS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?$")
+
+
+def parse_instant(field: str, text: str) -> datetime:
+    """An ISO 8601 instant with a UTC offset; ``field`` names it as the caller wrote it
+    (``query.as_of``, ``--as-of``)."""
+    value = text.strip()
+    problem = None
+    moment = None
+    if LOST_PLUS.match(value):
+        problem = (
+            f"{value!r} has a space where its offset's '+' should be: in a URL query a '+' reads "
+            "as a space, so write it as %2B (e.g. 2023-07-11T19:40:00%2B01:00)"
+        )
+    elif value.isdigit():
+        problem = "is a number, not an instant; " + OFFSET_HINT
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            problem = f"{value!r} is not an ISO 8601 instant; " + OFFSET_HINT
+    if moment is not None and moment.tzinfo is None:
+        problem = OFFSET_HINT
+    elif moment is not None and not in_range(moment):
+        problem = RANGE_MESSAGE
+    if problem or moment is None:
+        raise InvalidRequest(f"{field} is not a valid instant", [FieldError(field, problem or OFFSET_HINT)])
+    return moment
+
+
+def agree(field: str, given: T | None, in_timeline: T | None, name: str) -> T | None:
+    """A value given beside the timeline and in it must be the same: nothing is silently chosen."""
+    if given is not None and in_timeline is not None and given != in_timeline:
+        shown = in_timeline.isoformat() if isinstance(in_timeline, datetime) else in_timeline
+        raise InvalidRequest(
+            f"{name} is given twice with different values",
+            [FieldError(field, f"differs from the {name} in the timeline ({shown}); send one")],
+        )
+    return given if given is not None else in_timeline
+
+
+def choose_policy(registry: PolicyRegistry, timeline: Timeline, named: str | None, field: str) -> Policy:
+    """The policy named (beside the timeline and/or in it, which must agree), else the version
+    in force at the report."""
+    chosen = agree(field, named, timeline.policy, "policy")
+    return registry.get(chosen) if chosen else registry.in_force(timeline.report().at)
