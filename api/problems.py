@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import EngineError, FieldError, InvalidRequest, InvalidTimeline, NoPolicyInForce, UnknownPolicy
+from engine.errors import RuleActionFailed, RuleEngineFailed
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://misper.invalid/problems/"
@@ -66,6 +67,9 @@ ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     InvalidRequest: (422, "The request is not valid"),
     UnknownPolicy: (422, "Unknown policy"),
     NoPolicyInForce: (422, "No policy in force"),
+    # The rule engine failed on this input: the server is up and answers others, so not a 500.
+    RuleEngineFailed: (503, "The evaluation could not be made"),
+    RuleActionFailed: (503, "The evaluation could not be made"),
 }
 
 HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}

@@ -62,3 +62,9 @@ class RuleActionFailed(EngineError):
     """A rule action raised inside the rule engine: the evaluation is void, never partial."""
 
     code = "rule_action_failed"
+
+
+class RuleEngineFailed(EngineError):
+    """The rule engine itself raised: the evaluation is void, never partial."""
+
+    code = "rule_engine_failed"

@@ -12,7 +12,7 @@ from durable import engine as durable
 
 from engine import RuleActionFailed, evaluate, load_policy, parse_timeline
 from engine.registry import default_rules_dir
-from engine.rete import RULE_ENGINE, RuleEngine
+from engine.rete import RuleEngine
 from tests.conftest import report_timeline
 
 
@@ -92,8 +92,90 @@ def test_two_versions_of_a_policy_live_side_by_side(tmp_path, policy) -> None:
     assert changed.ruleset_name != policy.ruleset_name
 
 
-def test_no_background_threads_are_started(policy, case_study) -> None:
-    before = threading.active_count()
-    RULE_ENGINE.run(policy, [])
-    evaluate(parse_timeline(json.dumps(case_study)), policy)
-    assert threading.active_count() == before
+def test_no_background_threads_are_started(policy) -> None:
+    """A new engine makes its durable host on first use: no thread may start then or after.
+    (Issue 7: the old test passed only when an earlier test had already made the host.)"""
+    fresh = RuleEngine()
+    assert fresh._host is None
+    before = threading.enumerate()
+    fresh.run(policy, [{"id": "child", "kind": "child", "looked_after": True}])
+    assert fresh._host is not None
+    assert threading.enumerate() == before
+
+
+def test_issue7_caller_ids_never_reach_the_rule_engine(policy) -> None:
+    """durable-rules hashes a fact's id to 32 bits: facts carry sequence numbers instead."""
+    seen: list[object] = []
+    engine = RuleEngine()
+    original = durable.Host.assert_fact
+
+    def spy(self, name, fact):  # type: ignore[no-untyped-def]
+        seen.append(fact["id"])
+        return original(self, name, fact)
+
+    body = report_timeline(
+        [
+            {"id": "x9TD7QdPpf", "type": "found", "at": "2023-07-11T21:00:00+01:00"},
+            {
+                "id": "diwpHBcjCc",
+                "type": "note",
+                "at": "2023-07-11T21:10:00+01:00",
+                "by": "sergeant",
+                "text": "x",
+            },
+        ],
+        as_of="2023-07-11T22:00:00+01:00",
+    )
+    from engine.evaluate import build_context, build_facts, compute_deadlines, count_repeat, recommend
+
+    timeline = parse_timeline(json.dumps(body))
+    ctx = build_context(timeline, timeline.as_of)
+    deadlines = compute_deadlines(policy, ctx, timeline.child)
+    repeat = count_repeat(policy, ctx, timeline.child)
+    facts = build_facts(
+        policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
+    )
+    durable.Host.assert_fact = spy
+    try:
+        matches = engine.run(policy, [f.message() for f in facts])
+    finally:
+        durable.Host.assert_fact = original
+    assert seen == list(range(-1, len(facts)))
+    assert {fact_id for _, aliases in matches for fact_id in aliases.values()} <= {f.id for f in facts}
+
+
+def test_issue7_sequence_ids_do_not_collide_in_one_session() -> None:
+    """The ids an evaluation can use (far more than any timeline's facts) are all accepted."""
+    from engine.rete import _QuietHost
+
+    quiet = _QuietHost()
+    quiet.register_rulesets(
+        {
+            "ids": {
+                "s": {"all": [{"m": {"kind": "start"}}], "run": "s"},
+                "r": {"all": [{"m": {"kind": "y"}}], "run": "r"},
+            }
+        }
+    )
+    quiet.assert_fact("ids", {"sid": "1", "id": -1, "kind": "start"})
+    for n in range(50_000):
+        try:
+            quiet.assert_fact("ids", {"sid": "1", "id": n, "kind": "z"})
+        except durable.MessageNotHandledException:
+            pass
+    assert quiet.get_state("ids", "1").get("exception") is None
+    quiet.delete_state("ids", "1")
+
+
+def test_issue7_a_rule_engine_failure_is_an_engine_error(policy, monkeypatch) -> None:
+    from engine.errors import RuleEngineFailed
+
+    engine = RuleEngine()
+
+    def broken(self, name, fact):  # type: ignore[no-untyped-def]
+        raise Exception("Could not assert message, error code: 102")
+
+    monkeypatch.setattr(durable.Host, "assert_fact", broken)
+    with pytest.raises(RuleEngineFailed) as info:
+        engine.run(policy, [{"id": "child", "kind": "child", "looked_after": True}])
+    assert "error code: 102" in info.value.message
