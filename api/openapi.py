@@ -47,8 +47,9 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The key's role may not use this route",
         404: "Not found",
         413: "The request body is over the size limit",
+        415: "The body is not sent as Content-Type: application/json, or is encoded",
         422: "The input is not valid; errors name each bad field",
-        503: "The policies are not loaded yet",
+        503: "Not ready (policies not loaded, key store unreadable), or the evaluation could not be made",
     }
     return {
         s: {

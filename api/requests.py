@@ -30,6 +30,15 @@ def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
     must not be ignored silently (it would change what the answer means)."""
 
     async def check(request: Request) -> None:
+        repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
+        if repeated:
+            raise ApiProblem(
+                422,
+                "invalid_request",
+                "The request is not valid",
+                "a query parameter is given more than once",
+                [FieldError(f"query.{name}", "is given more than once; give it once") for name in repeated],
+            )
         unknown = sorted(set(request.query_params) - set(names))
         if unknown:
             accepted = ", ".join(names) or "none"
@@ -48,6 +57,23 @@ def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
 
 
 async def read_timeline(request: Request, limit: int) -> Timeline:
+    """The body as a timeline: JSON, not encoded, within the size limit."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise ApiProblem(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            f"the body must be sent as Content-Type: application/json, not {media or 'no content type'}",
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise ApiProblem(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            f"the body must not be encoded (Content-Encoding: {encoding}); send plain JSON",
+        )
     return parse_timeline(await read_capped(request, limit))
 
 

@@ -22,7 +22,7 @@ from engine.evaluation import (
 from engine.facts import Fact, build_facts, deadline_fact_id
 from engine.grading import count_repeat, recommend
 from engine.loader import Policy
-from engine.localtime import human_duration, human_local, iso_local
+from engine.localtime import human_duration, human_local, iso_local, to_epoch
 from engine.rete import RULE_ENGINE, Match
 from engine.timeline import RANGE_MESSAGE, Timeline, in_range
 from engine.version import ENGINE_NAME, __version__
@@ -104,7 +104,7 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> No
         problem = "must carry a UTC offset"
     elif not in_range(moment):
         problem = RANGE_MESSAGE
-    elif moment < report_at:
+    elif to_epoch(moment) < to_epoch(report_at):  # the engine counts whole seconds
         problem = f"is before the report was received ({report_at.isoformat()})"
     if problem:
         raise InvalidTimeline("the timeline does not follow contract v1", [FieldError(name, problem)])

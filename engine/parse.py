@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -35,11 +36,47 @@ def parse_timeline(raw: bytes | str | dict[str, Any]) -> Timeline:
         errors = [_field_error(err, data) for err in exc.errors(include_url=False)]
         raise InvalidTimeline("the timeline does not follow contract v1", errors) from None
     deduped, errors = _dedupe_events(timeline)
+    errors = _duplicate_keys(text) + errors
     errors += _semantic_errors(deduped, timeline)
     timeline = deduped
     if errors:
         raise InvalidTimeline("the timeline does not follow contract v1", errors)
     return timeline
+
+
+class _Object(dict[str, Any]):
+    """A JSON object that remembers keys it was given more than once."""
+
+    repeated: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    made = _Object(pairs)
+    made.repeated = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    return made
+
+
+def _duplicate_keys(text: bytes | str) -> list[FieldError]:
+    """A key given twice in one JSON object is refused: a parser keeps one of the two values
+    silently, and which one differs between parsers."""
+    try:
+        data = json.loads(text, object_pairs_hook=_object)
+    except (ValueError, RecursionError):
+        return []
+    errors: list[FieldError] = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _Object):
+            for key in node.repeated:
+                where = f"{path}.{key}" if path else key
+                errors.append(
+                    FieldError(where, "is given more than once in one object; give each field once")
+                )
+            stack += [(f"{path}.{k}" if path else k, v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(f"{path}[{i}]", v) for i, v in enumerate(node)]
+    return sorted(errors, key=lambda e: e.field)
 
 
 def _loads_or_none(text: bytes | str) -> Any:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from engine.vocabulary import FoundOutcome, Grade, Mode, Placement, RecordKind, RiskFactor, Role
 
@@ -32,7 +33,26 @@ def _in_range(moment: datetime) -> datetime:
     return moment
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+ISO_START = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text is an instant: pydantic would read "1689100800" as seconds since
+    1970 in UTC, an instant the contract never allows without an offset."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be ISO 8601 text with a UTC offset, e.g. 2023-07-11T19:40:00+01:00")
+    if not ISO_START.match(value):
+        raise ValueError(
+            f"{value[:40]!r} is not an ISO 8601 date and time; write e.g. 2023-07-11T19:40:00+01:00 "
+            "(with its UTC offset)"
+        )
+    return value
+
+
+# Lax inside, so the text checked above is parsed as pydantic parses JSON datetimes.
+Instant = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_text), AfterValidator(_in_range)]
 Text = Annotated[str, Field(max_length=20_000)]
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 

@@ -22,7 +22,8 @@ class Api:
     store: KeyStore
 
     def auth(self, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[role]}"}
+        """A key of that role, on a JSON body (the only media type the API takes)."""
+        return {"Authorization": f"Bearer {self.keys[role]}", "Content-Type": "application/json"}
 
 
 def make_api(data_dir: Path, **settings: object) -> Api:

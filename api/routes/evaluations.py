@@ -25,7 +25,7 @@ Query_ = Depends(only_query("as_of", "policy", "trace"))
     openapi_extra=timeline_body(),
     responses={
         **json_response("Evaluation", "The evaluation (contract v1)", "evaluation.json"),
-        **problems(401, 403, 413, 422, 503),
+        **problems(401, 403, 413, 415, 422, 503),
     },
 )
 async def create_evaluation(

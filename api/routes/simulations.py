@@ -22,7 +22,7 @@ Query_ = Depends(only_query("until", "policy"))
     openapi_extra=timeline_body(),
     responses={
         **json_response("Simulation", "The steps of the incident, in time order"),
-        **problems(401, 403, 413, 422, 503),
+        **problems(401, 403, 413, 415, 422, 503),
     },
 )
 async def create_simulation(

@@ -1,0 +1,128 @@
+"""Issue 7: hardening. Each test reproduces a defect found by hostile or careless input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine import InvalidTimeline, parse_timeline
+from tests.api_support import make_api
+from tests.conftest import ROOT, report_timeline
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(tmp_path):
+    made = make_api(tmp_path)
+    with made.client:
+        yield made
+
+
+def test_issue7_a_report_with_fractional_seconds_can_be_simulated(api) -> None:
+    body = report_timeline(
+        [
+            {
+                "id": "g",
+                "type": "risk_graded",
+                "at": "2023-07-11T19:50:00.250+01:00",
+                "by": "call_handler",
+                "grade": "high",
+            }
+        ],
+        as_of="2023-07-11T21:00:00+01:00",
+    )
+    body["events"][0]["at"] = "2023-07-11T19:40:00.750+01:00"
+    response = api.client.post("/v1/simulations", json=body, headers=api.auth("trainer"))
+    assert response.status_code == 200, response.text
+    assert response.json()["steps"][0]["at"] == "2023-07-11T19:40:00+01:00"
+
+
+def test_issue7_a_repeated_query_parameter_is_refused(api) -> None:
+    response = api.client.post(
+        "/v1/evaluations?policy=suffolk-2023-02&policy=baseline-pre-2023",
+        json=report_timeline([]),
+        headers=api.auth("control_room"),
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "query.policy", "message": "is given more than once; give it once"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        pytest.param(
+            {"Content-Type": "text/plain"},
+            "the body must be sent as Content-Type: application/json, not text/plain",
+            id="text-plain",
+        ),
+        pytest.param(
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "the body must be sent as Content-Type: application/json, not application/x-www-form-urlencoded",
+            id="curl-default",
+        ),
+        pytest.param(
+            {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            "the body must not be encoded (Content-Encoding: gzip); send plain JSON",
+            id="gzip",
+        ),
+    ],
+)
+def test_issue7_a_body_that_is_not_plain_json_is_415(api, headers, detail) -> None:
+    auth = {"Authorization": api.auth("control_room")["Authorization"], **headers}
+    response = api.client.post("/v1/evaluations", content=json.dumps(report_timeline([])), headers=auth)
+    assert response.status_code == 415 and response.headers["content-type"] == PROBLEM
+    assert response.json() == {
+        "type": "https://misper.invalid/problems/unsupported_media_type",
+        "title": "Unsupported media type",
+        "status": 415,
+        "detail": detail,
+    }
+
+
+def test_issue7_json_with_a_charset_is_accepted(api) -> None:
+    headers = {**api.auth("control_room"), "Content-Type": "application/json; charset=utf-8"}
+    body = json.dumps(report_timeline([], as_of="2023-07-11T20:00:00+01:00"))
+    assert api.client.post("/v1/evaluations", content=body, headers=headers).status_code == 200
+
+
+def test_issue7_duplicate_keys_are_refused_naming_each() -> None:
+    text = json.dumps(report_timeline([]))
+    text = text.replace('"incident_id": "T-1"', '"incident_id": "T-1", "incident_id": "T-2"')
+    text = text.replace('"age_years": 14', '"age_years": 14, "age_years": 9')
+    with pytest.raises(InvalidTimeline) as info:
+        parse_timeline(text)
+    assert [e.as_dict() for e in info.value.errors] == [
+        {
+            "field": "child.age_years",
+            "message": "is given more than once in one object; give each field once",
+        },
+        {"field": "incident_id", "message": "is given more than once in one object; give each field once"},
+    ]
+
+
+@pytest.mark.parametrize("value", ["1689100800", 1689100800], ids=["digits", "number"])
+def test_issue7_an_instant_must_be_iso_text_with_an_offset(value) -> None:
+    body = report_timeline([{"id": "f", "type": "found", "at": value}])
+    with pytest.raises(InvalidTimeline) as info:
+        parse_timeline(json.dumps(body))
+    assert [e.field for e in info.value.errors] == ["events[1].at"]
+    assert "2023-07-11T19:40:00+01:00" in info.value.errors[0].message
+
+
+def test_issue7_the_cli_reads_no_more_than_the_size_limit(tmp_path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "api.cli", "evaluate", "/dev/zero"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"MISPER_MAX_BODY_BYTES": "4096", "MISPER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 2
+    assert run.stderr == "misper: /dev/zero is over the limit of 4096 bytes (MISPER_MAX_BODY_BYTES)\n"
