@@ -198,7 +198,12 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    for key in _key_store().list():
+    try:
+        keys = _key_store().list()
+    except KeyStoreError as exc:
+        print(f"misper: {exc}", file=sys.stderr)
+        return 2
+    for key in keys:
         print(f"{key.name}\t{key.role}\t{key.created_at}")
     return 0
 

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.keys import ApiKey, KeyRole, KeyStore
+from api.keys import ApiKey, KeyRole, KeyStore, KeyStoreUnreadable
 from api.problems import ApiProblem
 from api.settings import Settings
 from engine import PolicyRegistry
@@ -48,7 +48,10 @@ async def get_caller(
             "send an API key as 'Authorization: Bearer <key>'",
             headers=UNAUTHORISED,
         )
-    key = keys.verify(credentials.credentials)
+    try:
+        key = keys.verify(credentials.credentials)
+    except KeyStoreUnreadable as exc:
+        raise ApiProblem(503, "key_store_unreadable", "Key store unreadable", str(exc)) from None
     if key is None:
         raise ApiProblem(
             401, "unauthorised", "Unauthorised", "the API key is not valid", headers=UNAUTHORISED

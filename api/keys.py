@@ -6,12 +6,15 @@ needed for high-entropy tokens). Lookups compare every stored hash in constant t
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,35 +46,72 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class KeyStoreUnreadable(KeyStoreError):
+    """The key file exists but cannot be read or is not a key store: no key can be checked."""
+
+
 class KeyStore:
-    """The key file; re-read when it changes, so keys made or revoked take effect at once."""
+    """The key file; re-read when it changes, so keys made or revoked take effect at once.
+
+    Changes (create, revoke) hold an exclusive lock on a lock file beside it for the whole
+    read-change-write, so concurrent commands never lose each other's changes.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._cache: tuple[float, list[ApiKey]] | None = None
+        self._cache: tuple[tuple[int, int], list[ApiKey]] | None = None
 
     def list(self) -> list[ApiKey]:
+        """The keys; raises KeyStoreUnreadable when the file cannot be used."""
         try:
-            mtime = self.path.stat().st_mtime_ns
+            stat = self.path.stat()
         except FileNotFoundError:
             return []
-        if self._cache is None or self._cache[0] != mtime:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self._cache = (mtime, [ApiKey(**k) for k in data.get("keys", [])])
+        except OSError as exc:
+            raise KeyStoreUnreadable(f"the key file {self.path} cannot be read: {exc.strerror}") from None
+        version = (stat.st_mtime_ns, stat.st_ino)
+        if self._cache is None or self._cache[0] != version:
+            self._cache = (version, self._read())
         return list(self._cache[1])
+
+    def _read(self) -> list[ApiKey]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise KeyStoreUnreadable(f"the key file {self.path} cannot be read: {exc.strerror}") from None
+        except ValueError:
+            raise KeyStoreUnreadable(f"the key file {self.path} is not valid JSON") from None
+        entries = data.get("keys") if isinstance(data, dict) else None
+        fields = {"name", "role", "sha256", "created_at"}
+        if not isinstance(entries, list) or not all(
+            isinstance(k, dict) and set(k) == fields and all(isinstance(v, str) for v in k.values())
+            for k in entries
+        ):
+            raise KeyStoreUnreadable(
+                f'the key file {self.path} is not a key store (expected {{"keys": [...]}} with '
+                "name, role, sha256 and created_at for each key)"
+            )
+        return [ApiKey(**k) for k in entries]
 
     def problem(self) -> str | None:
         """Why the key file cannot be used, or None when it can (a missing file is an empty
         store). Readiness asks this, so a broken store is not reported as ready."""
         try:
-            keys = self.list()
-        except OSError as exc:
-            return f"the key file {self.path} cannot be read: {exc.strerror}"
-        except (ValueError, TypeError, AttributeError):
-            return f"the key file {self.path} is not a valid key store"
-        if not all(isinstance(k.name, str) and isinstance(k.sha256, str) for k in keys):
-            return f"the key file {self.path} is not a valid key store"
+            self.list()
+        except KeyStoreUnreadable as exc:
+            return str(exc)
         return None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._cache = None  # read what is on disk now, inside the lock
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def create(self, name: str, role: str) -> str:
         """Add a key and return its secret, which is shown once and never stored."""
@@ -79,19 +119,21 @@ class KeyStore:
             raise KeyStoreError(f"unknown role {role!r}; roles: {', '.join(KeyRole)}")
         if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
             raise KeyStoreError("a key name is 1-64 letters, digits, '-', '_' or '.'")
-        keys = self.list()
-        if any(k.name == name for k in keys):
-            raise KeyStoreError(f"a key named {name!r} already exists; revoke it first")
-        secret = PREFIX + secrets.token_urlsafe(32)
-        created = datetime.now(UTC).replace(microsecond=0).isoformat()
-        self._write([*keys, ApiKey(name, role, _digest(secret), created)])
+        with self._locked():
+            keys = self.list()
+            if any(k.name == name for k in keys):
+                raise KeyStoreError(f"a key named {name!r} already exists; revoke it first")
+            secret = PREFIX + secrets.token_urlsafe(32)
+            created = datetime.now(UTC).replace(microsecond=0).isoformat()
+            self._write([*keys, ApiKey(name, role, _digest(secret), created)])
         return secret
 
     def revoke(self, name: str) -> None:
-        keys = self.list()
-        if not any(k.name == name for k in keys):
-            raise KeyStoreError(f"no key named {name!r}")
-        self._write([k for k in keys if k.name != name])
+        with self._locked():
+            keys = self.list()
+            if not any(k.name == name for k in keys):
+                raise KeyStoreError(f"no key named {name!r}")
+            self._write([k for k in keys if k.name != name])
 
     def verify(self, secret: str) -> ApiKey | None:
         """The key whose hash matches, compared in constant time against every stored hash."""
@@ -110,6 +152,8 @@ class KeyStore:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())  # an acknowledged change survives a crash
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

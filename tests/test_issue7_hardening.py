@@ -126,3 +126,80 @@ def test_issue7_the_cli_reads_no_more_than_the_size_limit(tmp_path) -> None:
     )
     assert run.returncode == 2
     assert run.stderr == "misper: /dev/zero is over the limit of 4096 bytes (MISPER_MAX_BODY_BYTES)\n"
+
+
+def _keys(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", "keys", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"MISPER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_issue7_parallel_key_creates_are_all_kept(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(20) as pool:
+        runs = list(
+            pool.map(lambda n: _keys(tmp_path, "create", "--name", f"k{n}", "--role", "auditor"), range(20))
+        )
+    assert all(r.returncode == 0 and r.stdout.startswith("msp_") for r in runs)
+    listed = _keys(tmp_path, "list").stdout.splitlines()
+    assert sorted(line.split("\t")[0] for line in listed) == sorted(f"k{n}" for n in range(20))
+
+
+def test_issue7_a_revoke_racing_creates_is_kept(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.keys import KeyStore
+
+    secret = _keys(tmp_path, "create", "--name", "victim", "--role", "auditor").stdout.strip()
+    with ThreadPoolExecutor(10) as pool:
+        jobs = [
+            pool.submit(_keys, tmp_path, "create", "--name", f"k{n}", "--role", "trainer") for n in range(9)
+        ]
+        revoked = pool.submit(_keys, tmp_path, "revoke", "victim")
+        assert all(j.result().returncode == 0 for j in jobs) and revoked.result().returncode == 0
+    store = KeyStore(tmp_path / "keys.json")
+    assert store.verify(secret) is None
+    assert len(store.list()) == 9
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param("{not json", "is not valid JSON", id="corrupt"),
+        pytest.param("", "is not valid JSON", id="empty"),
+        pytest.param('["a"]', "is not a key store", id="wrong-shape"),
+        pytest.param('{"keys": [{"name": "x"}]}', "is not a key store", id="missing-fields"),
+    ],
+)
+def test_issue7_a_broken_key_store_is_503_not_500(tmp_path, content, problem) -> None:
+    api = make_api(tmp_path)
+    api.store.path.write_text(content)
+    with api.client:
+        response = api.client.post("/v1/evaluations", json=report_timeline([]), headers=api.auth())
+        ready = api.client.get("/readyz")
+    assert response.status_code == 503 and response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"].endswith("/key_store_unreadable") and problem in body["detail"]
+    assert ready.status_code == 503
+    listed = _keys(tmp_path, "list")
+    assert listed.returncode == 2 and problem in listed.stderr and "Traceback" not in listed.stderr
+    created = _keys(tmp_path, "create", "--name", "new", "--role", "auditor")
+    assert created.returncode == 2 and problem in created.stderr
+
+
+def test_issue7_an_unreadable_key_store_is_503(tmp_path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file; the permission case cannot be made")
+    api = make_api(tmp_path)
+    api.store.path.chmod(0)
+    with api.client:
+        response = api.client.post("/v1/evaluations", json=report_timeline([]), headers=api.auth())
+    assert response.status_code == 503 and "cannot be read" in response.json()["detail"]
