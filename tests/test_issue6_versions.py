@@ -226,7 +226,7 @@ def test_issue6_readyz_fails_when_the_key_store_is_unreadable(tmp_path: Path) ->
         api.store.path.write_text("{not json")
         response = api.client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["detail"] == f"the key file {api.store.path} is not a valid key store"
+    assert response.json()["detail"] == f"the key file {api.store.path} is not valid JSON"
 
 
 def test_issue6_readyz_fails_when_policies_cannot_load(tmp_path: Path) -> None:
