@@ -43,6 +43,8 @@ class Context:
     grades: tuple[GradeChange, ...]
     by_type: dict[str, tuple[Ev, ...]]
     end: int  # a complete record ends when it was closed (else at as_of)
+    grade_positions: tuple[int, ...] = ()  # the grade changes' positions and instants, for bisection
+    grade_instants: tuple[int, ...] = ()
 
     def of_type(self, event_type: str) -> tuple[Ev, ...]:
         return self.by_type.get(event_type, ())
@@ -58,12 +60,12 @@ class Context:
 
     def change_at(self, pos: int) -> GradeChange | None:
         """The grade change in force once the event at ``pos`` has been applied."""
-        i = bisect_right(self.grades, pos, key=lambda g: g.pos)
+        i = bisect_right(self.grade_positions, pos)
         return self.grades[i - 1] if i else None
 
     def change_before(self, instant: int) -> GradeChange | None:
         """The grade change in force just before ``instant`` (changes at it are not yet in force)."""
-        i = bisect_left(self.grades, instant, key=lambda g: g.at)
+        i = bisect_left(self.grade_instants, instant)
         return self.grades[i - 1] if i else None
 
     @property
@@ -116,4 +118,6 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
         tuple(grades),
         {k: tuple(v) for k, v in by_type.items()},
         closed_at if complete else as_of_epoch,
+        tuple(g.pos for g in grades),
+        tuple(g.at for g in grades),
     )

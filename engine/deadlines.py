@@ -10,6 +10,7 @@ not applicable (a deadline may declare it breached instead).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from engine.context import Context, Ev
@@ -34,46 +35,69 @@ class DeadlineResult:
     repeat_of: Ev | None = None  # for a repeating duty, the event that met the one before
 
 
+class _Hits:
+    """Every trigger's hits on this timeline, found once per evaluation and kept in time order,
+    so each occurrence finds its start, stop and meeting event by bisection: the work stays
+    about linear in the number of events however many occurrences there are."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._found: dict[int, tuple[list[Ev], list[int]]] = {}
+
+    def of(self, trigger: Trigger, done: dict[str, list[DeadlineResult]]) -> tuple[list[Ev], list[int]]:
+        key = id(trigger)
+        if key not in self._found:
+            hits = _matches(trigger, self.ctx, done)
+            self._found[key] = (hits, [e.pos for e in hits])
+        return self._found[key]
+
+
 def compute_deadlines(policy: Policy, ctx: Context, child: Child) -> list[DeadlineResult]:
     results: list[DeadlineResult] = []
     done: dict[str, list[DeadlineResult]] = {}
+    hits = _Hits(ctx)
     for spec in policy.deadlines_in_order:
         if all(getattr(child, key) == value for key, value in spec.applies_if.items()):
-            done[spec.id] = _occurrences(spec, policy, ctx, done)
+            done[spec.id] = _occurrences(spec, policy, hits, done)
             results.extend(done[spec.id])
     return results
 
 
 def _occurrences(
-    spec: DeadlineSpec, policy: Policy, ctx: Context, done: dict[str, list[DeadlineResult]]
+    spec: DeadlineSpec, policy: Policy, hits: _Hits, done: dict[str, list[DeadlineResult]]
 ) -> list[DeadlineResult]:
-    triggered = {e.pos: e for t in spec.start_triggers for e in _matches(t, ctx, done)}
+    triggered = {e.pos: e for t in spec.start_triggers for e in hits.of(t, done)[0]}
     starts = [triggered[pos] for pos in sorted(triggered)]
     if not starts:
         return []
     if spec.each_start:
-        return [_judge(spec, policy, ctx, n + 1, start) for n, start in enumerate(starts)]
-    out = [_judge(spec, policy, ctx, 1, starts[0])]
+        return [_judge(spec, policy, hits, n + 1, start) for n, start in enumerate(starts)]
+    out = [_judge(spec, policy, hits, 1, starts[0])]
     # Each repeat starts at the event that met the one before, so the chain ends with the events.
     while spec.repeat and out[-1].met is not None and out[-1].status in ("met", "met_late"):
-        out.append(_judge(spec, policy, ctx, len(out) + 1, out[-1].met, repeat=True))
+        out.append(_judge(spec, policy, hits, len(out) + 1, out[-1].met, repeat=True))
     return out
 
 
 def _judge(
-    spec: DeadlineSpec, policy: Policy, ctx: Context, occurrence: int, start: Ev, repeat: bool = False
+    spec: DeadlineSpec, policy: Policy, hits: _Hits, occurrence: int, start: Ev, repeat: bool = False
 ) -> DeadlineResult:
+    ctx = hits.ctx
     parameter = _parameter(spec, ctx, start)
     due = start.at + policy.seconds(parameter)
-    for moved in (e for t in spec.brought_forward_by for e in _matches(t, ctx, {})):
-        if moved.pos > start.pos and moved.at < due:
+    for trigger in spec.brought_forward_by:
+        events, positions = hits.of(trigger, {})
+        for moved in events[bisect_right(positions, start.pos) :]:
+            if moved.at >= due:
+                break
             sooner = _parameter(spec, ctx, moved)
             if moved.at + policy.seconds(sooner) < due:
                 due, parameter = moved.at + policy.seconds(sooner), sooner
-    stop = _first_stop(spec, ctx, start, due)
+    stop = _first_stop(spec, hits, start, due)
     cutoff = stop.pos if stop is not None else len(ctx.events)
-    first = ctx.report.pos if spec.met_from == "report" else start.pos
-    met = _first_meeting(spec.met_by, ctx, first, start.pos if repeat else None, cutoff)
+    # A repeat starts at the event that met the one before: only later events meet it.
+    first = ctx.report.pos if spec.met_from == "report" else start.pos + (1 if repeat else 0)
+    met = _first_meeting(spec.met_by, hits, first, cutoff)
     status = _status(spec, ctx, start.at, due, met, stop)
     return DeadlineResult(
         spec, occurrence, start, start.at, due, met, stop, status, parameter, start if repeat else None
@@ -111,10 +135,10 @@ def _event_matches(trigger: Trigger, event: Ev) -> bool:
 
 
 def _matches(trigger: Trigger, ctx: Context, done: dict[str, list[DeadlineResult]]) -> list[Ev]:
-    """Every instant the trigger fires, in time order."""
+    """Every instant the trigger fires, in time order (for an event trigger with nth, the nth
+    matching event and those after it)."""
     if trigger.event is not None:
-        hits = [e for e in ctx.of_type(trigger.event) if _event_matches(trigger, e)]
-        return hits[trigger.nth - 1 :] if trigger.nth > 1 else hits
+        return [e for e in ctx.of_type(trigger.event) if _event_matches(trigger, e)]
     if trigger.deadline_stopped is not None:
         return [
             d.stop
@@ -130,37 +154,30 @@ def _matches(trigger: Trigger, ctx: Context, done: dict[str, list[DeadlineResult
     return out
 
 
-def _first_stop(spec: DeadlineSpec, ctx: Context, start: Ev, due: int) -> Ev | None:
+def _first_stop(spec: DeadlineSpec, hits: _Hits, start: Ev, due: int) -> Ev | None:
     """The earliest event, from the start on, that makes the deadline not applicable."""
-    hits = []
+    found: list[Ev] = []
     for trigger in spec.not_applicable_when:
         if trigger.grade_at_due is not None:
             # S3: judged by the grade in force just before the due instant (as known at as_of).
-            change = ctx.change_before(due)
+            change = hits.ctx.change_before(due)
             if change is not None and change.grade == trigger.grade_at_due:
-                hits.append(change.event)
-        else:
-            hits += [e for e in _matches(trigger, ctx, {}) if e.pos >= start.pos]
-    return min(hits, key=lambda e: e.pos, default=None)
+                found.append(change.event)
+            continue
+        events, positions = hits.of(trigger, {})
+        i = bisect_left(positions, start.pos)
+        if i < len(events):
+            found.append(events[i])
+    return min(found, key=lambda e: e.pos, default=None)
 
 
-def _first_meeting(
-    triggers: list[Trigger], ctx: Context, first: int, exclude: int | None, cutoff: int
-) -> Ev | None:
-    """The first event that meets the deadline, from ``first`` up to (and with) the stop event;
-    ``exclude`` is the start of a repeat, which met the occurrence before and not this one."""
+def _first_meeting(triggers: list[Trigger], hits: _Hits, first: int, cutoff: int) -> Ev | None:
+    """The earliest event that meets the deadline: for each trigger, its nth match from
+    position ``first`` on, up to (and with) the stop event at ``cutoff``."""
     best: Ev | None = None
     for trigger in triggers:
-        count = 0
-        for event in ctx.of_type(trigger.event or ""):
-            if event.pos < first or event.pos == exclude:
-                continue
-            if event.pos > cutoff:
-                break
-            if _event_matches(trigger, event):
-                count += 1
-                if count == trigger.nth:
-                    if best is None or event.pos < best.pos:
-                        best = event
-                    break
+        events, positions = hits.of(trigger, {})
+        i = bisect_left(positions, first) + trigger.nth - 1
+        if i < len(events) and events[i].pos <= cutoff and (best is None or events[i].pos < best.pos):
+            best = events[i]
     return best

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -295,14 +296,19 @@ def _gap_fact(kind: str, e: Ev, at: int, checks: bool, cover: str, tz: str) -> F
 
 def _high_periods(ctx: Context) -> list[tuple[Ev, int]]:
     """Spans graded high, as [start, last second]: from the regrade until the grade changes, the
-    child is found or the record closed (not included), or as_of (included)."""
+    child is found or the record closed (not included), or as_of (included). One pass."""
     ends = [e.at for e in ctx.events if e.type in ("found", "closed")]
     periods = []
-    for i, change in enumerate(ctx.grades):
-        if change.grade != Grade.HIGH or change.previous == Grade.HIGH:
-            continue
-        later = [g.at for g in ctx.grades[i + 1 :] if g.grade != Grade.HIGH]
-        stop = min([ctx.as_of + 1] + later[:1] + [t for t in ends if t >= change.at])
-        if stop > change.at:
-            periods.append((change.event, stop - 1))
+    opened: Ev | None = None
+    for change in [*ctx.grades, None]:
+        if opened is not None and (change is None or change.grade != Grade.HIGH):
+            stop = min(ctx.as_of + 1, change.at if change else ctx.as_of + 1)
+            i = bisect_left(ends, opened.at)
+            if i < len(ends):
+                stop = min(stop, ends[i])
+            if stop > opened.at:
+                periods.append((opened, stop - 1))
+            opened = None
+        if change is not None and change.grade == Grade.HIGH and opened is None:
+            opened = change.event
     return periods

@@ -158,22 +158,9 @@ def check_deadline(
 ) -> None:
     check_names(spec.clause, spec.code, meta, where)
     where.add("owner", unknown("role", spec.owner, Role))
-    for i, trigger in enumerate(spec.start_triggers):
-        at = f"starts[{i}]" if isinstance(spec.starts, list) else "starts"
-        check_trigger(trigger, at, where, {"event", "grade_becomes", "grade_leaves", "deadline_stopped"})
-        if trigger.deadline_stopped is not None:
-            where.add(f"{at}.deadline_stopped", unknown("deadline", trigger.deadline_stopped, deadline_ids))
-    for i, trigger in enumerate(spec.met_by):
-        check_trigger(trigger, f"met_by[{i}]", where, {"event"})
-    for i, trigger in enumerate(spec.not_applicable_when):
-        check_trigger(
-            trigger,
-            f"not_applicable_when[{i}]",
-            where,
-            {"event", "grade_becomes", "grade_leaves", "grade_at_due"},
-        )
-    for i, trigger in enumerate(spec.brought_forward_by):
-        check_trigger(trigger, f"brought_forward_by[{i}]", where, {"event", "grade_becomes", "grade_leaves"})
+    _check_triggers(spec, where, deadline_ids)
+    if spec.repeat and spec.met_from == "report":
+        where.add("met_from", "a repeating duty is met by events after each start, not from the report")
     if spec.brought_forward_by and spec.due_after_by_grade is None:
         where.add("brought_forward_by", "needs due_after_by_grade: the interval follows the grade")
     check_messages(spec.messages, "messages", where)
@@ -186,6 +173,31 @@ def check_deadline(
         where.add(
             "repeat", "a deadline either repeats after each meeting or starts at each trigger, not both"
         )
+
+
+def _check_triggers(spec: DeadlineSpec, where: Problems, deadline_ids: set[str]) -> None:
+    """Each list of triggers takes its own kinds; nth counts meeting events only."""
+    for i, trigger in enumerate(spec.start_triggers):
+        at = f"starts[{i}]" if isinstance(spec.starts, list) else "starts"
+        check_trigger(trigger, at, where, {"event", "grade_becomes", "grade_leaves", "deadline_stopped"})
+        if trigger.deadline_stopped is not None:
+            where.add(f"{at}.deadline_stopped", unknown("deadline", trigger.deadline_stopped, deadline_ids))
+    lists = (
+        ("met_by", spec.met_by, {"event"}),
+        (
+            "not_applicable_when",
+            spec.not_applicable_when,
+            {"event", "grade_becomes", "grade_leaves", "grade_at_due"},
+        ),
+        ("brought_forward_by", spec.brought_forward_by, {"event", "grade_becomes", "grade_leaves"}),
+    )
+    for key, triggers, kinds in lists:
+        for i, trigger in enumerate(triggers):
+            check_trigger(trigger, f"{key}[{i}]", where, kinds)
+            if trigger.nth != 1 and key != "met_by":
+                where.add(f"{key}[{i}].nth", "nth counts meeting events: it is for met_by only")
+    if any(t.nth != 1 for t in spec.start_triggers):
+        where.add("starts", "nth counts meeting events: it is for met_by only")
 
 
 def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Problems) -> None:

@@ -203,3 +203,47 @@ def test_issue7_an_unreadable_key_store_is_503(tmp_path) -> None:
     with api.client:
         response = api.client.post("/v1/evaluations", json=report_timeline([]), headers=api.auth())
     assert response.status_code == 503 and "cannot be read" in response.json()["detail"]
+
+
+def _alternating_reviews(n: int) -> dict:
+    from datetime import datetime, timedelta
+
+    t0 = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
+    events = [{"id": "r", "type": "report_received", "at": t0.isoformat(), "by": "call_handler"}]
+    for i in range(n):
+        at = (t0 + timedelta(minutes=5 * (i + 1))).isoformat()
+        grade = "high" if i % 2 == 0 else "medium"
+        events.append(
+            {"id": f"e{i}", "type": "supervisor_review", "at": at, "by": "inspector", "grade": grade}
+        )
+    as_of = (t0 + timedelta(minutes=5 * (n + 2))).isoformat()
+    return report_timeline([], as_of=as_of) | {"events": events}
+
+
+def _calls(body: dict, policy) -> int:
+    """Python and C function calls made by one evaluation: a count, not a time, so the test
+    cannot pass or fail with the machine's load."""
+    from engine import evaluate
+
+    timeline = parse_timeline(json.dumps(body))
+    evaluate(timeline, policy)  # warm caches
+    count = 0
+
+    def profile(frame, event, arg) -> None:  # type: ignore[no-untyped-def]
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        evaluate(timeline, policy)
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+def test_issue7_evaluation_work_grows_linearly_with_events(policy) -> None:
+    """Alternating regrades and reviews made the deadline computation quadratic (a 5,000-event
+    timeline took 7-10 s). Four times the events must cost about four times the calls."""
+    small, large = _calls(_alternating_reviews(300), policy), _calls(_alternating_reviews(1200), policy)
+    assert large / small < 4.6, (small, large)
