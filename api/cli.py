@@ -160,6 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import load_registry
+    from api.protocol import GuardedH11Protocol
 
     settings = Settings.from_env()
     # A broken or missing rules folder, overlapping versions or a failing embedded test stop
@@ -171,8 +172,10 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=GuardedH11Protocol,
+        timeout_keep_alive=5,
         access_log=False,
-        log_level="warning",
+        log_level="error",  # uvicorn warns once per malformed request: under attack, a flood
     )
     return 0
 

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.keys import ApiKey, KeyRole, KeyStore, KeyStoreUnreadable
 from api.problems import ApiProblem
 from api.settings import Settings
+from api.work import Gate
 from engine import PolicyRegistry
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made with `misper keys create`.")
@@ -29,6 +30,10 @@ async def get_registry(request: Request) -> PolicyRegistry:
 
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def get_gate(request: Request) -> Gate:
+    return request.app.state.gate  # type: ignore[no-any-return]
 
 
 async def get_keys(request: Request) -> KeyStore:
@@ -64,6 +69,7 @@ PolicyDep = Annotated[PolicyRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CallerDep = Annotated[ApiKey, Depends(get_caller)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
+GateDep = Annotated[Gate, Depends(get_gate)]
 
 
 def allow(*roles: KeyRole) -> Callable[[ApiKey], Awaitable[ApiKey]]:

@@ -11,6 +11,7 @@ from api import access_log, openapi, problems
 from api.keys import KeyStore
 from api.routes import evaluations, health, policies, simulations
 from api.settings import Settings
+from api.work import Gate
 from engine import PolicyRegistry
 from engine.registry import registry_for
 from engine.selftest import check_all_policy_tests
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_file)
+    app.state.gate = Gate(settings.eval_threads, settings.eval_queue)
     app.state.registry = None
     access_log.configure()
     app.add_middleware(access_log.AccessLog)

@@ -19,7 +19,6 @@ from engine import (
     agree,
     choose_policy,
     parse_instant,
-    parse_timeline,
 )
 
 T = TypeVar("T")
@@ -56,8 +55,9 @@ def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
-async def read_timeline(request: Request, limit: int) -> Timeline:
-    """The body as a timeline: JSON, not encoded, within the size limit."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body's bytes: JSON, not encoded, within the size limit (parsed by the caller, off
+    the event loop when it is large)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
         raise ApiProblem(
@@ -74,7 +74,7 @@ async def read_timeline(request: Request, limit: int) -> Timeline:
             "Unsupported media type",
             f"the body must not be encoded (Content-Encoding: {encoding}); send plain JSON",
         )
-    return parse_timeline(await read_capped(request, limit))
+    return await read_capped(request, limit)
 
 
 def instant(name: str, value: str | None) -> datetime | None:

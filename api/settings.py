@@ -21,6 +21,8 @@ class Settings:
     data_dir: Path
     rules_dir: Path
     max_body_bytes: int
+    eval_threads: int = 1
+    eval_queue: int = 32
 
     @property
     def keys_file(self) -> Path:
@@ -30,11 +32,17 @@ class Settings:
     def from_env(cls) -> Settings:
         """MISPER_DATA_DIR moves the data folder (and the key file in it); MISPER_RULES_DIR
         points at another rules folder; MISPER_MAX_BODY_BYTES caps request bodies."""
-        raw_max = os.environ.get("MISPER_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY))
-        if not raw_max.isdigit() or int(raw_max) <= 0:
-            raise ValueError(f"MISPER_MAX_BODY_BYTES must be a positive whole number, got {raw_max!r}")
         return cls(
             data_dir=Path(os.environ.get("MISPER_DATA_DIR") or default_data_dir()),
             rules_dir=default_rules_dir(),
-            max_body_bytes=int(raw_max),
+            max_body_bytes=_positive("MISPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY),
+            eval_threads=_positive("MISPER_EVAL_THREADS", 1),
+            eval_queue=_positive("MISPER_EVAL_QUEUE", 32),
         )
+
+
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)
