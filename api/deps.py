@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.keys import ApiKey, KeyRole, KeyStore, KeyStoreUnreadable
 from api.problems import ApiProblem
 from api.settings import Settings
-from api.work import Gate
+from api.work import Work
 from engine import PolicyRegistry
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made with `misper keys create`.")
@@ -32,8 +32,8 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def get_gate(request: Request) -> Gate:
-    return request.app.state.gate  # type: ignore[no-any-return]
+async def get_work(request: Request) -> Work:
+    return request.app.state.work  # type: ignore[no-any-return]
 
 
 async def get_keys(request: Request) -> KeyStore:
@@ -69,7 +69,7 @@ PolicyDep = Annotated[PolicyRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CallerDep = Annotated[ApiKey, Depends(get_caller)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
-GateDep = Annotated[Gate, Depends(get_gate)]
+WorkDep = Annotated[Work, Depends(get_work)]
 
 
 def allow(*roles: KeyRole) -> Callable[[ApiKey], Awaitable[ApiKey]]:

@@ -11,7 +11,7 @@ from api import access_log, openapi, problems
 from api.keys import KeyStore
 from api.routes import evaluations, health, policies, simulations
 from api.settings import Settings
-from api.work import Gate
+from api.work import shared_work
 from engine import PolicyRegistry
 from engine.registry import registry_for
 from engine.selftest import check_all_policy_tests
@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_file)
-    app.state.gate = Gate(settings.eval_threads, settings.eval_queue)
+    app.state.work = shared_work(
+        (settings.small_processes, settings.small_queue), (settings.large_processes, settings.large_queue)
+    )
     app.state.registry = None
     access_log.configure()
     app.add_middleware(access_log.AccessLog)

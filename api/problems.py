@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine import EngineError, FieldError, InvalidRequest, InvalidTimeline, NoPolicyInForce, UnknownPolicy
+from engine import (
+    EngineError,
+    FieldError,
+    InvalidRequest,
+    InvalidTimeline,
+    NoPolicyInForce,
+    PolicyInvalid,
+    UnknownPolicy,
+)
 from engine.errors import RuleActionFailed, RuleEngineFailed
 
 MEDIA_TYPE = "application/problem+json"
@@ -70,6 +78,7 @@ ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     # The rule engine failed on this input: the server is up and answers others, so not a 500.
     RuleEngineFailed: (503, "The evaluation could not be made"),
     RuleActionFailed: (503, "The evaluation could not be made"),
+    PolicyInvalid: (503, "The evaluation could not be made"),
 }
 
 HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}

@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
 
 from fastapi import Request
 
 from api.body import read_capped
 from api.problems import ApiProblem
-from engine import (
-    FieldError,
-    Policy,
-    PolicyRegistry,
-    Timeline,
-    agree,
-    choose_policy,
-    parse_instant,
-)
-
-T = TypeVar("T")
+from api.settings import Settings
+from engine import FieldError, PolicyRegistry, parse_instant
 
 
 def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
@@ -55,6 +45,12 @@ def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
+def declared_length(request: Request) -> int | None:
+    """The body size the client declared (None when it did not, or not as a number)."""
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body's bytes: JSON, not encoded, within the size limit (parsed by the caller, off
     the event loop when it is large)."""
@@ -82,11 +78,7 @@ def instant(name: str, value: str | None) -> datetime | None:
     return None if value is None else parse_instant(f"query.{name}", value)
 
 
-def merged(name: str, query: T | None, body: T | None) -> T | None:
-    """A value given both in the query and in the body must agree: nothing is silently chosen."""
-    return agree(f"query.{name}", query, body, name)
-
-
-def choose(registry: PolicyRegistry, timeline: Timeline, policy_id: str | None) -> Policy:
-    """The policy named in the query and/or the body (which must agree), else the one in force."""
-    return choose_policy(registry, timeline, policy_id, "query.policy")
+def checked(registry: PolicyRegistry, settings: Settings) -> tuple[str, dict[str, str]]:
+    """What a worker process needs to load the rules this server checked: their folder and the
+    content hash of each version."""
+    return str(settings.rules_dir), {p.id: p.sha256 for p in registry.policies}

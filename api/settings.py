@@ -21,8 +21,11 @@ class Settings:
     data_dir: Path
     rules_dir: Path
     max_body_bytes: int
-    eval_threads: int = 1
-    eval_queue: int = 32
+    # Worker processes and waiting requests of the two evaluation lanes (api/work.py).
+    small_processes: int = 1
+    small_queue: int = 64
+    large_processes: int = 1
+    large_queue: int = 16
 
     @property
     def keys_file(self) -> Path:
@@ -36,8 +39,10 @@ class Settings:
             data_dir=Path(os.environ.get("MISPER_DATA_DIR") or default_data_dir()),
             rules_dir=default_rules_dir(),
             max_body_bytes=_positive("MISPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY),
-            eval_threads=_positive("MISPER_EVAL_THREADS", 1),
-            eval_queue=_positive("MISPER_EVAL_QUEUE", 32),
+            small_processes=_positive("MISPER_SMALL_PROCESSES", 1),
+            small_queue=_positive("MISPER_SMALL_QUEUE", 64),
+            large_processes=_positive("MISPER_LARGE_PROCESSES", 1),
+            large_queue=_positive("MISPER_LARGE_QUEUE", 16),
         )
 
 

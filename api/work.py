@@ -1,62 +1,136 @@
-"""Heavy work off the event loop, and bounded: at most a few evaluations run at once in worker
-threads, a bounded number wait, and beyond that a request is answered 429 at once.
+"""Evaluation work off the server's event loop and interpreter, and bounded.
 
-Why: evaluation is CPU-bound Python and the C rule engine holds the GIL, so more threads add no
-throughput, only latency for everyone, /healthz included. Small timelines (a few kilobytes, a
-couple of milliseconds) are evaluated on the loop: the hop to a thread costs more than they do.
+Parsing and evaluating are CPU-bound; pydantic parses and serialises a large timeline in Rust
+for tens of milliseconds without releasing the interpreter lock, and the rule engine's C core
+holds it too. Work done in the server process, even in a thread, therefore delays every other
+request, /healthz included (measured: /healthz p99 530 ms under a flood of large timelines with
+a worker thread). So all of it runs in worker processes, in two lanes:
+
+- ``small``: bodies up to SMALL_BYTES, the control room's everyday timelines;
+- ``large``: larger bodies, and every simulation (trainers and auditors).
+
+A large timeline never queues in front of a small one. Each lane runs its processes and lets a
+bounded number of requests wait; beyond that a request is answered 429 at once (with
+Retry-After), before its body is read when its Content-Length says which lane it needs. A worker
+that dies (the rule engine's C core can crash) is replaced and its request answered 503; workers
+are also replaced after MAX_TASKS pieces of work, which returns their memory to the system.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections.abc import Callable
-from typing import TypeVar
-
-from starlette.concurrency import run_in_threadpool
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
 
 from api.problems import ApiProblem
 
-T = TypeVar("T")
-# Bodies up to this size are parsed and evaluated on the event loop: measured at about 3.5 ms
-# worst case (alternating regrades, benchmarks/README.md), 2 ms for the case study.
-INLINE_BYTES = 4096
+SMALL_BYTES = 16 * 1024
+MAX_TASKS = 500
 
 
-class Gate:
-    """Admission for heavy work: ``running`` at once, ``waiting`` queued, the rest refused."""
+@dataclass
+class Lane:
+    """Worker processes for one kind of work, with admission control."""
 
-    def __init__(self, running: int, waiting: int) -> None:
-        self.running, self.waiting = running, waiting
-        self._slots: asyncio.Semaphore | None = None
-        self._queued = 0
+    name: str
+    processes: int
+    waiting: int
+    _pool: ProcessPoolExecutor | None = None
+    _busy: int = 0  # requests admitted: running or waiting
+    _lock: asyncio.Lock | None = field(default=None, repr=False)
 
-    async def enter(self) -> None:
-        """Wait for a slot, or raise 429 when too many requests are already waiting."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.running)
-        if self._slots.locked() and self._queued >= self.waiting:
+    def full(self) -> bool:
+        return self._busy >= self.processes + self.waiting
+
+    def check(self) -> None:
+        """429 now, before anything else is done, when no more work can be admitted."""
+        if self.full():
             raise ApiProblem(
                 429,
                 "too_many_requests",
                 "Too many requests",
-                f"{self.running} large evaluations are running and {self._queued} are waiting; "
-                "retry in a moment",
+                f"the {self.name} evaluation lane is full ({self.processes} running, {self.waiting} "
+                "waiting); retry in a moment",
                 headers={"Retry-After": "1"},
             )
-        self._queued += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._queued -= 1
 
-    def leave(self) -> None:
-        assert self._slots is not None
-        self._slots.release()
+    async def run(self, fn: Callable[..., bytes], *args: Any) -> bytes:
+        """``fn(*args)`` in a worker process; the slot is held until that work has ended, even
+        when the client goes away meanwhile."""
+        self.check()
+        self._busy += 1
+        released = False
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """``fn(*args)`` in a worker thread once a slot is free."""
-        await self.enter()
+        def release(_: object = None) -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._busy -= 1
+
         try:
-            return await run_in_threadpool(fn, *args)
+            future: Future[bytes] = self._executor().submit(fn, *args)
+        except BaseException:
+            release()
+            raise
+        waiting = asyncio.wrap_future(future)
+        try:
+            return await asyncio.shield(waiting)
+        except BrokenProcessPool:
+            self._pool = None  # made again for the next request
+            raise ApiProblem(
+                503,
+                "evaluation_failed",
+                "The evaluation could not be made",
+                "the worker process evaluating this request stopped; it has been replaced, retry",
+            ) from None
+        except asyncio.CancelledError:
+            waiting.add_done_callback(release)  # the client left: free the slot when the work ends
+            raise
         finally:
-            self.leave()
+            if future.done():
+                release()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.processes,
+                mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
+                max_tasks_per_child=MAX_TASKS,
+            )
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+@dataclass
+class Work:
+    """The server's two lanes."""
+
+    small: Lane
+    large: Lane
+
+    def lane(self, size: int | None) -> Lane:
+        return self.small if size is not None and size <= SMALL_BYTES else self.large
+
+    def shutdown(self) -> None:
+        self.small.shutdown()
+        self.large.shutdown()
+
+
+_SHARED: dict[tuple[int, int, int, int], Work] = {}
+
+
+def shared_work(small: tuple[int, int], large: tuple[int, int]) -> Work:
+    """One set of lanes per process and configuration: apps made in one process (tests make
+    many) share their worker processes instead of starting their own."""
+    key = (*small, *large)
+    if key not in _SHARED:
+        _SHARED[key] = Work(Lane("small", *small), Lane("large", *large))
+    return _SHARED[key]

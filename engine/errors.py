@@ -26,6 +26,10 @@ class EngineError(Exception):
         self.message = message
         self.errors = errors or []
 
+    def __reduce__(self) -> tuple[type[EngineError], tuple[str, list[FieldError]]]:
+        """Pickled whole (with its field errors), so a worker process can raise it to its caller."""
+        return (self.__class__, (self.message, self.errors))
+
 
 class InvalidTimeline(EngineError):
     """The timeline breaks contract v1; ``errors`` names each field."""

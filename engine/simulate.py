@@ -22,9 +22,9 @@ from engine.localtime import iso_local, to_epoch
 from engine.timeline import Timeline
 
 # Each step is an evaluation of the events up to it, so the work is the sum, over the steps, of
-# the events at or before each step ("step-events"). About 60-100 us each on the reference
-# machine (benchmarks/README.md): this limit keeps the largest simulation to a few seconds.
-MAX_WORK = 50_000
+# the events at or before each step ("step-events"), about 110 us each on the reference machine
+# (benchmarks/limits.py): this limit keeps the largest simulation to about 3.5 s.
+MAX_WORK = 30_000
 
 
 @dataclass(frozen=True)

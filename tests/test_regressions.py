@@ -153,13 +153,15 @@ def test_issue3_a_simulation_too_large_is_refused_not_truncated(policy) -> None:
     assert info.value.errors[0].field == "events" and "over the limit" in info.value.errors[0].message
 
 
+def broken_job(*args, **kwargs):
+    """A job for the worker process that fails the way an unforeseen bug would."""
+    raise ValueError("child C-58213 aged 13")
+
+
 def test_issue3_an_unexpected_error_is_a_500_problem_and_logs_no_child_data(tmp_path, monkeypatch) -> None:
     import api.routes.evaluations as route
 
-    def broken(*args, **kwargs):
-        raise ValueError("child C-58213 aged 13")
-
-    monkeypatch.setattr(route, "evaluate", broken)
+    monkeypatch.setattr(route, "evaluation_json", broken_job)  # raised in the worker process
     lines: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage() + str(record.exc_info))  # type: ignore[method-assign]

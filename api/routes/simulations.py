@@ -1,20 +1,16 @@
-"""POST /v1/simulations: the states a trainer steps through, streamed as they are worked out."""
+"""POST /v1/simulations: the states a trainer steps through (bounded: engine/simulate.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.deps import GateDep, PolicyDep, SettingsDep, allow
+from api.deps import PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
 from api.openapi import json_response, problems, timeline_body
-from api.requests import choose, instant, only_query, read_body
-from engine import parse_timeline
-from engine.simulate import header, plan, steps
+from api.requests import checked, instant, only_query, read_body
+from engine.jobs import simulation_json
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 Caller = Depends(allow(KeyRole.TRAINER, KeyRole.AUDITOR))
@@ -34,32 +30,15 @@ async def create_simulation(
     request: Request,
     registry: PolicyDep,
     settings: SettingsDep,
-    gate: GateDep,
+    work: WorkDep,
     until: Annotated[str | None, Query(description="Stop at this instant (ISO 8601 with offset).")] = None,
     policy: Annotated[str | None, Query(description="Policy id; default: the one in force.")] = None,
-) -> StreamingResponse:
+) -> Response:
     """Step through an incident: a state at every event and every deadline instant."""
-    raw = await read_body(request, settings.max_body_bytes)
     stop = instant("until", until)
-    await gate.enter()  # held until the last step is sent (or the client goes away)
-    try:
-        timeline = await run_in_threadpool(parse_timeline, raw)
-        chosen = choose(registry, timeline, policy)
-        planned = await run_in_threadpool(plan, timeline, chosen, stop)  # refused here when too large
-    except BaseException:
-        gate.leave()
-        raise
-    opening = header(timeline, chosen, planned).model_dump_json().encode()
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            yield opening[: -len(b"]}")]  # '{..., "steps":[' : the same bytes as one whole answer
-            separator = b""
-            async for step in iterate_in_threadpool(steps(timeline, chosen, planned)):
-                yield separator + step.model_dump_json().encode()
-                separator = b","
-            yield b"]}"
-        finally:
-            gate.leave()
-
-    return StreamingResponse(body(), media_type="application/json")
+    work.large.check()  # a full lane answers 429 before the body is read
+    raw = await read_body(request, settings.max_body_bytes)
+    answer = await work.large.run(
+        simulation_json, *checked(registry, settings), raw, policy, stop, "query.policy"
+    )
+    return Response(answer, media_type="application/json")

@@ -1,0 +1,65 @@
+"""Whole pieces of work for a process pool: request bytes in, answer bytes out.
+
+A server hands large or many evaluations to worker processes so that parsing and evaluating
+never hold its event loop, nor its interpreter lock (pydantic parses and serialises in Rust
+without releasing it, for tens of milliseconds on a large timeline). Everything here is
+picklable: plain arguments in, bytes out, and engine errors (which pickle with their field
+errors) raised back to the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from engine.errors import FieldError, PolicyInvalid
+from engine.evaluate import evaluate
+from engine.inputs import agree, choose_policy
+from engine.parse import parse_timeline
+from engine.registry import PolicyRegistry, registry_for
+from engine.simulate import simulate
+
+
+def _registry(rules_dir: str, hashes: dict[str, str]) -> PolicyRegistry:
+    """The rules a worker process loads must be those its server checked at start-up: a file
+    edited since then (a worker started later would read it) is refused, not used unchecked."""
+    registry = registry_for(Path(rules_dir))
+    found = {p.id: p.sha256 for p in registry.policies}
+    if found != hashes:
+        raise PolicyInvalid(
+            f"the rules in {rules_dir} changed after the server started; restart it to check and use them",
+            [FieldError(rules_dir, "differs from the policies checked at start-up")],
+        )
+    return registry
+
+
+def evaluation_json(
+    rules_dir: str,
+    hashes: dict[str, str],
+    raw: bytes,
+    policy: str | None,
+    as_of: datetime | None,
+    trace: bool,
+    fields: tuple[str, str] = ("policy", "as_of"),
+) -> bytes:
+    """The evaluation of a timeline's bytes, as compact JSON. ``fields`` name the policy and
+    as_of given beside the timeline, as the caller wrote them (``query.policy``)."""
+    timeline = parse_timeline(raw)
+    chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, fields[0])
+    moment = agree(fields[1], as_of, timeline.as_of, "as_of")
+    return evaluate(timeline, chosen, moment, trace=trace).to_json(indent=None).encode()
+
+
+def simulation_json(
+    rules_dir: str,
+    hashes: dict[str, str],
+    raw: bytes,
+    policy: str | None,
+    until: datetime | None,
+    policy_field: str = "policy",
+) -> bytes:
+    """The step-through simulation of a timeline's bytes, as compact JSON (refused before any
+    step is worked out when it is too large)."""
+    timeline = parse_timeline(raw)
+    chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, policy_field)
+    return simulate(timeline, chosen, until).model_dump_json().encode()
