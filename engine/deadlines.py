@@ -21,6 +21,24 @@ from engine.timeline import Child
 DUE_SOON_PERCENT = 75  # contract v1: due_soon once 75% of the time is used
 
 
+def due_soon_at(start: int, due: int) -> int:
+    """The first whole second at which 75% of the time from start to due is used."""
+    return start + -(-(due - start) * DUE_SOON_PERCENT // 100)
+
+
+def next_change(results: list[DeadlineResult], as_of: int) -> int | None:
+    """The next instant after as_of at which a deadline's status changes by the clock alone
+    (pending to due soon, or to breached); None when no clock is running."""
+    instants = []
+    for d in results:
+        if d.status == "pending":
+            soon = due_soon_at(d.starts_at, d.due_at)
+            instants.append(soon if soon > as_of else d.due_at)
+        elif d.status == "due_soon":
+            instants.append(d.due_at)
+    return min((t for t in instants if t > as_of), default=None)
+
+
 @dataclass(frozen=True)
 class DeadlineResult:
     spec: DeadlineSpec
@@ -113,7 +131,7 @@ def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | No
         return "breached"
     if ctx.complete:
         return spec.if_record_ends_first
-    if (ctx.as_of - start) * 100 >= (due - start) * DUE_SOON_PERCENT:
+    if ctx.as_of >= due_soon_at(start, due):
         return "due_soon"
     return "pending"
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from engine.context import Context, build_context
-from engine.deadlines import DeadlineResult, compute_deadlines
+from engine.deadlines import DeadlineResult, compute_deadlines, next_change
 from engine.errors import FieldError, InvalidTimeline
 from engine.evaluation import (
     Deadline,
@@ -78,6 +78,7 @@ def evaluate(
         engine=ENGINE,
         as_of=iso_local(ctx.as_of, tz),
         mode="complete" if ctx.complete else "live",
+        next_change_at=_next_change(deadlines, ctx, tz),
         grade=GradeView.model_construct(
             current=ctx.current_grade, recommended=rec.grade, reasons=rec.reasons
         ),
@@ -108,6 +109,12 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> No
         problem = f"is before the report was received ({report_at.isoformat()})"
     if problem:
         raise InvalidTimeline("the timeline does not follow contract v1", [FieldError(name, problem)])
+
+
+def _next_change(deadlines: list[DeadlineResult], ctx: Context, tz: str) -> str | None:
+    """None for a complete record: nothing in it changes any more."""
+    instant = None if ctx.complete else next_change(deadlines, ctx.as_of)
+    return iso_local(instant, tz) if instant is not None else None
 
 
 def _notes(policy: Policy, ctx: Context) -> list[str]:

@@ -82,6 +82,9 @@ class Evaluation(_Out):
     engine: EngineRef
     as_of: str
     mode: str
+    # The next instant after as_of at which a deadline's status changes (due soon, or due), or
+    # None: a caller asks again then instead of polling.
+    next_change_at: str | None = None
     grade: GradeView
     oversight: OversightView
     repeat_missing: RepeatMissing

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.deadlines import DUE_SOON_PERCENT
+from engine.deadlines import due_soon_at
 from engine.errors import FieldError, InvalidTimeline
 from engine.evaluate import check_as_of, evaluate
 from engine.evaluation import Deadline, DeadlineState, PolicyRef, Simulation, Step
@@ -128,7 +128,7 @@ def _instants(timeline: Timeline, deadlines: list[Deadline], horizon: int) -> di
     for d in deadlines:
         start = to_epoch(datetime.fromisoformat(d.starts_at))
         due = to_epoch(datetime.fromisoformat(d.due_at))
-        soon = start + -(-(due - start) * DUE_SOON_PERCENT // 100)  # first whole second at 75%
+        soon = due_soon_at(start, due)
         for at, why in ((soon, "due_soon"), (due, "due")):
             if at <= horizon:
                 out.setdefault(at, set()).add(f"{why}:{d.id}#{d.occurrence}")

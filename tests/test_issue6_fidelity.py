@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -191,3 +191,36 @@ def test_issue6_an_unknown_placement_or_outcome_is_refused() -> None:
     with pytest.raises(InvalidTimeline) as info:
         parse_timeline(json.dumps(body))
     assert {e.field for e in info.value.errors} == {"child.placement", "events[1].outcome"}
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        "2023-07-11T19:45:00+01:00",
+        "2023-07-11T20:05:00+01:00",
+        "2023-07-12T03:00:00+01:00",
+        "2023-07-12T07:50:00+01:00",
+    ],
+)
+def test_next_change_at_is_when_a_status_next_changes(policy, as_of) -> None:
+    body = json.loads((FIXTURES / "timelines" / "case-study.json").read_text())
+    body["as_of"] = as_of
+    # Only what was known at as_of: the next change is the one the clock alone would make.
+    body["events"] = [e for e in body["events"] if e["at"] <= as_of]
+    timeline = parse_timeline(json.dumps(body))
+    first = evaluate(timeline, policy)
+    assert first.next_change_at is not None
+    change = datetime.fromisoformat(first.next_change_at)
+
+    def statuses(at: datetime) -> list[tuple[str, int, str]]:
+        result = evaluate(timeline, policy, at)
+        return [(d.id, d.occurrence, d.status) for d in result.deadlines]
+
+    before = statuses(change - timedelta(seconds=1))
+    assert before == [(d.id, d.occurrence, d.status) for d in first.deadlines]
+    assert statuses(change) != before
+
+
+def test_next_change_at_is_null_for_a_complete_record(policy) -> None:
+    result = evaluate(parse_timeline((FIXTURES / "timelines" / "case-study.json").read_bytes()), policy)
+    assert result.mode == "complete" and result.next_change_at is None
