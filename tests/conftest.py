@@ -20,6 +20,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture
+def api(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The app on a temporary data folder, started, with one key per role."""
+    from tests.api_support import make_api
+
+    made = make_api(tmp_path)
+    with made.client:
+        yield made
+
+
 @pytest.fixture(scope="session")
 def policy() -> Policy:
     return default_registry().get("suffolk-2023-02")

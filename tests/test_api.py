@@ -21,13 +21,6 @@ CASE = (FIXTURES / "timelines" / "case-study.json").read_bytes()
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture
-def api(tmp_path):
-    made = make_api(tmp_path)
-    with made.client:
-        yield made
-
-
 def test_health_needs_no_key(api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     assert api.client.get("/readyz").json() == {

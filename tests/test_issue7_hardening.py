@@ -15,13 +15,6 @@ from tests.conftest import ROOT, report_timeline
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture
-def api(tmp_path):
-    made = make_api(tmp_path)
-    with made.client:
-        yield made
-
-
 def test_issue7_a_report_with_fractional_seconds_can_be_simulated(api) -> None:
     body = report_timeline(
         [

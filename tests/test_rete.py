@@ -25,17 +25,22 @@ def test_many_more_evaluations_than_the_session_cap(policy, case_study) -> None:
     assert result.to_json() == first
 
 
-def test_an_exception_in_an_action_voids_the_evaluation(policy, case_study) -> None:
-    engine = RuleEngine()
+def facts_of(policy, body):  # type: ignore[no-untyped-def]
+    """The facts an evaluation of this timeline body asserts (at its as_of)."""
     from engine.evaluate import build_context, build_facts, compute_deadlines, count_repeat, recommend
 
-    timeline = parse_timeline(json.dumps(case_study))
+    timeline = parse_timeline(json.dumps(body))
     ctx = build_context(timeline, timeline.as_of)
     deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
-    facts = build_facts(
+    return build_facts(
         policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
     )
+
+
+def test_an_exception_in_an_action_voids_the_evaluation(policy, case_study) -> None:
+    engine = RuleEngine()
+    facts = facts_of(policy, case_study)
     engine.run(policy, [f.message() for f in facts])  # registers the ruleset
     ruleset = engine._host.get_ruleset(policy.ruleset_name)
     ruleset._actions["S4.child-blaming-language"] = durable.Promise(lambda c: 1 / 0)
@@ -126,15 +131,7 @@ def test_issue7_caller_ids_never_reach_the_rule_engine(policy) -> None:
         ],
         as_of="2023-07-11T22:00:00+01:00",
     )
-    from engine.evaluate import build_context, build_facts, compute_deadlines, count_repeat, recommend
-
-    timeline = parse_timeline(json.dumps(body))
-    ctx = build_context(timeline, timeline.as_of)
-    deadlines = compute_deadlines(policy, ctx, timeline.child)
-    repeat = count_repeat(policy, ctx, timeline.child)
-    facts = build_facts(
-        policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
-    )
+    facts = facts_of(policy, body)
     durable.Host.assert_fact = spy
     try:
         matches = engine.run(policy, [f.message() for f in facts])
