@@ -103,11 +103,12 @@ def _judge(
     ctx = hits.ctx
     parameter = _parameter(spec, ctx, start)
     due = start.at + policy.seconds(parameter)
+    shortest = min((policy.seconds(p) for p in (spec.due_after_by_grade or {}).values()), default=0)
     for trigger in spec.brought_forward_by:
         events, positions = hits.of(trigger, {})
         for moved in events[bisect_right(positions, start.pos) :]:
-            if moved.at >= due:
-                break
+            if moved.at + shortest >= due:
+                break  # no later trigger can bring the due instant forward: the scan stays short
             sooner = _parameter(spec, ctx, moved)
             if moved.at + policy.seconds(sooner) < due:
                 due, parameter = moved.at + policy.seconds(sooner), sooner

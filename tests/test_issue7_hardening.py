@@ -240,3 +240,29 @@ def test_issue7_evaluation_work_grows_linearly_with_events(policy) -> None:
     timeline took 7-10 s). Four times the events must cost about four times the calls."""
     small, large = _calls(_alternating_reviews(300), policy), _calls(_alternating_reviews(1200), policy)
     assert large / small < 4.6, (small, large)
+
+
+def _dense_regrades_and_reviews(n: int) -> dict:
+    """Regrades to high and reviews one second apart: every review's next review is brought
+    forward, and all the later regrades fall inside its interval."""
+    from datetime import datetime, timedelta
+
+    t0 = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
+    events = [{"id": "r", "type": "report_received", "at": t0.isoformat(), "by": "call_handler"}]
+    for i in range(n):
+        at = (t0 + timedelta(seconds=i + 1)).isoformat()
+        if i % 2:
+            events.append({"id": f"s{i}", "type": "supervisor_review", "at": at, "by": "sergeant"})
+        else:
+            grade = "high" if i % 4 == 0 else "medium"
+            events.append(
+                {"id": f"g{i}", "type": "risk_graded", "at": at, "by": "frontline_officer", "grade": grade}
+            )
+    return report_timeline([], as_of=(t0 + timedelta(hours=3)).isoformat()) | {"events": events}
+
+
+def test_issue7_bringing_reviews_forward_stays_linear(policy) -> None:
+    """S2's bring-forward scan once walked every later regrade in the interval: quadratic."""
+    small = _calls(_dense_regrades_and_reviews(400), policy)
+    large = _calls(_dense_regrades_and_reviews(1600), policy)
+    assert large / small < 4.6, (small, large)
