@@ -13,7 +13,8 @@ A large timeline never queues in front of a small one. Each lane runs its proces
 bounded number of requests wait; beyond that a request is answered 429 at once (with
 Retry-After), before its body is read when its Content-Length says which lane it needs. A worker
 that dies (the rule engine's C core can crash) is replaced and its request answered 503; workers
-are also replaced after MAX_TASKS pieces of work, which returns their memory to the system.
+are also replaced after MAX_TASKS jobs, which returns their memory to the system (the first job of
+a fresh worker waits for it to start: about half a second).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from typing import Any
 from api.problems import ApiProblem
 
 SMALL_BYTES = 16 * 1024
-MAX_TASKS = 500
+# Worker processes are replaced after this many jobs (returning their memory to the system).
+# Not with max_tasks_per_child: on Python 3.11 a pool using it stops running queued jobs once a
+# worker retires (measured: a 1-worker pool with max_tasks_per_child=2 hung after 2 of 10 jobs).
+MAX_TASKS = 10_000
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Lane:
     processes: int
     waiting: int
     _pool: ProcessPoolExecutor | None = None
+    _jobs: int = 0  # jobs given to the current pool
     _busy: int = 0  # requests admitted: running or waiting
     _lock: asyncio.Lock | None = field(default=None, repr=False)
 
@@ -95,12 +100,18 @@ class Lane:
                 release()
 
     def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is not None and self._jobs >= MAX_TASKS:
+            # A fresh pool takes new jobs; the old one finishes those it has, then its
+            # processes exit.
+            self._pool.shutdown(wait=False)
+            self._pool = None
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
-                max_tasks_per_child=MAX_TASKS,
             )
+            self._jobs = 0
+        self._jobs += 1
         return self._pool
 
     def shutdown(self) -> None:

@@ -266,3 +266,24 @@ def test_issue7_bringing_reviews_forward_stays_linear(policy) -> None:
     small = _calls(_dense_regrades_and_reviews(400), policy)
     large = _calls(_dense_regrades_and_reviews(1600), policy)
     assert large / small < 4.6, (small, large)
+
+
+def test_issue7_worker_processes_are_replaced_without_losing_work(monkeypatch) -> None:
+    """Python 3.11's max_tasks_per_child hangs queued jobs once a worker retires: the lanes
+    replace whole pools instead. Every job must be answered, by more than one process."""
+    import asyncio
+    import os
+
+    import api.work as work
+
+    monkeypatch.setattr(work, "MAX_TASKS", 3)
+    lane = work.Lane("test", 1, 64)
+
+    async def run_all() -> list[int]:
+        return await asyncio.wait_for(asyncio.gather(*(lane.run(os.getpid) for _ in range(20))), timeout=120)
+
+    try:
+        pids = asyncio.run(run_all())
+    finally:
+        lane.shutdown()
+    assert len(pids) == 20 and len(set(pids)) >= 5 and lane._busy == 0
