@@ -104,8 +104,13 @@ class KeyStore:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise KeyStoreError(
+                f"cannot change the key store in {self.path.parent}: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._cache = None  # read what is on disk now, inside the lock
@@ -145,9 +150,11 @@ class KeyStore:
         return match
 
     def _write(self, keys: list[ApiKey]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         body = json.dumps({"keys": [asdict(k) for k in keys]}, indent=2)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
+        except OSError as exc:
+            raise KeyStoreError(f"cannot write the key file {self.path}: {exc.strerror}") from None
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -155,6 +162,9 @@ class KeyStore:
                 handle.flush()
                 os.fsync(handle.fileno())  # an acknowledged change survives a crash
             os.replace(tmp, self.path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise KeyStoreError(f"cannot write the key file {self.path}: {exc.strerror}") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

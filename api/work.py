@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.problems import ApiProblem
+from engine.jobs import watch_parent
 
 SMALL_BYTES = 16 * 1024
 # Worker processes are replaced after this many jobs (returning their memory to the system).
@@ -77,7 +79,8 @@ class Lane:
                 self._busy -= 1
 
         try:
-            future: Future[bytes] = self._executor().submit(fn, *args)
+            pool = self._executor()
+            future: Future[bytes] = pool.submit(fn, *args)
         except BaseException:
             release()
             raise
@@ -85,7 +88,8 @@ class Lane:
         try:
             return await asyncio.shield(waiting)
         except BrokenProcessPool:
-            self._pool = None  # made again for the next request
+            if self._pool is pool:
+                self._pool = None  # made again for the next request (a retired pool is let go)
             raise ApiProblem(
                 503,
                 "evaluation_failed",
@@ -109,6 +113,8 @@ class Lane:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
+                initializer=watch_parent,
+                initargs=(os.getpid(),),
             )
             self._jobs = 0
         self._jobs += 1

@@ -45,6 +45,11 @@ class Context:
     end: int  # a complete record ends when it was closed (else at as_of)
     grade_positions: tuple[int, ...] = ()  # the grade changes' positions and instants, for bisection
     grade_instants: tuple[int, ...] = ()
+    instants: tuple[int, ...] = ()  # every event's instant, in time order
+
+    def last_at(self, instant: int) -> int:
+        """The position of the last event at or before ``instant``."""
+        return bisect_right(self.instants, instant) - 1
 
     def of_type(self, event_type: str) -> tuple[Ev, ...]:
         return self.by_type.get(event_type, ())
@@ -120,4 +125,5 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
         closed_at if complete else as_of_epoch,
         tuple(g.pos for g in grades),
         tuple(g.at for g in grades),
+        tuple(e.at for e in events),
     )

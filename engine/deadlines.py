@@ -113,7 +113,8 @@ def _judge(
             if moved.at + policy.seconds(sooner) < due:
                 due, parameter = moved.at + policy.seconds(sooner), sooner
     stop = _first_stop(spec, hits, start, due)
-    cutoff = stop.pos if stop is not None else len(ctx.events)
+    # Events at the stop's own instant still count (a grading at the instant the child is found).
+    cutoff = ctx.last_at(stop.at) if stop is not None else len(ctx.events)
     # A repeat starts at the event that met the one before: only later events meet it.
     first = ctx.report.pos if spec.met_from == "report" else start.pos + (1 if repeat else 0)
     met = _first_meeting(spec.met_by, hits, first, cutoff)
@@ -126,9 +127,10 @@ def _judge(
 def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | None, stop: Ev | None) -> str:
     if met is not None:
         return "met" if met.at <= due else "met_late"
-    if stop is not None and stop.at < due:
+    # A duty done at its due instant is in time, so one stopped at that instant was not late.
+    if stop is not None and stop.at <= due:
         return "not_applicable"
-    if (stop is not None and stop.at >= due) or ctx.end >= due:
+    if stop is not None or ctx.end >= due:
         return "breached"
     if ctx.complete:
         return spec.if_record_ends_first
@@ -174,7 +176,9 @@ def _matches(trigger: Trigger, ctx: Context, done: dict[str, list[DeadlineResult
 
 
 def _first_stop(spec: DeadlineSpec, hits: _Hits, start: Ev, due: int) -> Ev | None:
-    """The earliest event, from the start on, that makes the deadline not applicable."""
+    """The earliest event that makes the deadline not applicable: from the start on, or, for an
+    event such as the child found or the record closed, before it too (a clock that would start
+    after the child was found never applies). A grade change stops only what it follows."""
     found: list[Ev] = []
     for trigger in spec.not_applicable_when:
         if trigger.grade_at_due is not None:
@@ -184,7 +188,7 @@ def _first_stop(spec: DeadlineSpec, hits: _Hits, start: Ev, due: int) -> Ev | No
                 found.append(change.event)
             continue
         events, positions = hits.of(trigger, {})
-        i = bisect_left(positions, start.pos)
+        i = 0 if trigger.event is not None else bisect_left(positions, start.pos)
         if i < len(events):
             found.append(events[i])
     return min(found, key=lambda e: e.pos, default=None)

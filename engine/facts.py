@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -295,17 +294,17 @@ def _gap_fact(kind: str, e: Ev, at: int, checks: bool, cover: str, tz: str) -> F
 
 
 def _high_periods(ctx: Context) -> list[tuple[Ev, int]]:
-    """Spans graded high, as [start, last second]: from the regrade until the grade changes, the
-    child is found or the record closed (not included), or as_of (included). One pass."""
+    """Spans graded high while the child is missing, as [start, last second]: from the regrade
+    until the grade changes, the child is found or the record closed (not included), or as_of
+    (included). A regrade after the child was found opens none. One pass."""
     ends = [e.at for e in ctx.events if e.type in ("found", "closed")]
     periods = []
     opened: Ev | None = None
     for change in [*ctx.grades, None]:
         if opened is not None and (change is None or change.grade != Grade.HIGH):
             stop = min(ctx.as_of + 1, change.at if change else ctx.as_of + 1)
-            i = bisect_left(ends, opened.at)
-            if i < len(ends):
-                stop = min(stop, ends[i])
+            if ends:  # the first found or closed ends it; one before the regrade means no period
+                stop = min(stop, ends[0])
             if stop > opened.at:
                 periods.append((opened, stop - 1))
             opened = None

@@ -9,6 +9,9 @@ errors) raised back to the caller.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -63,3 +66,15 @@ def simulation_json(
     timeline = parse_timeline(raw)
     chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, policy_field)
     return simulate(timeline, chosen, until).model_dump_json().encode()
+
+
+def watch_parent(parent: int) -> None:
+    """A worker's initializer: exit when the server that started it is gone (a SIGTERM or a
+    crash skips the pool's own shutdown, and the worker would live on, orphaned)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()

@@ -124,8 +124,9 @@ def load_policy(folder: str | Path) -> Policy:
     folder = Path(folder)
     problems = Problems(folder.name + "/", [])
     raw = _read_yaml_files(folder, problems)
-    meta = _model(PolicyMeta, raw.get("policy.yaml"), "policy.yaml", problems)
-    params = _parameters(raw.get("parameters.yaml"), problems)
+    # A file missing or not YAML is reported by _read_yaml_files; one that is empty, here.
+    meta = _model(PolicyMeta, raw["policy.yaml"], "policy.yaml", problems) if "policy.yaml" in raw else None
+    params = _parameters(raw["parameters.yaml"], problems) if "parameters.yaml" in raw else None
     clause_files = {
         name: _model(ClauseFile, data or {}, name, problems)
         for name, data in raw.items()
@@ -227,6 +228,7 @@ def _read_yaml_files(folder: Path, problems: Problems) -> dict[str, Any]:
 
 def _model(model: type[M], data: Any, name: str, problems: Problems) -> M | None:
     if data is None:
+        problems.add(name, "is empty; it needs its settings")
         return None
     try:
         return model.model_validate(data)
@@ -260,8 +262,7 @@ def _has(node: Any, part: Any) -> bool:
 
 def _parameters(data: Any, problems: Problems) -> dict[str, Parameter] | None:
     if not isinstance(data, dict):
-        if data is not None:
-            problems.add("parameters.yaml", "must map parameter names to their settings")
+        problems.add("parameters.yaml", "must map parameter names to their settings")
         return None
     params = {}
     for name, spec in data.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Scalar = str | int | bool
 MessageKey = Literal["breached_live", "breached_complete", "breached_stopped", "met_late", "due_soon"]
@@ -133,6 +133,14 @@ class ClauseFile(_Spec):
     rules: list[RuleSpec] = Field(default_factory=list)
 
 
+class TestDefaults(_Spec):
+    """The timeline every embedded test starts from; a test overrides what it needs."""
+
+    report_at: AwareDatetime
+    as_of: str = Field(pattern=r"^\+(\d+d)?(\d+h)?(\d+m)?$")
+    child: dict[str, Any]
+
+
 class PolicyMeta(_Spec):
     id: str
     title: str
@@ -147,4 +155,4 @@ class PolicyMeta(_Spec):
     # aggravating factors that would.
     below_high_reason: str
     deadline_messages: dict[MessageKey, str]
-    test_defaults: dict[str, Any] = Field(default_factory=dict)
+    test_defaults: TestDefaults

@@ -83,7 +83,7 @@ def run_case(policy: Policy, name: str, spec: DeadlineSpec | RuleSpec, case: Tes
 
 def case_timeline(policy: Policy, case: TestCase) -> dict[str, Any]:
     defaults = policy.meta.test_defaults
-    report_at = datetime.fromisoformat(case.report_at or defaults["report_at"])
+    report_at = datetime.fromisoformat(case.report_at) if case.report_at else defaults.report_at
     events: list[dict[str, Any]] = [
         {"id": "e0", "type": "report_received", "at": report_at.isoformat(), "by": "call_handler"}
     ]
@@ -94,8 +94,8 @@ def case_timeline(policy: Policy, case: TestCase) -> dict[str, Any]:
     timeline: dict[str, Any] = {
         "incident_id": f"TEST-{case.id}",
         "policy": policy.id,
-        "as_of": _instant(case.as_of or defaults["as_of"], report_at),
-        "child": {**defaults["child"], **case.child},
+        "as_of": _instant(case.as_of or defaults.as_of, report_at),
+        "child": {**defaults.child, **case.child},
         "events": events,
     }
     if case.mode:

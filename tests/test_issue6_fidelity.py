@@ -224,3 +224,52 @@ def test_next_change_at_is_when_a_status_next_changes(policy, as_of) -> None:
 def test_next_change_at_is_null_for_a_complete_record(policy) -> None:
     result = evaluate(parse_timeline((FIXTURES / "timelines" / "case-study.json").read_bytes()), policy)
     assert result.mode == "complete" and result.next_change_at is None
+
+
+def test_a_child_found_at_the_due_instant_leaves_the_duty_not_applicable(policy) -> None:
+    """Settled reading (G6, O2, S1): not yet due when found is not applicable; a duty done at its
+    due instant is in time, so one stopped at that instant was never late."""
+    at_due = run(policy, [{"id": "f", "type": "found", "at": "2023-07-11T21:40:00+01:00"}])
+    statuses = {d.id: d.status for d in at_due.deadlines}
+    assert statuses["investigation_plan"] == statuses["inspector_oversight"] == "not_applicable"
+    late = run(policy, [{"id": "f", "type": "found", "at": "2023-07-11T21:41:00+01:00"}])
+    assert {d.id: d.status for d in late.deadlines}["investigation_plan"] == "breached"
+
+
+def test_a_duty_done_at_the_instant_the_child_is_found_counts(policy) -> None:
+    result = run(
+        policy,
+        [
+            {"id": "f", "type": "found", "at": "2023-07-11T20:10:00+01:00"},
+            {
+                "id": "g",
+                "type": "risk_graded",
+                "at": "2023-07-11T20:10:00+01:00",
+                "by": "call_handler",
+                "grade": "medium",
+            },
+        ],
+        as_of="2023-07-12T01:00:00+01:00",
+    )
+    initial = next(d for d in result.deadlines if d.id == "initial_grading")
+    assert (initial.status, initial.met_by) == ("met", "g")
+
+
+def test_a_regrade_after_the_child_is_found_opens_no_clock(policy) -> None:
+    result = run(
+        policy,
+        [
+            {"id": "f", "type": "found", "at": "2023-07-11T21:00:00+01:00"},
+            {
+                "id": "g",
+                "type": "risk_graded",
+                "at": "2023-07-11T22:00:00+01:00",
+                "by": "frontline_officer",
+                "grade": "high",
+            },
+        ],
+        as_of="2023-07-13T08:00:00+01:00",
+    )
+    cid = [d.status for d in result.deadlines if d.id == "cid_oversight"]
+    assert cid == ["not_applicable"]
+    assert not [f for f in result.findings if f.code in ("CID_OVERSIGHT_LATE", "INTELLIGENCE_GAP")]

@@ -259,3 +259,42 @@ def test_issue6_cli_help_version_and_engine_stamp() -> None:
     assert version.stdout.strip() == f"misper {__version__}"
     case = ROOT / "fixtures" / "golden" / "case-study.json"
     assert json.loads(case.read_text())["engine"] == {"name": "misper", "version": __version__}
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "field", "message"),
+    [
+        pytest.param(
+            "policy.yaml",
+            "",
+            "suffolk-2023-02/policy.yaml",
+            "is empty; it needs its settings",
+            id="empty-policy",
+        ),
+        pytest.param(
+            "parameters.yaml",
+            "",
+            "suffolk-2023-02/parameters.yaml",
+            "must map parameter names to their settings",
+            id="empty-parameters",
+        ),
+    ],
+)
+def test_issue6_an_empty_file_is_named_not_zero_problems(
+    rules_copy: Path, file, content, field, message
+) -> None:
+    (rules_copy / "suffolk-2023-02" / file).write_text(content)
+    found = errors_of(rules_copy)
+    assert found[field] == message
+
+
+def test_issue6_a_parameter_with_no_settings_is_named(rules_copy: Path) -> None:
+    path = rules_copy / "baseline-pre-2023" / "parameters.yaml"
+    path.write_text(path.read_text() + "\nrepeat_threshold:\n")
+    found = errors_of(rules_copy)
+    assert found["baseline-pre-2023/parameters.yaml: repeat_threshold"] == "is empty; it needs its settings"
+
+
+def test_issue6_test_defaults_are_required_and_checked(rules_copy: Path) -> None:
+    edit(rules_copy / "suffolk-2023-02" / "policy.yaml", lambda d: d.pop("test_defaults"))
+    assert errors_of(rules_copy)["suffolk-2023-02/policy.yaml: test_defaults"] == "Field required"

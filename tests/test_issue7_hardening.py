@@ -287,3 +287,25 @@ def test_issue7_worker_processes_are_replaced_without_losing_work(monkeypatch) -
     finally:
         lane.shutdown()
     assert len(pids) == 20 and len(set(pids)) >= 5 and lane._busy == 0
+
+
+@pytest.mark.parametrize("layout", ["data-under-a-file", "lock-is-a-folder"])
+def test_issue7_key_commands_explain_a_data_folder_they_cannot_use(tmp_path, layout) -> None:
+    if layout == "data-under-a-file":
+        (tmp_path / "afile").write_text("x")
+        data = tmp_path / "afile" / "data"
+    else:
+        data = tmp_path / "data"
+        (data / "keys.json.lock").mkdir(parents=True)
+    for args in (("create", "--name", "k", "--role", "auditor"), ("revoke", "k"), ("list",)):
+        run = subprocess.run(
+            [sys.executable, "-m", "api.cli", "keys", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"MISPER_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
+        )
+        assert "Traceback" not in run.stderr, run.stderr
+        assert run.returncode in (0, 2) and (run.returncode == 0 or run.stderr.startswith("misper: "))
+    assert run.returncode == (2 if layout == "data-under-a-file" else 0)  # list: nothing, or cannot read
