@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/limits.py [--repeat 5]
 
 Method: for each case, a timeline built to sit at one limit (the most events, the most text, the
-largest simulation the work limit admits); parse and evaluate (or plan and simulate) it
+largest simulation page the work limit admits); parse and evaluate (or plan and simulate) it
 --repeat times and print the median and the worst, and the ratio to the parse of the same body
 (the unavoidable work, measured in the same run, so the ratio holds on a noisy machine).
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import InvalidTimeline, default_registry, evaluate, parse_timeline  # noqa: E402
-from engine.simulate import MAX_WORK, plan, simulate  # noqa: E402
+from engine import default_registry, evaluate, parse_timeline  # noqa: E402
+from engine.simulate import PAGE_WORK, plan, simulate  # noqa: E402
 
 T0 = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
 
@@ -80,14 +80,11 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 
 def largest_simulation(policy: object) -> int:
-    """The most alternating reviews a simulation admits under the work limit."""
+    """The most alternating reviews whose whole simulation fits in one page."""
     n = 20
-    while True:
-        try:
-            plan(parse_timeline(json.dumps(alternating_reviews(n + 1))), policy)  # type: ignore[arg-type]
-        except InvalidTimeline:
-            return n
+    while len(plan(parse_timeline(json.dumps(alternating_reviews(n + 1))), policy).pages) == 1:  # type: ignore[arg-type]
         n += 1
+    return n
 
 
 def main() -> None:
@@ -99,7 +96,7 @@ def main() -> None:
     cases = {
         "4,999 alternating reviews (event limit)": alternating_reviews(4999),
         "52 notes of 19,999 characters (1 MiB body)": long_notes(52, 19_999),
-        f"simulation of {largest_sim} alternating reviews (at {MAX_WORK} step-events)": alternating_reviews(
+        f"simulation of {largest_sim} alternating reviews (one page of {PAGE_WORK} step-events)": alternating_reviews(
             largest_sim
         ),
         "the case study": json.loads(

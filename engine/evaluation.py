@@ -121,4 +121,7 @@ class Simulation(_Out):
     incident_id: str
     policy: PolicyRef
     until: str
+    # A long simulation comes in pages of bounded work: this is page ``page`` of ``pages``.
+    page: int = 1
+    pages: int = 1
     steps: list[Step]

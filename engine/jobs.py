@@ -59,13 +59,13 @@ def simulation_json(
     raw: bytes,
     policy: str | None,
     until: datetime | None,
-    policy_field: str = "policy",
+    page: int = 1,
+    fields: tuple[str, str] = ("policy", "page"),
 ) -> bytes:
-    """The step-through simulation of a timeline's bytes, as compact JSON (refused before any
-    step is worked out when it is too large)."""
+    """One page of the step-through simulation of a timeline's bytes, as compact JSON."""
     timeline = parse_timeline(raw)
-    chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, policy_field)
-    return simulate(timeline, chosen, until).model_dump_json().encode()
+    chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, fields[0])
+    return simulate(timeline, chosen, until, page, fields[1]).model_dump_json().encode()
 
 
 def watch_parent(parent: int) -> None:

@@ -1,9 +1,10 @@
 """Step-through simulation for trainers: the evaluation at every event instant and at every
 instant a deadline becomes due soon or falls due, each with the findings new at that step.
 
-A simulation is planned first (its steps and their cost, known from one evaluation at the
-horizon) and refused before any step is worked out when it is too large; the steps are then
-produced one at a time, so a caller can stream them without holding them all.
+A simulation is planned first (its steps, known from one evaluation at the horizon, and the work
+of each: one evaluation of the events up to it) and split into pages of bounded work, so one
+request never does more than PAGE_WORK however long the incident; a caller asks for the next
+page until it has them all.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.deadlines import due_soon_at
-from engine.errors import FieldError, InvalidTimeline
+from engine.errors import FieldError, InvalidRequest
 from engine.evaluate import check_as_of, evaluate
-from engine.evaluation import Deadline, DeadlineState, PolicyRef, Simulation, Step
+from engine.evaluation import Deadline, DeadlineState, Finding, PolicyRef, Simulation, Step
 from engine.loader import Policy
 from engine.localtime import iso_local, to_epoch
 from engine.timeline import Timeline
 
-# Each step is an evaluation of the events up to it, so the work is the sum, over the steps, of
-# the events at or before each step ("step-events"), about 110 us each on the reference machine
-# (benchmarks/limits.py): this limit keeps the largest simulation to about 3.5 s.
-MAX_WORK = 30_000
+# The work of a page: the sum, over its steps, of the events at or before each ("step-events"),
+# about 110 us each on the reference machine (benchmarks/limits.py), so a page takes at most
+# about 3.5 s. A page always holds at least one step.
+PAGE_WORK = 30_000
 
 
 @dataclass(frozen=True)
@@ -32,39 +33,42 @@ class Plan:
     horizon: int
     policy: PolicyRef
     instants: list[tuple[int, list[str]]]  # (instant, why) in time order
-    work: int
+    pages: list[tuple[int, int]]  # each page's steps, as [first, end) indexes into instants
 
 
 def plan(timeline: Timeline, policy: Policy, until: datetime | None = None) -> Plan:
     """The steps up to ``until`` (default: the timeline's as_of, else the last event or the last
-    deadline instant, whichever is later), refused when their work is over MAX_WORK."""
+    deadline instant, whichever is later), in pages of at most PAGE_WORK step-events."""
     horizon = _horizon(timeline, policy, until)
     final = evaluate(timeline, policy, _dt(horizon, timeline))
     found = _instants(timeline, final.deadlines, horizon)
-    event_instants = sorted(to_epoch(e.at) for e in timeline.events)
-    work = sum(bisect_right(event_instants, at) for at in found)
-    if work > MAX_WORK:
-        raise InvalidTimeline(
-            "the timeline is too large to simulate step by step",
-            [
-                FieldError(
-                    "events",
-                    f"{len(found)} steps over {len(timeline.events)} events is {work} step-events, over "
-                    f"the limit of {MAX_WORK}; simulate a shorter span with until, or evaluate instead",
-                )
-            ],
-        )
     instants = [(at, sorted(found[at])) for at in sorted(found)]
-    return Plan(horizon, final.policy, instants, work)
+    event_instants = sorted(to_epoch(e.at) for e in timeline.events)
+    pages: list[tuple[int, int]] = []
+    first, work = 0, 0
+    for i, (at, _) in enumerate(instants):
+        cost = bisect_right(event_instants, at)
+        if i > first and work + cost > PAGE_WORK:
+            pages.append((first, i))
+            first, work = i, 0
+        work += cost
+    pages.append((first, len(instants)))
+    return Plan(horizon, final.policy, instants, pages)
 
 
-def steps(timeline: Timeline, policy: Policy, planned: Plan) -> Iterator[Step]:
-    """The planned steps, one evaluation each, in time order."""
+def steps(
+    timeline: Timeline, policy: Policy, planned: Plan, page: int = 1, page_field: str = "page"
+) -> Iterator[Step]:
+    """One page's steps, one evaluation each, in time order. A step's new findings are those the
+    step before it did not have (for a page's first step, the last step of the page before)."""
+    first, end = _page(planned, page, page_field)
     seen: set[tuple[str, tuple[str, ...], str]] = set()
-    for at, triggers in planned.instants:
+    if first > 0:
+        seen = _keys(evaluate(timeline, policy, _dt(planned.instants[first - 1][0], timeline)).findings)
+    for at, triggers in planned.instants[first:end]:
         result = evaluate(timeline, policy, _dt(at, timeline))
-        new = [f for f in result.findings if (f.rule, tuple(f.evidence), f.severity) not in seen]
-        seen |= {(f.rule, tuple(f.evidence), f.severity) for f in result.findings}
+        new = [f for f in result.findings if _key(f) not in seen]
+        seen = _keys(result.findings)
         yield Step.model_construct(
             at=result.as_of,
             triggers=triggers,
@@ -81,21 +85,37 @@ def steps(timeline: Timeline, policy: Policy, planned: Plan) -> Iterator[Step]:
         )
 
 
-def header(timeline: Timeline, policy: Policy, planned: Plan) -> Simulation:
-    """The simulation without its steps: what a streamed answer starts with."""
+def simulate(
+    timeline: Timeline, policy: Policy, until: datetime | None = None, page: int = 1, page_field: str = "page"
+) -> Simulation:
+    """One page of the simulation (the first by default; ``pages`` says how many there are).
+    ``page_field`` names the page as the caller wrote it (``query.page``)."""
+    planned = plan(timeline, policy, until)
     return Simulation.model_construct(
         incident_id=timeline.incident_id,
         policy=planned.policy,
         until=iso_local(planned.horizon, policy.meta.timezone),
-        steps=[],
+        page=page,
+        pages=len(planned.pages),
+        steps=list(steps(timeline, policy, planned, page, page_field)),
     )
 
 
-def simulate(timeline: Timeline, policy: Policy, until: datetime | None = None) -> Simulation:
-    """The whole simulation at once (the CLI and tests; HTTP streams the same steps)."""
-    planned = plan(timeline, policy, until)
-    whole = header(timeline, policy, planned)
-    return whole.model_copy(update={"steps": list(steps(timeline, policy, planned))})
+def _page(planned: Plan, page: int, field: str) -> tuple[int, int]:
+    if not 1 <= page <= len(planned.pages):
+        raise InvalidRequest(
+            "there is no such page of this simulation",
+            [FieldError(field, f"must be between 1 and {len(planned.pages)}, the number of pages")],
+        )
+    return planned.pages[page - 1]
+
+
+def _key(f: Finding) -> tuple[str, tuple[str, ...], str]:
+    return (f.rule, tuple(f.evidence), f.severity)
+
+
+def _keys(findings: list[Finding]) -> set[tuple[str, tuple[str, ...], str]]:
+    return {_key(f) for f in findings}
 
 
 def _dt(epoch: int, timeline: Timeline) -> datetime:

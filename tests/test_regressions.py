@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from engine import InvalidTimeline, evaluate, parse_timeline
+from engine import InvalidRequest, InvalidTimeline, evaluate, parse_timeline
 from engine.simulate import simulate
 from tests.api_support import make_api
 from tests.conftest import FIXTURES, ROOT, report_timeline
@@ -136,7 +136,11 @@ def test_issue2_periodic_reviews_are_never_truncated(policy) -> None:
     assert len(periodic) == 601 and periodic[-1].status == "breached"
 
 
-def test_issue3_a_simulation_too_large_is_refused_not_truncated(policy) -> None:
+def test_issue3_a_long_simulation_comes_in_pages_never_cut_short(policy) -> None:
+    """Issue 7: a long simulation is not refused nor truncated; it comes in pages of bounded
+    work, and the pages together are every step, with new findings counted across pages."""
+    from engine.simulate import PAGE_WORK, plan
+
     notes = [
         {
             "id": f"n{i}",
@@ -148,9 +152,28 @@ def test_issue3_a_simulation_too_large_is_refused_not_truncated(policy) -> None:
         for i in range(1, 600)
     ]
     timeline = parse_timeline(json.dumps(report_timeline(notes)))
-    with pytest.raises(InvalidTimeline) as info:
-        simulate(timeline, policy)
-    assert info.value.errors[0].field == "events" and "over the limit" in info.value.errors[0].message
+    planned = plan(timeline, policy)
+    first = simulate(timeline, policy)
+    assert first.page == 1 and first.pages == len(planned.pages) > 1
+    pages = [first] + [simulate(timeline, policy, page=n) for n in range(2, first.pages + 1)]
+    assert sum(len(p.steps) for p in pages) == len(planned.instants)
+    assert [s.at for p in pages for s in p.steps] == sorted({s.at for p in pages for s in p.steps})
+    events_before = sorted(
+        int(datetime.fromisoformat(e["at"]).timestamp())
+        for e in [*notes, {"at": "2023-07-11T19:40:00+01:00"}]
+    )
+    for p in pages:  # each page's work within the bound (a page of one step may exceed it)
+        work = sum(
+            sum(1 for t in events_before if t <= int(datetime.fromisoformat(s.at).timestamp()))
+            for s in p.steps
+        )
+        assert work <= PAGE_WORK or len(p.steps) == 1
+    # A finding is new once: never again on a later page while it holds.
+    news = [(f.rule, tuple(f.evidence), f.severity) for p in pages for s in p.steps for f in s.new_findings]
+    assert len(news) == len(set(news))
+    with pytest.raises(InvalidRequest) as info:
+        simulate(timeline, policy, page=first.pages + 1)
+    assert info.value.errors[0].field == "page"
 
 
 def broken_job(*args, **kwargs):

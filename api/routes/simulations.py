@@ -14,7 +14,7 @@ from engine.jobs import simulation_json
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 Caller = Depends(allow(KeyRole.TRAINER, KeyRole.AUDITOR))
-Query_ = Depends(only_query("until", "policy"))
+Query_ = Depends(only_query("until", "policy", "page"))
 
 
 @router.post(
@@ -33,12 +33,15 @@ async def create_simulation(
     work: WorkDep,
     until: Annotated[str | None, Query(description="Stop at this instant (ISO 8601 with offset).")] = None,
     policy: Annotated[str | None, Query(description="Policy id; default: the one in force.")] = None,
+    page: Annotated[
+        int, Query(ge=1, description="Which page of steps (a long incident comes in pages of bounded work).")
+    ] = 1,
 ) -> Response:
-    """Step through an incident: a state at every event and every deadline instant."""
+    """Step through an incident: a state at every event and every deadline instant, by page."""
     stop = instant("until", until)
     work.large.check()  # a full lane answers 429 before the body is read
     raw = await read_body(request, settings.max_body_bytes)
     answer = await work.large.run(
-        simulation_json, *checked(registry, settings), raw, policy, stop, "query.policy"
+        simulation_json, *checked(registry, settings), raw, policy, stop, page, ("query.policy", "query.page")
     )
     return Response(answer, media_type="application/json")
