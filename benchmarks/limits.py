@@ -96,7 +96,7 @@ def main() -> None:
     cases = {
         "4,999 alternating reviews (event limit)": alternating_reviews(4999),
         "52 notes of 19,999 characters (1 MiB body)": long_notes(52, 19_999),
-        f"simulation of {largest_sim} alternating reviews (one page of {PAGE_WORK} step-events)": alternating_reviews(
+        f"simulation of {largest_sim} alternating reviews ({PAGE_WORK} step-events)": alternating_reviews(
             largest_sim
         ),
         "the case study": json.loads(
