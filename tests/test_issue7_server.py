@@ -161,7 +161,7 @@ def test_issue7_connections_beyond_the_cap_are_refused_and_the_server_recovers(s
     assert "Traceback" not in server.log.read_text()
 
 
-def test_issue7_a_streamed_simulation_equals_the_whole_one(server: Server) -> None:
+def test_issue7_a_simulation_from_a_worker_process_equals_one_made_in_process(server: Server) -> None:
     from engine import default_registry, parse_timeline
     from engine.simulate import simulate
 
