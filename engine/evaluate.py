@@ -258,8 +258,9 @@ def _reason(d: DeadlineResult, ctx: Context, tz: str) -> str | None:
             return f"{what}, before it was due"
         return "the record ended before it was due"
     if d.status == "breached":
-        if d.stop is not None:
-            return f"never happened before {event_phrase(d.stop, tz)}"
+        ended = d.stop or (ctx.first("closed") if ctx.complete else None)
+        if ended is not None:
+            return f"never happened before {event_phrase(ended, tz)}"
         return "never happened" if ctx.complete else "not yet done"
     return None
 
