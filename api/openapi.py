@@ -21,6 +21,11 @@ def _example(name: str) -> Any:
     return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
 
 
+def roles(*names: str) -> dict[str, Any]:
+    """Which key roles may call an operation, for generated clients (``x-roles``)."""
+    return {"x-roles": [*names, "admin"]}
+
+
 def timeline_body() -> dict[str, Any]:
     """The request body of the evaluation and simulation routes (parsed by the engine itself)."""
     return {
@@ -48,6 +53,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         413: "The request body is over the size limit",
         415: "The body is not sent as Content-Type: application/json, or is encoded",
+        429: "The evaluation lane is full; retry after the Retry-After seconds",
         422: "The input is not valid; errors name each bad field",
         503: "Not ready (policies not loaded, key store unreadable), or the evaluation could not be made",
     }

@@ -26,7 +26,7 @@ from engine.localtime import human_duration, human_local, iso_local, to_epoch
 from engine.rete import RULE_ENGINE, Match
 from engine.timeline import RANGE_MESSAGE, Timeline, in_range
 from engine.version import ENGINE_NAME, __version__
-from engine.vocabulary import GRADE_RANK, Grade, Mode
+from engine.vocabulary import GRADE_RANK, FindingCode, Grade, Mode, Role, Severity, Status
 from engine.wording import basis, change_phrase, event_phrase
 
 ENGINE = EngineRef.model_construct(name=ENGINE_NAME, version=__version__)
@@ -80,7 +80,9 @@ def evaluate(
         mode="complete" if ctx.complete else "live",
         next_change_at=_next_change(deadlines, ctx, tz),
         grade=GradeView.model_construct(
-            current=ctx.current_grade, recommended=rec.grade, reasons=rec.reasons
+            current=Grade(ctx.current_grade) if ctx.current_grade else None,
+            recommended=Grade(rec.grade),
+            reasons=rec.reasons,
         ),
         oversight=_oversight(policy, ctx, deadlines, rec.grade),
         repeat_missing=RepeatMissing.model_construct(
@@ -162,9 +164,9 @@ def _finding(
     )
     provenance, note = basis(policy.parameters, param_names)
     return Finding.model_construct(
-        code=rule.code,
+        code=FindingCode(rule.code),
         clause=rule.clause,
-        severity=severity,
+        severity=Severity(severity),
         message=message,
         at=iso_local(at, tz),
         evidence=evidence,
@@ -233,14 +235,14 @@ def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
         id=d.spec.id,
         occurrence=d.occurrence,
         clause=d.spec.clause,
-        code=d.spec.code,
-        owner=d.spec.owner,
+        code=FindingCode(d.spec.code),
+        owner=Role(d.spec.owner),
         duty=d.spec.duty,
         starts_at=iso_local(d.starts_at, tz),
         due_at=iso_local(d.due_at, tz),
         met_at=iso_local(d.met.at, tz) if d.met else None,
         met_by=d.met.id if d.met else None,
-        status=d.status,
+        status=Status(d.status),
         reason=_reason(d, ctx, tz),
         basis=policy.parameters[d.parameter].provenance,
         evidence=list(dict.fromkeys([d.start.id] + ([closing.id] if closing else []))),
@@ -280,9 +282,9 @@ def _oversight(
     accepted = latest[0].met.at if latest and latest[0].met else None
     recommended_role = None
     if GRADE_RANK[Grade(recommended)] > GRADE_RANK[Grade(in_force)] and recommended in mapping:
-        recommended_role = policy.deadline_specs[mapping[recommended]].owner
+        recommended_role = Role(policy.deadline_specs[mapping[recommended]].owner)
     return OversightView.model_construct(
-        required_role=spec.owner if spec else None,
+        required_role=Role(spec.owner) if spec else None,
         deadline=deadline_id,
         accepted_at=iso_local(accepted, policy.meta.timezone) if accepted else None,
         recommended_role=recommended_role,

@@ -3,9 +3,16 @@ local time with their offset, so the same input gives the same bytes on any mach
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
+
+from engine.vocabulary import FindingCode, Grade, Role, Severity, Status
+
+# Instants are rendered by the engine in the policy's local time with their offset; the schema
+# says they are date-times, so a generated client parses them as such.
+Instant = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Provenance = Literal["stated", "statutory", "reported", "assumed"]
 
 
 class _Out(BaseModel):
@@ -24,17 +31,17 @@ class EngineRef(_Out):
 
 
 class GradeView(_Out):
-    current: str | None
-    recommended: str
+    current: Grade | None
+    recommended: Grade
     reasons: list[str]
 
 
 class OversightView(_Out):
-    required_role: str | None  # None: the policy sets no oversight duty at this grade
-    accepted_at: str | None
+    required_role: Role | None  # None: the policy sets no oversight duty at this grade
+    accepted_at: Instant | None
     deadline: str | None
     # The role the recommended grade would require, when it is higher than the grade in force.
-    recommended_role: str | None = None
+    recommended_role: Role | None = None
 
 
 class RepeatMissing(_Out):
@@ -49,30 +56,30 @@ class Deadline(_Out):
     id: str
     occurrence: int
     clause: str
-    code: str
-    owner: str
+    code: FindingCode
+    owner: Role
     duty: str
-    starts_at: str
-    due_at: str
-    met_at: str | None
+    starts_at: Instant
+    due_at: Instant
+    met_at: Instant | None
     met_by: str | None
-    status: str
+    status: Status
     reason: str | None
-    basis: str  # provenance of the duration: stated, statutory, reported or assumed
+    basis: Provenance  # of the duration
     evidence: list[str]
 
 
 class Finding(_Out):
-    code: str
+    code: FindingCode
     clause: str
-    severity: str
+    severity: Severity
     message: str
-    at: str
+    at: Instant
     evidence: list[str]
     rule: str
     # Provenance of the number or list the finding rests on (the weakest, if several), and a
     # sentence naming them; None when it rests on the clause alone.
-    basis: str | None = None
+    basis: Provenance | None = None
     basis_note: str | None = None
 
 
@@ -80,11 +87,11 @@ class Evaluation(_Out):
     incident_id: str
     policy: PolicyRef
     engine: EngineRef
-    as_of: str
-    mode: str
+    as_of: Instant
+    mode: Literal["live", "complete"]
     # The next instant after as_of at which a deadline's status changes (due soon, or due), or
     # None: a caller asks again then instead of polling.
-    next_change_at: str | None = None
+    next_change_at: Instant | None = None
     grade: GradeView
     oversight: OversightView
     repeat_missing: RepeatMissing
@@ -101,16 +108,16 @@ class Evaluation(_Out):
 class DeadlineState(_Out):
     id: str
     occurrence: int
-    status: str
-    due_at: str
+    status: Status
+    due_at: Instant
 
 
 class Step(_Out):
     """One instant a trainer steps to: what happened, where each clock stands, what is new."""
 
-    at: str
+    at: Instant
     triggers: list[str]
-    mode: str
+    mode: Literal["live", "complete"]
     grade: GradeView
     oversight: OversightView
     deadlines: list[DeadlineState]
@@ -120,7 +127,7 @@ class Step(_Out):
 class Simulation(_Out):
     incident_id: str
     policy: PolicyRef
-    until: str
+    until: Instant
     # A long simulation comes in pages of bounded work: this is page ``page`` of ``pages``.
     page: int = 1
     pages: int = 1

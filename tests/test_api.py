@@ -300,3 +300,44 @@ def test_unknown_query_parameter_is_refused_not_ignored(api) -> None:
     assert response.json()["errors"] == [
         {"field": "query.asof", "message": "is not a parameter of this route; accepted: as_of, policy, trace"}
     ]
+
+
+def test_issue12_operations_have_stable_ids_and_say_who_may_call_them(api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    operations = {
+        (path, method): op for path, methods in schema["paths"].items() for method, op in methods.items()
+    }
+    ids = {key: op["operationId"] for key, op in operations.items()}
+    assert ids == {
+        ("/v1/evaluations", "post"): "createEvaluation",
+        ("/v1/simulations", "post"): "createSimulation",
+        ("/v1/policies", "get"): "listPolicies",
+        ("/v1/policies/{policy_id}", "get"): "getPolicy",
+        ("/healthz", "get"): "getHealth",
+        ("/readyz", "get"): "getReadiness",
+    }
+    assert operations[("/v1/evaluations", "post")]["x-roles"] == [
+        "control_room",
+        "trainer",
+        "auditor",
+        "admin",
+    ]
+    assert operations[("/v1/simulations", "post")]["x-roles"] == ["trainer", "auditor", "admin"]
+    assert {"415", "429"} <= set(operations[("/v1/evaluations", "post")]["responses"])
+
+
+def test_issue12_answer_values_are_typed_in_the_schema(api) -> None:
+    schemas = api.client.get("/openapi.json").json()["components"]["schemas"]
+    deadline = schemas["Deadline"]["properties"]
+    status = schemas[deadline["status"]["$ref"].rsplit("/", 1)[1]]
+    assert status["enum"] == ["met", "met_late", "breached", "pending", "due_soon", "not_applicable"]
+    assert (deadline["due_at"]["type"], deadline["due_at"]["format"]) == ("string", "date-time")
+    finding = schemas["Finding"]["properties"]
+    assert schemas[finding["severity"]["$ref"].rsplit("/", 1)[1]]["enum"] == [
+        "breach",
+        "warning",
+        "action",
+        "advisory",
+    ]
+    assert "GRADE_NOT_ALLOWED" in schemas[finding["code"]["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert schemas["Evaluation"]["properties"]["mode"]["enum"] == ["live", "complete"]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
-from api.openapi import json_response, problems, timeline_body
+from api.openapi import json_response, problems, roles, timeline_body
 from api.requests import checked, declared_length, instant, only_query, read_body
 from engine.jobs import evaluation_json
 
@@ -19,11 +19,12 @@ Query_ = Depends(only_query("as_of", "policy", "trace"))
 
 @router.post(
     "",
+    operation_id="createEvaluation",
     dependencies=[Caller, Query_],
-    openapi_extra=timeline_body(),
+    openapi_extra={**timeline_body(), **roles("control_room", "trainer", "auditor")},
     responses={
         **json_response("Evaluation", "The evaluation (contract v1)", "evaluation.json"),
-        **problems(401, 403, 413, 415, 422, 503),
+        **problems(401, 403, 413, 415, 422, 429, 503),
     },
 )
 async def create_evaluation(
@@ -35,7 +36,9 @@ async def create_evaluation(
     policy: Annotated[str | None, Query(description="Policy id; default: the one in force.")] = None,
     trace: Annotated[bool, Query(description="Include the facts and the rules that fired.")] = False,
 ) -> Response:
-    """Evaluate a timeline: recommended grade, oversight, deadlines and explained findings."""
+    """Evaluate a timeline: recommended grade, oversight, deadlines and explained findings.
+
+    Roles: control_room, trainer, auditor, admin."""
     given = instant("as_of", as_of)
     work.lane(declared_length(request)).check()  # a full lane answers 429 before the body is read
     raw = await read_body(request, settings.max_body_bytes)

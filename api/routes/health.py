@@ -12,13 +12,13 @@ from api.requests import only_query
 router = APIRouter(tags=["health"], dependencies=[Depends(only_query())])
 
 
-@router.get("/healthz", responses=problems(422))
+@router.get("/healthz", operation_id="getHealth", responses=problems(422))
 async def healthz() -> dict[str, str]:
     """The process is up (no credential needed)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses=problems(422, 503))
+@router.get("/readyz", operation_id="getReadiness", responses=problems(422, 503))
 async def readyz(registry: PolicyDep, keys: KeysDep) -> dict[str, Any]:
     """The policies are loaded and checked, and the key store is readable (no credential needed)."""
     problem = keys.problem()

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from api.deps import PolicyDep, get_caller
-from api.openapi import problems
+from api.openapi import problems, roles
 from api.problems import ApiProblem
 from api.requests import only_query
 from engine import Policy, UnknownPolicy
@@ -46,15 +46,29 @@ def _summary(p: Policy) -> dict[str, Any]:
     }
 
 
-@router.get("", response_model=list[PolicySummary], responses=problems(401, 422, 503))
+@router.get(
+    "",
+    operation_id="listPolicies",
+    response_model=list[PolicySummary],
+    responses=problems(401, 422, 503),
+    openapi_extra=roles("control_room", "trainer", "auditor"),
+)
 async def list_policies(registry: PolicyDep) -> list[dict[str, Any]]:
-    """The policy versions, with their effective dates and content hashes."""
+    """The policy versions, with their effective dates and content hashes. Roles: any key."""
     return [_summary(p) for p in registry.policies]
 
 
-@router.get("/{policy_id}", response_model=PolicyDetail, responses=problems(401, 404, 422, 503))
+@router.get(
+    "/{policy_id}",
+    operation_id="getPolicy",
+    response_model=PolicyDetail,
+    responses=problems(401, 404, 422, 503),
+    openapi_extra=roles("control_room", "trainer", "auditor"),
+)
 async def get_policy(policy_id: str, registry: PolicyDep) -> dict[str, Any]:
-    """One policy version: its clauses, parameters, deadlines and rules, to explain a flag."""
+    """One policy version: its clauses, parameters, deadlines and rules, to explain a flag.
+
+    Roles: any key."""
     try:
         p = registry.get(policy_id)
     except UnknownPolicy as exc:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
-from api.openapi import json_response, problems, timeline_body
+from api.openapi import json_response, problems, roles, timeline_body
 from api.requests import checked, instant, only_query, read_body
 from engine.jobs import simulation_json
 
@@ -19,11 +19,12 @@ Query_ = Depends(only_query("until", "policy", "page"))
 
 @router.post(
     "",
+    operation_id="createSimulation",
     dependencies=[Caller, Query_],
-    openapi_extra=timeline_body(),
+    openapi_extra={**timeline_body(), **roles("trainer", "auditor")},
     responses={
-        **json_response("Simulation", "The steps of the incident, in time order"),
-        **problems(401, 403, 413, 415, 422, 503),
+        **json_response("Simulation", "One page of the steps of the incident, in time order"),
+        **problems(401, 403, 413, 415, 422, 429, 503),
     },
 )
 async def create_simulation(
@@ -37,7 +38,9 @@ async def create_simulation(
         int, Query(ge=1, description="Which page of steps (a long incident comes in pages of bounded work).")
     ] = 1,
 ) -> Response:
-    """Step through an incident: a state at every event and every deadline instant, by page."""
+    """Step through an incident: a state at every event and every deadline instant, by page.
+
+    Roles: trainer, auditor, admin."""
     stop = instant("until", until)
     work.large.check()  # a full lane answers 429 before the body is read
     raw = await read_body(request, settings.max_body_bytes)
