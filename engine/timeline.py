@@ -187,10 +187,11 @@ class Child(_Strict):
     age_years: Annotated[int, Field(ge=0, le=17)]
     looked_after: bool = False
     placement: Placement | None = None  # absent means not known
-    risk_factors: list[RiskFactor] = Field(default_factory=list)
+    # The schema states the defaults, so a generated client leaves these out instead of sending null.
+    risk_factors: list[RiskFactor] = Field(default_factory=list, json_schema_extra={"default": []})
     response_plan: bool = False
     philomena_profile: bool = False
-    previous_episodes: list[PreviousEpisode] = Field(default_factory=list)
+    previous_episodes: list[PreviousEpisode] = Field(default_factory=list, json_schema_extra={"default": []})
 
 
 class Timeline(_Strict):

@@ -341,3 +341,8 @@ def test_issue12_answer_values_are_typed_in_the_schema(api) -> None:
     ]
     assert "GRADE_NOT_ALLOWED" in schemas[finding["code"]["$ref"].rsplit("/", 1)[1]]["enum"]
     assert schemas["Evaluation"]["properties"]["mode"]["enum"] == ["live", "complete"]
+
+
+def test_issue12_optional_lists_state_their_defaults(api) -> None:
+    child = api.client.get("/openapi.json").json()["components"]["schemas"]["Child"]["properties"]
+    assert child["risk_factors"]["default"] == [] and child["previous_episodes"]["default"] == []
