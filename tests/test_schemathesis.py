@@ -8,7 +8,7 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.api_support import make_api
 
@@ -17,11 +17,24 @@ API.client.__enter__()  # run the app's start-up (policies loaded) for the whole
 schema = schemathesis.openapi.from_asgi("/openapi.json", API.app)
 
 
+def negative_data_rejected_or_too_large(ctx, response, case):  # type: ignore[no-untyped-def]
+    """A schema-violating request must be rejected; 413 (a body over the size limit, checked
+    before the body is parsed) is a rejection too, though not on the built-in check's list."""
+    if response.status_code == 413:
+        return None
+    return negative_data_rejection(ctx, response, case)
+
+
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized, so the same cases run on every machine: a run must not pass or fail by luck.
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_conforms_and_never_fails(case) -> None:
     # Every other built-in check runs (no 5xx; status codes, content types, headers and bodies as
     # documented; schema-invalid input rejected). Positive-data acceptance is left out on purpose:
     # contract v1 rejects some schema-valid timelines (two report_received events, a query value
     # that contradicts the body), with a 422 that names the field.
-    case.call_and_validate(headers=API.auth("admin"), excluded_checks=[positive_data_acceptance])
+    case.call_and_validate(
+        headers=API.auth("admin"),
+        excluded_checks=[positive_data_acceptance, negative_data_rejection],
+        additional_checks=[negative_data_rejected_or_too_large],
+    )
