@@ -71,8 +71,21 @@ def json_response(
 ) -> dict[int | str, dict[str, Any]]:
     content: dict[str, Any] = {"schema": {"$ref": REF.format(model=model)}}
     if example:
-        content["example"] = _example(example)
+        content["x-example-file"] = example  # filled in whole by _restore_examples
     return {200: {"description": description, "content": {"application/json": content}}}
+
+
+def _restore_examples(schema: dict[str, Any]) -> None:
+    """FastAPI drops every null from the document, examples included, and an answer without
+    its nulls fails its own schema: put each example file back as it is."""
+    for methods in schema.get("paths", {}).values():
+        for operation in methods.values():
+            for answer in operation.get("responses", {}).values():
+                content = answer.get("content", {}).get("application/json", {})
+                name = content.get("x-example-file")
+                if name:
+                    content["example"] = _example(name)
+                    del content["x-example-file"]
 
 
 def install(app: FastAPI) -> None:
@@ -82,6 +95,7 @@ def install(app: FastAPI) -> None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
+        _restore_examples(schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (Timeline, Evaluation, Simulation, Problem):
             generated = model.model_json_schema(

@@ -346,3 +346,25 @@ def test_issue12_answer_values_are_typed_in_the_schema(api) -> None:
 def test_issue12_optional_lists_state_their_defaults(api) -> None:
     child = api.client.get("/openapi.json").json()["components"]["schemas"]["Child"]["properties"]
     assert child["risk_factors"]["default"] == [] and child["previous_episodes"]["default"] == []
+
+
+def test_issue12_served_examples_validate_against_the_served_schema(api) -> None:
+    import jsonschema_rs
+
+    document = api.client.get("/openapi.json").json()
+    checked = 0
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            bodies = [operation.get("requestBody", {}).get("content", {}).get("application/json", {})]
+            bodies += [
+                a.get("content", {}).get("application/json", {}) for a in operation["responses"].values()
+            ]
+            for content in bodies:
+                examples = [e["value"] for e in content.get("examples", {}).values()]
+                examples += [content["example"]] if "example" in content else []
+                for example in examples:
+                    schema = {"components": document["components"], **content["schema"]}
+                    errors = [e.message for e in jsonschema_rs.validator_for(schema).iter_errors(example)]
+                    assert errors == [], errors[:3]
+                    checked += 1
+    assert checked >= 3  # the timeline (twice, as request bodies) and the evaluation
