@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import access_log, openapi, problems
 from api.keys import KeyStore
-from api.routes import evaluations, health, policies, simulations
+from api.routes import evaluations, health, policies, problem_pages, simulations
 from api.settings import Settings
 from api.work import shared_work
 from engine import PolicyRegistry
@@ -49,7 +49,13 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     access_log.configure()
     app.add_middleware(access_log.AccessLog)
     problems.install(app)
-    for router in (evaluations.router, simulations.router, policies.router, health.router):
+    for router in (
+        evaluations.router,
+        simulations.router,
+        policies.router,
+        problem_pages.router,
+        health.router,
+    ):
         app.include_router(router)
     openapi.install(app)
     return app

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.problem_types import REGISTRY
 from api.problems import MEDIA_TYPE, Problem
 from engine import Timeline
 from engine.evaluation import Evaluation, Simulation
@@ -96,6 +97,7 @@ def install(app: FastAPI) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _restore_examples(schema)
+        schema["x-problem-types"] = [t.as_dict() for t in REGISTRY.values()]
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (Timeline, Evaluation, Simulation, Problem):
             generated = model.model_json_schema(

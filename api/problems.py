@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import problem_types
 from engine import (
     EngineError,
     FieldError,
@@ -22,7 +23,7 @@ from engine import (
 from engine.errors import RuleActionFailed, RuleEngineFailed
 
 MEDIA_TYPE = "application/problem+json"
-TYPE_BASE = "https://misper.invalid/problems/"
+TYPE_BASE = problem_types.TYPE_BASE  # each type is a page served at /problems/<slug>
 
 
 class FieldProblem(BaseModel):

@@ -35,7 +35,7 @@ def test_no_key_is_401_problem(api) -> None:
     assert response.headers["content-type"] == PROBLEM
     assert response.headers["www-authenticate"] == 'Bearer realm="misper"'
     assert response.json() == {
-        "type": "https://misper.invalid/problems/unauthorised",
+        "type": "/problems/unauthorised",
         "title": "Unauthorised",
         "status": 401,
         "detail": "send an API key as 'Authorization: Bearer <key>'",
@@ -54,7 +54,7 @@ def test_wrong_role_is_403(api) -> None:
     response = api.client.post("/v1/simulations", content=CASE, headers=api.auth("control_room"))
     assert response.status_code == 403
     assert response.json() == {
-        "type": "https://misper.invalid/problems/forbidden",
+        "type": "/problems/forbidden",
         "title": "Forbidden",
         "status": 403,
         "detail": "a control_room key may not use this route; allowed roles: admin, auditor, trainer",
@@ -73,7 +73,7 @@ def test_naive_timestamp_is_422_naming_the_field(api) -> None:
     response = api.client.post("/v1/evaluations", json=body, headers=api.auth("control_room"))
     assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
     assert response.json() == {
-        "type": "https://misper.invalid/problems/invalid_timeline",
+        "type": "/problems/invalid_timeline",
         "title": "The timeline is not valid",
         "status": 422,
         "detail": "the timeline does not follow contract v1",
@@ -208,7 +208,7 @@ def test_body_over_the_limit_is_413(tmp_path) -> None:
     with api.client:
         response = api.client.post("/v1/evaluations", content=CASE, headers=api.auth())
     assert response.status_code == 413 and response.json() == {
-        "type": "https://misper.invalid/problems/request_body_too_large",
+        "type": "/problems/request_body_too_large",
         "title": "Request body too large",
         "status": 413,
         "detail": "the body is over the limit of 1000 bytes",
@@ -315,6 +315,8 @@ def test_issue12_operations_have_stable_ids_and_say_who_may_call_them(api) -> No
         ("/v1/policies/{policy_id}", "get"): "getPolicy",
         ("/healthz", "get"): "getHealth",
         ("/readyz", "get"): "getReadiness",
+        ("/problems", "get"): "listProblemTypes",
+        ("/problems/{slug}", "get"): "getProblemType",
     }
     assert operations[("/v1/evaluations", "post")]["x-roles"] == [
         "control_room",
@@ -368,3 +370,44 @@ def test_issue12_served_examples_validate_against_the_served_schema(api) -> None
                     assert errors == [], errors[:3]
                     checked += 1
     assert checked >= 3  # the timeline (twice, as request bodies) and the evaluation
+
+
+def _problem_slugs_raised() -> set[str]:
+    """Every slug the API's code passes to ApiProblem, and every engine error code."""
+    import ast
+
+    from engine.errors import EngineError
+
+    slugs: set[str] = set()
+    for path in (ROOT / "api").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", "") == "ApiProblem"
+                and len(node.args) >= 2
+            ):
+                if isinstance(node.args[1], ast.Constant):
+                    slugs.add(node.args[1].value)
+    pending = [EngineError]
+    while pending:
+        cls = pending.pop()
+        slugs.add(cls.code)
+        pending += cls.__subclasses__()
+    from api.problems import HTTP_TITLES
+
+    slugs |= {t.lower().replace(" ", "_") for t in HTTP_TITLES.values()} | {"request_failed", "bad_request"}
+    return slugs
+
+
+def test_issue12_every_problem_type_is_listed_and_has_a_page(api) -> None:
+    from api.problem_types import REGISTRY
+
+    raised = _problem_slugs_raised()
+    assert raised <= set(REGISTRY), raised - set(REGISTRY)
+    listed = api.client.get("/openapi.json").json()["x-problem-types"]
+    assert [t["type"] for t in listed] == [f"/problems/{slug}" for slug in REGISTRY]
+    page = api.client.get("/problems/invalid_timeline")  # no key: documentation
+    assert page.status_code == 200 and page.json()["status"] == 422
+    assert api.client.get("/problems").json() == listed
+    missing = api.client.get("/problems/nope")
+    assert missing.status_code == 404 and missing.json()["type"] == "/problems/not_found"

@@ -1,0 +1,28 @@
+"""GET /problems and /problems/{slug}: what each problem type means (documentation, no key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from api.openapi import problems
+from api.problem_types import REGISTRY
+from api.problems import ApiProblem
+from api.requests import only_query
+
+router = APIRouter(prefix="/problems", tags=["problems"], dependencies=[Depends(only_query())])
+
+
+@router.get("", operation_id="listProblemTypes", responses=problems(422))
+async def list_problem_types() -> list[dict[str, Any]]:
+    """Every problem type the API answers with: its type, status, title and meaning (no key)."""
+    return [t.as_dict() for t in REGISTRY.values()]
+
+
+@router.get("/{slug}", operation_id="getProblemType", responses=problems(404, 422))
+async def get_problem_type(slug: str) -> dict[str, Any]:
+    """One problem type, at the address its problems carry in ``type`` (no key)."""
+    if slug not in REGISTRY:
+        raise ApiProblem(404, "not_found", "Not found", f"no problem type {slug!r}; GET /problems lists them")
+    return REGISTRY[slug].as_dict()
