@@ -4,13 +4,14 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import PolicyDep, get_caller
 from api.openapi import problems, roles
 from api.problems import ApiProblem
 from api.requests import only_query
 from engine import Policy, UnknownPolicy
+from engine.policy import DeadlineSpec, Parameter, RuleSpec, TestCase
 
 router = APIRouter(
     prefix="/v1/policies", tags=["policies"], dependencies=[Depends(get_caller), Depends(only_query())]
@@ -26,12 +27,24 @@ class PolicySummary(BaseModel):
     sha256: str
 
 
+class DeadlineView(DeadlineSpec):
+    """A deadline as the policy file declares it, without its embedded tests."""
+
+    tests: list[TestCase] = Field(default_factory=list, exclude=True)
+
+
+class RuleView(RuleSpec):
+    """A rule as the policy file declares it, without its embedded tests."""
+
+    tests: list[TestCase] = Field(default_factory=list, exclude=True)
+
+
 class PolicyDetail(PolicySummary):
     source: str
     clauses: dict[str, str]
-    parameters: dict[str, dict[str, Any]]
-    deadlines: list[dict[str, Any]]
-    rules: list[dict[str, Any]]
+    parameters: dict[str, Parameter]
+    deadlines: list[DeadlineView]
+    rules: list[RuleView]
 
 
 def _summary(p: Policy) -> dict[str, Any]:
