@@ -56,6 +56,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "The body is not sent as Content-Type: application/json, or is encoded",
         429: "The evaluation lane is full; retry after the Retry-After seconds",
         422: "The input is not valid; errors name each bad field",
+        500: "An unforeseen error (none is expected; nothing about the request is logged)",
         503: "Not ready (policies not loaded, key store unreadable), or the evaluation could not be made",
     }
     return {

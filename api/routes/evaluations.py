@@ -24,7 +24,7 @@ Query_ = Depends(only_query("as_of", "policy", "trace"))
     openapi_extra={**timeline_body(), **roles("control_room", "trainer", "auditor")},
     responses={
         **json_response("Evaluation", "The evaluation (contract v1)", "evaluation.json"),
-        **problems(401, 403, 413, 415, 422, 429, 503),
+        **problems(401, 403, 413, 415, 422, 429, 500, 503),
     },
 )
 async def create_evaluation(

@@ -24,7 +24,7 @@ Query_ = Depends(only_query("until", "policy", "page"))
     openapi_extra={**timeline_body(), **roles("trainer", "auditor")},
     responses={
         **json_response("Simulation", "One page of the steps of the incident, in time order"),
-        **problems(401, 403, 413, 415, 422, 429, 503),
+        **problems(401, 403, 413, 415, 422, 429, 500, 503),
     },
 )
 async def create_simulation(
