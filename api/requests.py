@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import Request
+from pydantic import WithJsonSchema
 
 from api.body import read_capped
 from api.problems import ApiProblem
@@ -71,6 +73,11 @@ async def read_body(request: Request, limit: int) -> bytes:
             f"the body must not be encoded (Content-Encoding: {encoding}); send plain JSON",
         )
     return await read_capped(request, limit)
+
+
+# A query instant: text the engine parses (its errors name the parameter), typed date-time in
+# the document so a generated client takes and sends a datetime.
+QueryInstant = Annotated[str | None, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 def instant(name: str, value: str | None) -> datetime | None:

@@ -326,6 +326,12 @@ def test_issue12_operations_have_stable_ids_and_say_who_may_call_them(api) -> No
     ]
     assert operations[("/v1/simulations", "post")]["x-roles"] == ["trainer", "auditor", "admin"]
     assert {"415", "429"} <= set(operations[("/v1/evaluations", "post")]["responses"])
+    for (path, method), name in (
+        (("/v1/evaluations", "post"), "as_of"),
+        (("/v1/simulations", "post"), "until"),
+    ):
+        param = next(p for p in operations[(path, method)]["parameters"] if p["name"] == name)
+        assert (param["schema"]["type"], param["schema"]["format"]) == ("string", "date-time")
 
 
 def test_issue12_answer_values_are_typed_in_the_schema(api) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.deps import PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
 from api.openapi import json_response, problems, roles, timeline_body
-from api.requests import checked, declared_length, instant, only_query, read_body
+from api.requests import QueryInstant, checked, declared_length, instant, only_query, read_body
 from engine.jobs import evaluation_json
 
 router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
@@ -32,7 +32,7 @@ async def create_evaluation(
     registry: PolicyDep,
     settings: SettingsDep,
     work: WorkDep,
-    as_of: Annotated[str | None, Query(description="Judge at this instant (ISO 8601 with offset).")] = None,
+    as_of: Annotated[QueryInstant, Query(description="Judge at this instant (ISO 8601 with offset).")] = None,
     policy: Annotated[str | None, Query(description="Policy id; default: the one in force.")] = None,
     trace: Annotated[bool, Query(description="Include the facts and the rules that fired.")] = False,
 ) -> Response:

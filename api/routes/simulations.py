@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.deps import PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
 from api.openapi import json_response, problems, roles, timeline_body
-from api.requests import checked, instant, only_query, read_body
+from api.requests import QueryInstant, checked, instant, only_query, read_body
 from engine.jobs import simulation_json
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
@@ -32,7 +32,7 @@ async def create_simulation(
     registry: PolicyDep,
     settings: SettingsDep,
     work: WorkDep,
-    until: Annotated[str | None, Query(description="Stop at this instant (ISO 8601 with offset).")] = None,
+    until: Annotated[QueryInstant, Query(description="Stop at this instant (ISO 8601 with offset).")] = None,
     policy: Annotated[str | None, Query(description="Policy id; default: the one in force.")] = None,
     page: Annotated[
         int, Query(ge=1, description="Which page of steps (a long incident comes in pages of bounded work).")
