@@ -103,7 +103,7 @@ def _judge(
     ctx = hits.ctx
     parameter = _parameter(spec, ctx, start)
     due = start.at + policy.seconds(parameter)
-    shortest = min((policy.seconds(p) for p in (spec.due_after_by_grade or {}).values()), default=0)
+    shortest = policy.shortest_interval.get(spec.id, 0)
     for trigger in spec.brought_forward_by:
         events, positions = hits.of(trigger, {})
         for moved in events[bisect_right(positions, start.pos) :]:

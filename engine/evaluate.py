@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from engine.context import Context, build_context
+from engine.context import Context, Ev, build_context
 from engine.deadlines import DeadlineResult, compute_deadlines, next_change
 from engine.errors import FieldError, InvalidTimeline
 from engine.evaluation import (
@@ -209,7 +209,7 @@ def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[
     if d.status == "met_late" and d.met is not None:
         text = templates["met_late"].format(**values, late_by=human_duration(d.met.at - d.due_at))
         return "breach", text, evidence + [d.met.id]
-    ended = d.stop or (ctx.first("closed") if ctx.complete else None)
+    ended = _ended(d, ctx)
     if ended is not None:
         text = templates["breached_stopped"].format(**values, ended=event_phrase(ended, tz))
         return "breach", text, list(dict.fromkeys(evidence + [ended.id]))
@@ -217,6 +217,11 @@ def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[
         return "breach", templates["breached_complete"].format(**values), evidence
     text = templates["breached_live"].format(**values, overdue=human_duration(ctx.as_of - d.due_at))
     return "breach", text, evidence
+
+
+def _ended(d: DeadlineResult, ctx: Context) -> Ev | None:
+    """What ended a breached duty's clock: its stop, else the close of a complete record."""
+    return d.stop or (ctx.first("closed") if ctx.complete else None)
 
 
 def _finding_order(policy: Policy, f: Finding) -> tuple[Any, ...]:
@@ -260,7 +265,7 @@ def _reason(d: DeadlineResult, ctx: Context, tz: str) -> str | None:
             return f"{what}, before it was due"
         return "the record ended before it was due"
     if d.status == "breached":
-        ended = d.stop or (ctx.first("closed") if ctx.complete else None)
+        ended = _ended(d, ctx)
         if ended is not None:
             return f"never happened before {event_phrase(ended, tz)}"
         return "never happened" if ctx.complete else "not yet done"

@@ -81,6 +81,16 @@ class Policy:
         return {d.id: d for d in self.deadlines}
 
     @cached_property
+    def shortest_interval(self) -> dict[str, int]:
+        """Per deadline timed by grade, its shortest interval in seconds (bounds S2's
+        bring-forward scan)."""
+        return {
+            d.id: min(self.seconds(p) for p in d.due_after_by_grade.values())
+            for d in self.deadlines
+            if d.due_after_by_grade
+        }
+
+    @cached_property
     def deadlines_in_order(self) -> tuple[DeadlineSpec, ...]:
         """Declared order, except that a deadline started by another one comes after it (the
         loader has refused cycles)."""
