@@ -24,6 +24,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.problems import MEDIA_TYPE, TYPE_BASE
+from api.settings import positive_from_env
 
 DEFAULT_REQUEST_SECONDS = 10.0
 DEFAULT_MAX_CONNECTIONS = 512
@@ -52,10 +53,7 @@ def max_connections() -> int:
             soft = hard
         except (ValueError, OSError):
             pass
-    raw = os.environ.get("MISPER_MAX_CONNECTIONS", str(DEFAULT_MAX_CONNECTIONS))
-    if not raw.isdigit() or int(raw) <= 0:
-        raise ValueError(f"MISPER_MAX_CONNECTIONS must be a positive whole number, got {raw!r}")
-    wanted = int(raw)
+    wanted = positive_from_env("MISPER_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)
     return wanted if soft == resource.RLIM_INFINITY else max(1, min(wanted, soft // 2))
 
 

@@ -38,15 +38,16 @@ class Settings:
         return cls(
             data_dir=Path(os.environ.get("MISPER_DATA_DIR") or default_data_dir()),
             rules_dir=default_rules_dir(),
-            max_body_bytes=_positive("MISPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY),
-            small_processes=_positive("MISPER_SMALL_PROCESSES", 1),
-            small_queue=_positive("MISPER_SMALL_QUEUE", 64),
-            large_processes=_positive("MISPER_LARGE_PROCESSES", 1),
-            large_queue=_positive("MISPER_LARGE_QUEUE", 16),
+            max_body_bytes=positive_from_env("MISPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY),
+            small_processes=positive_from_env("MISPER_SMALL_PROCESSES", 1),
+            small_queue=positive_from_env("MISPER_SMALL_QUEUE", 64),
+            large_processes=positive_from_env("MISPER_LARGE_PROCESSES", 1),
+            large_queue=positive_from_env("MISPER_LARGE_QUEUE", 16),
         )
 
 
-def _positive(name: str, default: int) -> int:
+def positive_from_env(name: str, default: int) -> int:
+    """A setting that is a positive whole number; anything else stops start-up, named."""
     raw = os.environ.get(name, str(default))
     if not raw.isdigit() or int(raw) <= 0:
         raise ValueError(f"{name} must be a positive whole number, got {raw!r}")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,19 @@ def report_timeline(events: list[dict[str, Any]], **overrides: Any) -> dict[str,
     }
     body.update(overrides)
     return body
+
+
+def misper(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """The misper command as a user runs it, from the project folder. ``env``, when given, is
+    the whole environment besides a minimal PATH (so nothing of the caller's leaks in)."""
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {"PATH": "/usr/bin:/bin", **env},
+    )

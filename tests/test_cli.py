@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.conftest import FIXTURES, ROOT, report_timeline
-
-
-def misper(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.conftest import FIXTURES, misper, report_timeline
 
 
 def test_evaluate_case_study_prints_the_golden_evaluation() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from api.settings import Settings
 from engine import PolicyInvalid, default_registry, evaluate, parse_timeline
 from engine.registry import PolicyRegistry, default_rules_dir
 from tests.api_support import make_api
-from tests.conftest import ROOT, report_timeline
+from tests.conftest import ROOT, misper, report_timeline
 
 SHIPPED = default_rules_dir()
 
@@ -42,14 +41,7 @@ def errors_of(folder: Path) -> dict[str, str]:
 
 
 def serve(rules: Path, data: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", "--port", "1"],
-        cwd=ROOT,
-        timeout=120,
-        capture_output=True,
-        text=True,
-        env={"MISPER_RULES_DIR": str(rules), "MISPER_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
-    )
+    return misper("serve", "--port", "1", env={"MISPER_RULES_DIR": str(rules), "MISPER_DATA_DIR": str(data)})
 
 
 @pytest.mark.parametrize(
@@ -87,13 +79,7 @@ def test_issue6_a_2022_incident_is_judged_by_the_baseline() -> None:
     del body["policy"]
     for event in body["events"]:
         event["at"] = event["at"].replace("2023-", "2022-")
-    run = subprocess.run(
-        [sys.executable, "-m", "api.cli", "evaluate", "-"],
-        cwd=ROOT,
-        input=json.dumps(body),
-        capture_output=True,
-        text=True,
-    )
+    run = misper("evaluate", "-", stdin=json.dumps(body))
     result = json.loads(run.stdout)
     assert result["policy"]["id"] == "baseline-pre-2023"
     codes = {f["code"] for f in result["findings"]}
@@ -200,22 +186,13 @@ def test_issue6_a_missing_or_empty_rules_folder_stops_serve(layout: str, tmp_pat
 
 def test_issue6_rules_dir_is_honoured_by_every_command(rules_copy: Path) -> None:
     shutil.rmtree(rules_copy / "baseline-pre-2023")
-    env = {"MISPER_RULES_DIR": str(rules_copy), "PATH": "/usr/bin:/bin"}
-    listed = subprocess.run(
-        [sys.executable, "-m", "api.cli", "policies"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    env = {"MISPER_RULES_DIR": str(rules_copy)}
+    listed = misper("policies", env=env)
     assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["suffolk-2023-02"]
     body = report_timeline([])
     del body["policy"]
     body["events"][0]["at"] = "2022-07-11T19:40:00+01:00"
-    evaluated = subprocess.run(
-        [sys.executable, "-m", "api.cli", "evaluate", "-"],
-        cwd=ROOT,
-        env=env,
-        input=json.dumps(body),
-        capture_output=True,
-        text=True,
-    )
+    evaluated = misper("evaluate", "-", stdin=json.dumps(body), env=env)
     assert evaluated.returncode == 2 and json.loads(evaluated.stderr)["error"] == "no_policy_in_force"
 
 
@@ -249,11 +226,9 @@ def test_issue6_a_lost_plus_in_a_query_instant_gets_a_hint(tmp_path: Path) -> No
 
 
 def test_issue6_cli_help_version_and_engine_stamp() -> None:
-    bare = subprocess.run([sys.executable, "-m", "api.cli"], cwd=ROOT, capture_output=True, text=True)
+    bare = misper()
     assert bare.returncode == 0 and "evaluate" in bare.stdout and "usage: misper" in bare.stdout
-    version = subprocess.run(
-        [sys.executable, "-m", "api.cli", "--version"], cwd=ROOT, capture_output=True, text=True
-    )
+    version = misper("--version")
     from engine.version import __version__
 
     assert version.stdout.strip() == f"misper {__version__}"

@@ -10,7 +10,7 @@ import pytest
 
 from engine import InvalidTimeline, parse_timeline
 from tests.api_support import make_api
-from tests.conftest import ROOT, report_timeline
+from tests.conftest import misper, report_timeline
 
 PROBLEM = "application/problem+json"
 
@@ -109,27 +109,15 @@ def test_issue7_an_instant_must_be_iso_text_with_an_offset(value) -> None:
 
 
 def test_issue7_the_cli_reads_no_more_than_the_size_limit(tmp_path) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "api.cli", "evaluate", "/dev/zero"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"MISPER_MAX_BODY_BYTES": "4096", "MISPER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    run = misper(
+        "evaluate", "/dev/zero", env={"MISPER_MAX_BODY_BYTES": "4096", "MISPER_DATA_DIR": str(tmp_path)}
     )
     assert run.returncode == 2
     assert run.stderr == "misper: /dev/zero is over the limit of 4096 bytes (MISPER_MAX_BODY_BYTES)\n"
 
 
-def _keys(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", "keys", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"MISPER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    )
+def _keys(data, *args: str) -> subprocess.CompletedProcess[str]:
+    return misper("keys", *args, env={"MISPER_DATA_DIR": str(data)})
 
 
 def test_issue7_parallel_key_creates_are_all_kept(tmp_path) -> None:
@@ -298,14 +286,7 @@ def test_issue7_key_commands_explain_a_data_folder_they_cannot_use(tmp_path, lay
         data = tmp_path / "data"
         (data / "keys.json.lock").mkdir(parents=True)
     for args in (("create", "--name", "k", "--role", "auditor"), ("revoke", "k"), ("list",)):
-        run = subprocess.run(
-            [sys.executable, "-m", "api.cli", "keys", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"MISPER_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
-        )
+        run = _keys(data, *args)
         assert "Traceback" not in run.stderr, run.stderr
         assert run.returncode in (0, 2) and (run.returncode == 0 or run.stderr.startswith("misper: "))
     assert run.returncode == (2 if layout == "data-under-a-file" else 0)  # list: nothing, or cannot read
