@@ -96,12 +96,6 @@ _TYPES = [
         "The rule engine raised; the answer is void.",
     ),
     ProblemType(
-        "rule_action_failed",
-        503,
-        "The evaluation could not be made",
-        "A rule's action failed; the answer is void.",
-    ),
-    ProblemType(
         "policy_invalid",
         503,
         "The evaluation could not be made",

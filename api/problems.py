@@ -20,7 +20,7 @@ from engine import (
     PolicyInvalid,
     UnknownPolicy,
 )
-from engine.errors import RuleActionFailed, RuleEngineFailed
+from engine.errors import RuleEngineFailed
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = problem_types.TYPE_BASE  # each type is a page served at /problems/<slug>
@@ -78,7 +78,6 @@ ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     NoPolicyInForce: (422, "No policy in force"),
     # The rule engine failed on this input: the server is up and answers others, so not a 500.
     RuleEngineFailed: (503, "The evaluation could not be made"),
-    RuleActionFailed: (503, "The evaluation could not be made"),
     PolicyInvalid: (503, "The evaluation could not be made"),
 }
 

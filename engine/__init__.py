@@ -7,7 +7,6 @@ from engine.errors import (
     InvalidTimeline,
     NoPolicyInForce,
     PolicyInvalid,
-    RuleActionFailed,
     UnknownPolicy,
 )
 from engine.evaluate import evaluate
@@ -28,7 +27,6 @@ __all__ = [
     "Policy",
     "PolicyInvalid",
     "PolicyRegistry",
-    "RuleActionFailed",
     "Timeline",
     "UnknownPolicy",
     "agree",

@@ -62,12 +62,6 @@ class PolicyInvalid(EngineError):
     code = "policy_invalid"
 
 
-class RuleActionFailed(EngineError):
-    """A rule action raised inside the rule engine: the evaluation is void, never partial."""
-
-    code = "rule_action_failed"
-
-
 class RuleEngineFailed(EngineError):
     """The rule engine itself raised: the evaluation is void, never partial."""
 

@@ -23,7 +23,7 @@ from engine.facts import Fact, build_facts, deadline_fact_id
 from engine.grading import count_repeat, recommend
 from engine.loader import Policy
 from engine.localtime import human_duration, human_local, iso_local, to_epoch
-from engine.rete import RULE_ENGINE, Match
+from engine.session import RULE_SESSION, Match
 from engine.timeline import RANGE_MESSAGE, Timeline, in_range
 from engine.version import ENGINE_NAME, __version__
 from engine.vocabulary import GRADE_RANK, FindingCode, Grade, Mode, Role, Severity, Status
@@ -63,7 +63,7 @@ def evaluate(
     repeat = count_repeat(policy, ctx, timeline.child)
     rec = recommend(policy, timeline.child, repeat)
     facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, rec)
-    matches = RULE_ENGINE.run(policy, (f.message() for f in facts if policy.may_match(f.kind, f.fields)))
+    matches = RULE_SESSION.run(policy, (f.message() for f in facts if policy.may_match(f.kind, f.fields)))
     by_id = {f.id: f for f in facts}
     by_deadline = {deadline_fact_id(d): d for d in deadlines}
     tz = policy.meta.timezone

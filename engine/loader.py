@@ -22,6 +22,7 @@ from engine.names import unknown
 from engine.policy import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
 
 START_RULE = "__start__"
+START_KIND, END_KIND = "start", "end"  # marker facts asserted first and last in every session
 M = TypeVar("M", bound=BaseModel)
 _SPEC_KEYS = {
     k for m in (ClauseFile, DeadlineSpec, RuleSpec, Trigger, Parameter, PolicyMeta) for k in m.model_fields
@@ -292,7 +293,7 @@ def _compile(
 ) -> tuple[dict[str, CompiledRule], dict[str, Any], list[dict[str, Any]]]:
     compiled: dict[str, CompiledRule] = {}
     whens: list[dict[str, Any]] = []
-    ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": "start"}}], "run": START_RULE}}
+    ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": START_KIND}}], "run": START_RULE}}
     for file, spec in deadlines:
         where = Problems(f"{folder}/{file}: deadline {spec.id}", problems.items)
         checks.check_deadline(spec, meta, params, where, {d.id for _, d in deadlines})

@@ -147,7 +147,9 @@ def _child(rnd: random.Random, report: datetime) -> dict[str, Any]:
         child["placement"] = rnd.choice(["childrens_home", "foster_care", "family", "other"])
     previous = [
         {
-            "reported_at": (report - timedelta(days=rnd.randint(1, 60), minutes=rnd.randint(0, 600))).isoformat(),
+            "reported_at": (
+                report - timedelta(days=rnd.randint(1, 60), minutes=rnd.randint(0, 600))
+            ).isoformat(),
             "recorded_on": rnd.choice(["compact", "child_risk_assessment_form"]),
         }
         for _ in range(rnd.choice([0, 0, 1, 2, 3, 5]))

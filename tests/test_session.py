@@ -1,4 +1,5 @@
-"""The durable-rules wrapper against the traps in the notes: session cap, action errors, threads."""
+"""The rule session over durable-rules' C core, against the traps in the notes: session cap,
+threads, fact ids, errors."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import json
 import shutil
 import threading
 
+import durable_rules_engine as core
 import pytest
 import yaml
-from durable import engine as durable
 
-from engine import RuleActionFailed, evaluate, load_policy, parse_timeline
+from engine import evaluate, load_policy, parse_timeline
 from engine.registry import default_rules_dir
-from engine.rete import RuleEngine
+from engine.session import RuleSession
 from tests.conftest import report_timeline
 
 
@@ -36,19 +37,6 @@ def facts_of(policy, body):  # type: ignore[no-untyped-def]
     return build_facts(
         policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
     )
-
-
-def test_an_exception_in_an_action_voids_the_evaluation(policy, case_study) -> None:
-    engine = RuleEngine()
-    facts = facts_of(policy, case_study)
-    engine.run(policy, [f.message() for f in facts])  # registers the ruleset
-    ruleset = engine._host.get_ruleset(policy.ruleset_name)
-    ruleset._actions["S4.child-blaming-language"] = durable.Promise(lambda c: 1 / 0)
-    with pytest.raises(RuleActionFailed, match="division by zero"):
-        engine.run(policy, [f.message() for f in facts])
-    # The failed session was deleted and the engine still works.
-    ruleset._actions["S4.child-blaming-language"] = durable.Promise(lambda c: None)
-    assert engine.run(policy, [f.message() for f in facts])
 
 
 def test_threads_share_one_engine_safely(policy, case_study) -> None:
@@ -98,25 +86,22 @@ def test_two_versions_of_a_policy_live_side_by_side(tmp_path, policy) -> None:
 
 
 def test_no_background_threads_are_started(policy) -> None:
-    """A new engine makes its durable host on first use: no thread may start then or after.
-    (Issue 7: the old test passed only when an earlier test had already made the host.)"""
-    fresh = RuleEngine()
-    assert fresh._host is None
+    """A new session object creates its ruleset on first use: no thread may start then or after."""
+    fresh = RuleSession()
     before = threading.enumerate()
     fresh.run(policy, [{"id": "child", "kind": "child", "looked_after": True}])
-    assert fresh._host is not None
-    assert threading.enumerate() == before
+    assert fresh._handles and threading.enumerate() == before
 
 
-def test_issue7_caller_ids_never_reach_the_rule_engine(policy) -> None:
+def test_issue7_caller_ids_never_reach_the_rule_engine(policy, monkeypatch) -> None:
     """durable-rules hashes a fact's id to 32 bits: facts carry sequence numbers instead."""
     seen: list[object] = []
-    engine = RuleEngine()
-    original = durable.Host.assert_fact
+    session = RuleSession()
+    original = core.assert_fact
 
-    def spy(self, name, fact):  # type: ignore[no-untyped-def]
-        seen.append(fact["id"])
-        return original(self, name, fact)
+    def spy(handle, text):  # type: ignore[no-untyped-def]
+        seen.append(json.loads(text)["id"])
+        return original(handle, text)
 
     body = report_timeline(
         [
@@ -132,47 +117,35 @@ def test_issue7_caller_ids_never_reach_the_rule_engine(policy) -> None:
         as_of="2023-07-11T22:00:00+01:00",
     )
     facts = facts_of(policy, body)
-    durable.Host.assert_fact = spy
-    try:
-        matches = engine.run(policy, [f.message() for f in facts])
-    finally:
-        durable.Host.assert_fact = original
-    assert seen == list(range(-1, len(facts)))
+    monkeypatch.setattr(core, "assert_fact", spy)
+    matches = session.run(policy, [f.message() for f in facts])
+    assert seen == [-1, *range(len(facts)), -2]
     assert {fact_id for _, aliases in matches for fact_id in aliases.values()} <= {f.id for f in facts}
 
 
 def test_issue7_sequence_ids_do_not_collide_in_one_session() -> None:
     """The ids an evaluation can use (far more than any timeline's facts) are all accepted."""
-    from engine.rete import _QuietHost
-
-    quiet = _QuietHost()
-    quiet.register_rulesets(
-        {
-            "ids": {
-                "s": {"all": [{"m": {"kind": "start"}}], "run": "s"},
-                "r": {"all": [{"m": {"kind": "y"}}], "run": "r"},
-            }
-        }
-    )
-    quiet.assert_fact("ids", {"sid": "1", "id": -1, "kind": "start"})
-    for n in range(50_000):
-        try:
-            quiet.assert_fact("ids", {"sid": "1", "id": n, "kind": "z"})
-        except durable.MessageNotHandledException:
-            pass
-    assert quiet.get_state("ids", "1").get("exception") is None
-    quiet.delete_state("ids", "1")
+    definition = {"s": {"all": [{"m": {"kind": "start"}}]}, "r": {"all": [{"m": {"kind": "y"}}]}}
+    handle = core.create_ruleset("ids-test", json.dumps(definition))
+    code, state = core.assert_fact(handle, json.dumps({"sid": "1", "id": -1, "kind": "start"}))
+    assert code == 0 and core.start_action_for_state(handle, state)
+    assert core.complete_and_start_action(handle, state) is None
+    codes = {
+        core.assert_fact(handle, json.dumps({"sid": "1", "id": n, "kind": "z"}))[0] for n in range(50_000)
+    }
+    assert codes == {1}  # matched no rule, and never "seen before"
+    core.delete_state(handle, "1")
 
 
 def test_issue7_a_rule_engine_failure_is_an_engine_error(policy, monkeypatch) -> None:
     from engine.errors import RuleEngineFailed
 
-    engine = RuleEngine()
+    session = RuleSession()
 
-    def broken(self, name, fact):  # type: ignore[no-untyped-def]
+    def broken(handle, text):  # type: ignore[no-untyped-def]
         raise Exception("Could not assert message, error code: 102")
 
-    monkeypatch.setattr(durable.Host, "assert_fact", broken)
+    monkeypatch.setattr(core, "assert_fact", broken)
     with pytest.raises(RuleEngineFailed) as info:
-        engine.run(policy, [{"id": "child", "kind": "child", "looked_after": True}])
+        session.run(policy, [{"id": "child", "kind": "child", "looked_after": True}])
     assert "error code: 102" in info.value.message
