@@ -1,19 +1,43 @@
-"""Rule conditions from the policy files, checked against the fact schema and compiled to
-durable-rules' JSON form. Checking and compiling are one walk, so they cannot disagree.
+"""Rule conditions from the policy files, checked against the fact schema and the policy's
+parameters and compiled to durable-rules' JSON form. Checking and compiling are one walk, so
+they cannot disagree.
+
+The ``when`` language (docs/writing-rules.md is the author's guide):
+
+    alias: {fact: KIND, FIELD: CONDITION, ...}            a fact of that kind matching them all
+    alias: {fact: KIND, absent: true, FIELD: ...}         no fact matches (judged over the whole
+                                                           timeline, once every fact is in)
+
+A CONDITION is a value (``grade: high``), a list of values (any of them), the name of a
+parameter (its value; a list parameter means any of its items), or a mapping of comparisons
+``{eq|ne|lt|lte|gt|gte: OPERAND, ...}`` that must all hold. An OPERAND is a value, a parameter
+name, or a reference to an alias declared earlier, with optional time arithmetic by a named
+duration: ``$report.at``, ``$high.at + la_strategy_discussion``, ``$grading.at - initial_grading``.
+Parameters convert to the field's terms: durations to seconds, local times to minutes after
+local midnight, a grade to its rank when compared with a rank.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INT, TEXT
 from engine.names import unknown
+from engine.policy import Parameter
+from engine.vocabulary import GRADE_RANK, Grade
 
-OPERATORS = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
-REF = re.compile(r"^\$([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)$")
+OPERATORS = {"eq": None, "ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+EXPRESSION = re.compile(
+    r"^\$(?P<alias>[a-z_][a-z0-9_]*)\.(?P<field>[a-z_][a-z0-9_]*)"
+    r"(?:\s*(?P<sign>[+-])\s*(?P<duration>[a-z_][a-z0-9_]*))?$"
+)
+ALIAS = re.compile(r"[a-z][a-z0-9_]*")
+END_ALIAS = "__end"  # the end-marker fact, joined before absences so they see every fact
+DURATION_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
+CLOCK_FIELD = ("incident", "as_of")  # comparing a time with this makes a rule depend on as_of
 
 
 @dataclass
@@ -28,100 +52,237 @@ class Problems:
             where = self.where if self.where.endswith("/") or not field else self.where + ": "
             self.items.append((f"{where}{field}" if field else self.where, message))
 
+    def under(self, suffix: str) -> Problems:
+        return Problems(f"{self.where}: {suffix}", self.items)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """An instant a rule compares as_of with: ``alias.field + offset`` seconds (for the next
+    instant at which an evaluation may change by the clock alone)."""
+
+    kind: str
+    field: str
+    offset: int
+
+
+@dataclass
+class When:
+    """A compiled condition: durable-rules' ``all`` list, and what the rest of the loader needs."""
+
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)  # every alias -> its fact kind
+    absent: set[str] = field(default_factory=set)
+    clocks: list[Clock] = field(default_factory=list)
+
+
+def duration_seconds(param: Parameter) -> int | None:
+    unit = DURATION_SECONDS.get(param.unit)
+    return param.value * unit if unit and isinstance(param.value, int) else None
+
 
 def compile_when(
-    when: dict[str, dict[str, Any]], problems: Problems, deadline_ids: set[str] | None = None
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Aliases in order -> durable 'all' list; also returns alias -> fact kind. A deadline named
-    in a condition must be one the policy declares."""
-    compiled: list[dict[str, Any]] = []
-    kinds: dict[str, str] = {}
+    when: dict[str, dict[str, Any]],
+    problems: Problems,
+    params: dict[str, Parameter],
+    deadline_ids: set[str] | None = None,
+) -> When:
+    """Aliases in order -> a durable 'all' list. A deadline named in a condition must be one the
+    policy declares; a parameter named must exist and have a unit the field can take."""
+    out = When()
     for alias, spec in when.items():
-        if alias.endswith("$not") or not re.fullmatch(r"[a-z][a-z0-9_]*", alias):
-            problems.add(f"when.{alias}", "an alias is lower-case letters, digits and _")
+        if not isinstance(spec, dict) or not ALIAS.fullmatch(alias):
+            problems.add(f"when.{alias}", "an alias is lower-case letters, digits and _, and maps to a fact")
             continue
         kind = spec.get("fact")
         bad = unknown("fact kind", kind, FACT_FIELDS)
         if bad:
             problems.add(f"when.{alias}.fact", bad)
             continue
-        assert isinstance(kind, str)
-        terms: list[dict[str, Any]] = [{"kind": kind}]
-        for field, value in spec.items():
-            if field == "fact":
-                continue
-            term = _compile_field(
-                kind,
-                field,
-                value,
-                kinds,
-                problems.__class__(f"{problems.where}: when.{alias}.{field}", problems.items),
-                frozenset(deadline_ids) if deadline_ids is not None and field == "deadline" else None,
-            )
-            if term is not None:
-                terms.append(term)
-        kinds[alias] = kind
-        compiled.append({alias: terms[0] if len(terms) == 1 else {"$and": terms}})
-    return compiled, kinds
+        _compile_alias(alias, str(kind), spec, out, problems, params, deadline_ids)
+    if out.kinds and len(out.absent) == len(out.kinds):
+        problems.add("when", "needs at least one fact that is present; every alias is absent")
+    return out
 
 
-def _compile_field(
+def _compile_alias(
+    alias: str,
     kind: str,
-    field: str,
-    value: Any,
-    kinds: dict[str, str],
+    spec: dict[str, Any],
+    out: When,
     problems: Problems,
-    names: frozenset[str] | None = None,
-) -> dict[str, Any] | None:
-    fields = FACT_FIELDS[kind]
-    bad = unknown(f"field of fact '{kind}'", field, fields)
-    if bad:
-        problems.add("", bad)
-        return None
-    allowed = names if names is not None and fields[field] == TEXT else fields[field]
-    if isinstance(value, list):
-        if not value:
-            problems.add("", "an empty list matches nothing")
-            return None
-        for item in value:
-            problems.add("", _check_value(allowed, item))
-        terms = [{field: item} for item in value]
-        return terms[0] if len(terms) == 1 else {"$or": terms}
-    if isinstance(value, dict):
-        return _compile_operator(field, allowed, value, kinds, problems)
-    problems.add("", _check_value(allowed, value))
-    return {field: value}
+    params: dict[str, Parameter],
+    deadline_ids: set[str] | None,
+) -> None:
+    absent = spec.get("absent", False)
+    if not isinstance(absent, bool):
+        problems.add(f"when.{alias}.absent", f"expected true or false, got {absent!r}")
+    terms: list[dict[str, Any]] = [{"kind": kind}]
+    for name, value in spec.items():
+        if name in ("fact", "absent"):
+            continue
+        where = problems.under(f"when.{alias}.{name}")
+        names = frozenset(deadline_ids) if deadline_ids is not None and name == "deadline" else None
+        terms.extend(_Field(kind, name, out, where, params, names).compile(value) or [])
+    if absent is True:
+        if not out.absent:  # the end marker first: every absence is judged over the whole timeline
+            out.conditions.append({END_ALIAS: {"kind": "end"}})
+        out.absent.add(alias)
+    out.kinds[alias] = kind
+    key = f"{alias}$not" if absent is True else alias
+    out.conditions.append({key: terms[0] if len(terms) == 1 else {"$and": terms}})
 
 
-def _compile_operator(
-    field: str,
-    allowed: str | frozenset[str],
-    value: dict[str, Any],
-    kinds: dict[str, str],
-    problems: Problems,
-) -> dict[str, Any] | None:
-    if len(value) != 1:
-        problems.add("", f"one operator per field, one of: {', '.join(OPERATORS)}")
-        return None
-    op, operand = next(iter(value.items()))
-    bad = unknown("operator", op, OPERATORS)
-    if bad:
-        problems.add("", bad)
-        return None
-    if isinstance(operand, str) and operand.startswith("$"):
-        ref = REF.match(operand)
-        if not ref:
-            problems.add("", f"a reference looks like $alias.field, not {operand!r}")
-            return None
-        alias, other = ref.groups()
-        bad = unknown("alias (it must be declared earlier in 'when')", alias, kinds)
+@dataclass
+class _Field:
+    """One field's condition in one alias."""
+
+    kind: str
+    name: str
+    when: When
+    problems: Problems
+    params: dict[str, Parameter]
+    names: frozenset[str] | None
+
+    @property
+    def allowed(self) -> str | frozenset[str]:
+        allowed = FACT_FIELDS[self.kind][self.name]
+        return self.names if self.names is not None and allowed == TEXT else allowed
+
+    def compile(self, value: Any) -> list[dict[str, Any]] | None:
+        bad = unknown(f"field of fact '{self.kind}'", self.name, FACT_FIELDS[self.kind])
         if bad:
-            problems.add("", bad)
+            self.problems.add("", bad)
             return None
-        problems.add("", unknown(f"field of fact '{kinds[alias]}'", other, FACT_FIELDS[kinds[alias]]))
-        return {OPERATORS[op]: {field: {alias: other}}}
-    problems.add("", _check_value(allowed, operand))
-    return {OPERATORS[op]: {field: operand}}
+        if isinstance(value, dict):
+            if not value:
+                self.problems.add("", f"a comparison needs one or more of: {', '.join(OPERATORS)}")
+                return None
+            terms = [self._comparison(op, operand) for op, operand in value.items()]
+            return [t for t in terms if t is not None] if all(terms) else None
+        values = self._values(value)
+        if values is None:
+            return None
+        ors = [{self.name: v} for v in values]
+        return [ors[0] if len(ors) == 1 else {"$or": ors}]
+
+    def _values(self, value: Any) -> list[Any] | None:
+        """A plain condition: one value, a list, or a parameter (a list parameter: its items)."""
+        if isinstance(value, list):
+            if not value:
+                self.problems.add("", "an empty list matches nothing")
+                return None
+            found = [self._literal(v) for v in value]
+            return None if any(v is _BAD for v in found) else found
+        resolved = self._literal(value, lists=True)
+        if resolved is _BAD:
+            return None
+        return resolved if isinstance(resolved, list) else [resolved]
+
+    def _comparison(self, op: str, operand: Any) -> dict[str, Any] | None:
+        bad = unknown("comparison", op, OPERATORS)
+        if bad:
+            self.problems.add("", bad)
+            return None
+        if op not in ("eq", "ne") and self.allowed not in (INT,):
+            self.problems.add("", f"{op} compares numbers and instants; {self.name} is not one")
+            return None
+        if isinstance(operand, str) and operand.startswith("$"):
+            right = self._expression(operand)
+        else:
+            right = self._literal(operand)
+        if right is _BAD:
+            return None
+        durable_op = OPERATORS[op]
+        return {self.name: right} if durable_op is None else {durable_op: {self.name: right}}
+
+    def _expression(self, text: str) -> Any:
+        match = EXPRESSION.match(text)
+        if not match:
+            self.problems.add(
+                "", f"a reference looks like $alias.field or $alias.field + duration, not {text!r}"
+            )
+            return _BAD
+        alias, other, sign, duration = match.group("alias", "field", "sign", "duration")
+        if alias in self.when.absent:
+            self.problems.add("", f"{alias!r} is an absent fact: nothing can refer to it")
+            return _BAD
+        bad = unknown("alias (it must be declared earlier in 'when')", alias, self.when.kinds)
+        if bad:
+            self.problems.add("", bad)
+            return _BAD
+        kind = self.when.kinds[alias]
+        bad = unknown(f"field of fact '{kind}'", other, FACT_FIELDS[kind])
+        if bad:
+            self.problems.add("", bad)
+            return _BAD
+        ref: dict[str, Any] = {alias: other}
+        offset = 0
+        if duration:
+            seconds = self._duration(duration)
+            if seconds is None:
+                return _BAD
+            offset = seconds if sign == "+" else -seconds
+            ref = {"$add" if sign == "+" else "$sub": {"$l": ref, "$r": seconds}}
+        if FACT_FIELDS[kind][other] == INT and (self.kind, self.name) == CLOCK_FIELD:
+            self.when.clocks.append(Clock(kind, other, offset))
+        return ref
+
+    def _duration(self, name: str) -> int | None:
+        bad = unknown("parameter", name, self.params)
+        seconds = duration_seconds(self.params[name]) if not bad else None
+        if bad or seconds is None:
+            self.problems.add("", bad or f"{name!r} is not a duration (minutes, hours or days)")
+            return None
+        return seconds
+
+    def _literal(self, value: Any, lists: bool = False) -> Any:
+        """A value the field can hold, or a parameter's value in the field's terms."""
+        allowed = self.allowed
+        if isinstance(value, str) and value in self.params and not _is_value(allowed, value):
+            return self._parameter(value, lists)
+        problem = _check_value(allowed, value)
+        if problem:
+            hint = " or a parameter" if allowed in (INT,) or isinstance(allowed, frozenset) else ""
+            self.problems.add("", problem + (f" (expected a value{hint})" if hint else ""))
+            return _BAD
+        return value
+
+    def _parameter(self, name: str, lists: bool) -> Any:
+        param, allowed = self.params[name], self.allowed
+        value = param.value
+        if allowed == INT:
+            if param.unit == "grade":
+                return GRADE_RANK[Grade(str(value))]
+            if param.unit == "local_time" and isinstance(value, str):
+                hours, minutes = value.split(":")
+                return int(hours) * 60 + int(minutes)
+            seconds = duration_seconds(param)
+            if seconds is not None:
+                return seconds
+            if isinstance(value, int):
+                return value
+        elif isinstance(allowed, frozenset):
+            items = value if isinstance(value, list) else [value]
+            if (lists or not isinstance(value, list)) and all(isinstance(v, str) for v in items):
+                bad = [v for v in items if v not in allowed]
+                if not bad:
+                    return list(items) if isinstance(value, list) else value
+                self.problems.add("", f"parameter {name!r} holds {bad[0]!r}, which {self.name} never is")
+                return _BAD
+        self.problems.add("", f"parameter {name!r} ({param.unit}) cannot be compared with {self.name}")
+        return _BAD
+
+
+class _Bad:
+    pass
+
+
+_BAD: Any = _Bad()
+
+
+def _is_value(allowed: str | frozenset[str], value: str) -> bool:
+    return isinstance(allowed, frozenset) and value in allowed
 
 
 def _check_value(allowed: str | frozenset[str], value: Any) -> str | None:
@@ -141,18 +302,23 @@ def template_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
-def check_template(template: str, kinds: dict[str, str], problems: Problems) -> None:
-    """Every {alias.field} in a rule message names a declared alias and a field of its fact."""
+def check_template(template: str, when: When, params: dict[str, Parameter], problems: Problems) -> None:
+    """Every {alias.field} in a rule message names a present alias and a field of its fact;
+    every {parameters.name} a parameter."""
     try:
         names = template_fields(template)
     except ValueError as exc:
         problems.add("message", f"is not a valid template: {exc}")
         return
+    present = {a: k for a, k in when.kinds.items() if a not in when.absent}
     for name in names:
-        alias, _, field = name.partition(".")
-        bad = unknown("alias", alias, kinds)
+        alias, _, field_name = name.partition(".")
+        if alias == "parameters":
+            problems.add("message", unknown("parameter", field_name, params))
+            continue
+        bad = unknown("alias (an absent one has nothing to quote)", alias, present)
         if bad:
             problems.add("message", bad)
             continue
-        known = set(FACT_FIELDS[kinds[alias]]) | DISPLAY_FIELDS[kinds[alias]]
-        problems.add("message", unknown(f"field of fact '{kinds[alias]}'", field, known))
+        known = set(FACT_FIELDS[present[alias]]) | DISPLAY_FIELDS[present[alias]]
+        problems.add("message", unknown(f"field of fact '{present[alias]}'", field_name, known))

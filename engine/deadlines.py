@@ -18,21 +18,20 @@ from engine.loader import Policy
 from engine.policy import DeadlineSpec, Trigger
 from engine.timeline import Child
 
-DUE_SOON_PERCENT = 75  # contract v1: due_soon once 75% of the time is used
+
+def due_soon_at(start: int, due: int, percent: int) -> int:
+    """The first whole second at which the policy's due-soon share (contract v1: 75%) of the time
+    from start to due is used."""
+    return start + -(-(due - start) * percent // 100)
 
 
-def due_soon_at(start: int, due: int) -> int:
-    """The first whole second at which 75% of the time from start to due is used."""
-    return start + -(-(due - start) * DUE_SOON_PERCENT // 100)
-
-
-def next_change(results: list[DeadlineResult], as_of: int) -> int | None:
+def next_change(policy: Policy, results: list[DeadlineResult], as_of: int) -> int | None:
     """The next instant after as_of at which a deadline's status changes by the clock alone
     (pending to due soon, or to breached); None when no clock is running."""
     instants = []
     for d in results:
         if d.status == "pending":
-            soon = due_soon_at(d.starts_at, d.due_at)
+            soon = due_soon_at(d.starts_at, d.due_at, policy.due_soon_percent)
             instants.append(soon if soon > as_of else d.due_at)
         elif d.status == "due_soon":
             instants.append(d.due_at)
@@ -118,13 +117,16 @@ def _judge(
     # A repeat starts at the event that met the one before: only later events meet it.
     first = ctx.report.pos if spec.met_from == "report" else start.pos + (1 if repeat else 0)
     met = _first_meeting(spec.met_by, hits, first, cutoff)
-    status = _status(spec, ctx, start.at, due, met, stop)
+    status = _status(spec, ctx, (start.at, due, policy.due_soon_percent), met, stop)
     return DeadlineResult(
         spec, occurrence, start, start.at, due, met, stop, status, parameter, start if repeat else None
     )
 
 
-def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | None, stop: Ev | None) -> str:
+def _status(
+    spec: DeadlineSpec, ctx: Context, clock: tuple[int, int, int], met: Ev | None, stop: Ev | None
+) -> str:
+    start, due, percent = clock
     if met is not None:
         return "met" if met.at <= due else "met_late"
     # A duty done at its due instant is in time, so one stopped at that instant was not late.
@@ -134,7 +136,7 @@ def _status(spec: DeadlineSpec, ctx: Context, start: int, due: int, met: Ev | No
         return "breached"
     if ctx.complete:
         return spec.if_record_ends_first
-    if ctx.as_of >= due_soon_at(start, due):
+    if ctx.as_of >= due_soon_at(start, due, percent):
         return "due_soon"
     return "pending"
 

@@ -26,7 +26,7 @@ from engine.localtime import human_duration, human_local, iso_local, to_epoch
 from engine.session import RULE_SESSION, Match
 from engine.timeline import RANGE_MESSAGE, Timeline, in_range
 from engine.version import ENGINE_NAME, __version__
-from engine.vocabulary import GRADE_RANK, FindingCode, Grade, Mode, Role, Severity, Status
+from engine.vocabulary import GRADE_RANK, Grade, Mode, Role, Severity, Status, finding_code
 from engine.wording import basis, change_phrase, event_phrase
 
 ENGINE = EngineRef.model_construct(name=ENGINE_NAME, version=__version__)
@@ -63,7 +63,7 @@ def evaluate(
     repeat = count_repeat(policy, ctx, timeline.child)
     rec = recommend(policy, timeline.child, repeat)
     facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, rec)
-    matches = RULE_SESSION.run(policy, (f.message() for f in facts if policy.may_match(f.kind, f.fields)))
+    matches = RULE_SESSION.run(policy, (f.message() for f in facts))
     by_id = {f.id: f for f in facts}
     by_deadline = {deadline_fact_id(d): d for d in deadlines}
     tz = policy.meta.timezone
@@ -78,7 +78,7 @@ def evaluate(
         engine=ENGINE,
         as_of=iso_local(ctx.as_of, tz),
         mode="complete" if ctx.complete else "live",
-        next_change_at=_next_change(deadlines, ctx, tz),
+        next_change_at=_next_change(policy, deadlines, facts, ctx),
         grade=GradeView.model_construct(
             current=Grade(ctx.current_grade) if ctx.current_grade else None,
             recommended=Grade(rec.grade),
@@ -113,10 +113,28 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> No
         raise InvalidTimeline("the timeline does not follow contract v1", [FieldError(name, problem)])
 
 
-def _next_change(deadlines: list[DeadlineResult], ctx: Context, tz: str) -> str | None:
+def _next_change(
+    policy: Policy, deadlines: list[DeadlineResult], facts: list[Fact], ctx: Context
+) -> str | None:
     """None for a complete record: nothing in it changes any more."""
-    instant = None if ctx.complete else next_change(deadlines, ctx.as_of)
-    return iso_local(instant, tz) if instant is not None else None
+    if ctx.complete:
+        return None
+    instants = [t for t in (next_change(policy, deadlines, ctx.as_of),) if t is not None]
+    instants += rule_clock_instants(policy, facts, ctx.as_of)
+    return iso_local(min(instants), policy.meta.timezone) if instants else None
+
+
+def rule_clock_instants(policy: Policy, facts: list[Fact], as_of: int) -> list[int]:
+    """Instants after as_of that a rule compares as_of with (a fact's time plus a named
+    duration): the rule's answer may change there with no new event."""
+    out = []
+    for clock in policy.clocks:
+        for f in facts:
+            if f.kind == clock.kind:
+                at = int(f.fields[clock.field]) + clock.offset
+                if at > as_of:
+                    out.append(at)
+    return out
 
 
 def _notes(policy: Policy, ctx: Context) -> list[str]:
@@ -144,29 +162,30 @@ def _finding(
     rule = policy.compiled[name]
     facts = {alias: by_id[fact_id] for alias, fact_id in aliases.items()}
     tz = policy.meta.timezone
+    assert rule.severity is not None
     if rule.deadline is not None:
         result = by_deadline[aliases["deadline"]]
-        severity, message, evidence = _deadline_message(policy, ctx, result)
+        message, evidence = _deadline_message(policy, ctx, result)
         chosen = [facts["deadline"]]
         param_names = [result.parameter]
     else:
-        assert rule.severity is not None and rule.message is not None
-        severity = rule.severity
-        view = {a: SimpleNamespace(**f.fields, **f.display()) for a, f in facts.items()}
+        assert rule.message is not None
+        view: dict[str, Any] = {a: SimpleNamespace(**f.fields, **f.display()) for a, f in facts.items()}
+        view["parameters"] = policy.parameter_texts
         message = rule.message.format_map(view)
         chosen = [facts[a] for a in rule.evidence] or list(facts.values())
         evidence = list(dict.fromkeys(e for f in chosen for e in f.evidence))
         param_names = list(rule.parameters)
-    at = (
-        chosen[0].at
-        if not rule.at
-        else int(getattr(SimpleNamespace(**facts[rule.at.split(".")[0]].fields), rule.at.split(".")[1]))
-    )
+    if rule.at:
+        alias, field, offset = rule.at
+        at = int(facts[alias].fields[field]) + offset
+    else:
+        at = chosen[0].at
     provenance, note = basis(policy.parameters, param_names)
     return Finding.model_construct(
-        code=FindingCode(rule.code),
+        code=finding_code(rule.code),
         clause=rule.clause,
-        severity=Severity(severity),
+        severity=Severity(rule.severity),
         message=message,
         at=iso_local(at, tz),
         evidence=evidence,
@@ -190,8 +209,8 @@ def duty_text(policy: Policy, ctx: Context, d: DeadlineResult) -> str:
     return f"{d.spec.duty} after {event_phrase(start, tz)}"
 
 
-def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[str, str, list[str]]:
-    """Severity, sentence and evidence of a deadline that is late, never met or due soon."""
+def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[str, list[str]]:
+    """The sentence and evidence of a deadline that is late, never met or due soon."""
     tz = policy.meta.timezone
     templates = {**policy.meta.deadline_messages, **d.spec.messages}
     values = {
@@ -202,21 +221,20 @@ def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[
     evidence = [d.start.id]
     if d.status == "due_soon":
         return (
-            "warning",
             templates["due_soon"].format(**values, remaining=human_duration(d.due_at - ctx.as_of)),
             evidence,
         )
     if d.status == "met_late" and d.met is not None:
         text = templates["met_late"].format(**values, late_by=human_duration(d.met.at - d.due_at))
-        return "breach", text, evidence + [d.met.id]
+        return text, evidence + [d.met.id]
     ended = _ended(d, ctx)
     if ended is not None:
         text = templates["breached_stopped"].format(**values, ended=event_phrase(ended, tz))
-        return "breach", text, list(dict.fromkeys(evidence + [ended.id]))
+        return text, list(dict.fromkeys(evidence + [ended.id]))
     if ctx.complete:
-        return "breach", templates["breached_complete"].format(**values), evidence
+        return templates["breached_complete"].format(**values), evidence
     text = templates["breached_live"].format(**values, overdue=human_duration(ctx.as_of - d.due_at))
-    return "breach", text, evidence
+    return text, evidence
 
 
 def _ended(d: DeadlineResult, ctx: Context) -> Ev | None:
@@ -240,7 +258,7 @@ def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
         id=d.spec.id,
         occurrence=d.occurrence,
         clause=d.spec.clause,
-        code=FindingCode(d.spec.code),
+        code=finding_code(d.spec.code),
         owner=Role(d.spec.owner),
         duty=d.spec.duty,
         starts_at=iso_local(d.starts_at, tz),

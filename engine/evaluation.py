@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
-from engine.vocabulary import FindingCode, Grade, Role, Severity, Status
+from engine.vocabulary import FindingCode, ForceCode, Grade, Role, Severity, Status
 
 # Instants are rendered by the engine in the policy's local time with their offset; the schema
 # says they are date-times, so a generated client parses them as such.
@@ -56,7 +56,7 @@ class Deadline(_Out):
     id: str
     occurrence: int
     clause: str
-    code: FindingCode
+    code: FindingCode | ForceCode
     owner: Role
     duty: str
     starts_at: Instant
@@ -70,7 +70,7 @@ class Deadline(_Out):
 
 
 class Finding(_Out):
-    code: FindingCode
+    code: FindingCode | ForceCode
     clause: str
     severity: Severity
     message: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -12,12 +13,11 @@ from engine.context import Context, Ev
 from engine.deadlines import DeadlineResult
 from engine.grading import Recommendation, RepeatCount
 from engine.loader import Policy
-from engine.localtime import human_local, local_window_entries
+from engine.localtime import human_local, local_window_entries, zone
 from engine.timeline import Child
 from engine.vocabulary import GRADE_RANK, Grade
 from engine.wording import grade_text, role_text
 
-CONTROL_ROOM = frozenset({"call_handler", "control_room_supervisor"})
 QUOTE_LIMIT = 300  # characters of a quoted sentence in a finding
 PLACEMENT_TEXT = {
     "childrens_home": "in a children's home",
@@ -79,6 +79,9 @@ def quote(text: str, phrases: tuple[str, ...]) -> str:
     return joined if len(joined) <= QUOTE_LIMIT else joined[: QUOTE_LIMIT - 3].rstrip() + "..."
 
 
+STILL_IN_FORCE = 32503680000  # 3000-01-01T00:00:00Z: a grade period with no end yet
+
+
 def build_facts(
     policy: Policy,
     ctx: Context,
@@ -87,20 +90,19 @@ def build_facts(
     repeat: RepeatCount,
     rec: Recommendation,
 ) -> list[Fact]:
+    """The timeline's facts: the incident, the child, the repeat count and the recommended grade,
+    every event, the grade periods, the deadline occurrences, the texts that use the policy's
+    child-blaming phrases and the nights a high-risk period enters the intelligence gap."""
     tz = policy.meta.timezone
     report = ctx.report
-    found = ctx.first("found")
     facts = [
         Fact(
             "incident",
             "incident",
-            {
-                "mode": "complete" if ctx.complete else "live",
-                "found": found is not None,
-                "closed": ctx.first("closed") is not None,
-            },
+            {"mode": "complete" if ctx.complete else "live", "as_of": ctx.as_of, "report_at": report.at},
             report.at,
             (report.id,),
+            lambda: {"as_of_text": human_local(ctx.as_of, tz)},
         ),
         Fact(
             "child",
@@ -119,12 +121,7 @@ def build_facts(
         Fact(
             "repeat",
             "repeat",
-            {
-                "episodes_in_window": repeat.episodes_in_window,
-                "window_days": repeat.window_days,
-                "threshold": repeat.threshold or 0,
-                "required": repeat.required,
-            },
+            {"episodes_in_window": repeat.episodes_in_window, "window_days": repeat.window_days},
             report.at,
             (report.id,),
         ),
@@ -136,28 +133,28 @@ def build_facts(
             (report.id,),
             lambda: {"reasons_text": "; ".join(rec.reasons)},
         ),
-        Fact(
-            "episode",
-            "episode",
-            {
-                "compact": ctx.first("compact_record_created") is not None,
-                "form": ctx.first("child_risk_assessment_form") is not None,
-                "found": found is not None,
-            },
-            found.at if found else report.at,
-            (report.id, found.id) if found else (report.id,),
-        ),
     ]
-    facts += [_event_fact(e, tz) for e in ctx.events]
-    facts += _grading_facts(ctx, tz)
+    local = zone(tz)
+    facts += [_event_fact(e, tz, local) for e in ctx.events]
+    facts += _grading_facts(policy, ctx, tz)
     facts += [_deadline_fact(d) for d in deadlines]
     facts += _blaming_facts(policy, ctx, tz)
     facts += _gap_facts(policy, ctx, tz)
     return facts
 
 
-def _event_fact(e: Ev, tz: str) -> Fact:
-    fields: dict[str, Any] = {"type": e.type, "by": e.by, "at": e.at, "grade": e.grade}
+def _event_fact(e: Ev, tz: str, local: tzinfo) -> Fact:
+    wall = datetime.fromtimestamp(e.at, local)
+    fields: dict[str, Any] = {
+        "type": e.type,
+        "by": e.by,
+        "at": e.at,
+        "local_date": wall.date().isoformat(),
+        "local_time": wall.hour * 60 + wall.minute,
+        "local_hour": wall.hour,
+        "grade": e.grade,
+        "outcome": e.outcome,
+    }
     if e.voice_of_child is not None:
         fields["voice_of_child"] = e.voice_of_child
     return Fact(
@@ -166,17 +163,24 @@ def _event_fact(e: Ev, tz: str) -> Fact:
         fields,
         e.at,
         (e.id,),
-        lambda: {"id": e.id, "at_text": human_local(e.at, tz), "by_text": role_text(e.by)},
+        lambda: {
+            "id": e.id,
+            "at_text": human_local(e.at, tz),
+            "by_text": role_text(e.by),
+            "grade_text": grade_text(e.grade) if e.grade else "",
+        },
     )
 
 
-def _grading_facts(ctx: Context, tz: str) -> list[Fact]:
+def _grading_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
+    control_room = frozenset(policy.value("control_room_roles"))
     initial = next(
-        (g.event for g in ctx.grades if g.event.type == "risk_graded" and g.event.by in CONTROL_ROOM), None
+        (g.event for g in ctx.grades if g.event.type == "risk_graded" and g.event.by in control_room), None
     )
     out = []
-    for change in ctx.grades:
+    for n, change in enumerate(ctx.grades):
         e = change.event
+        until = ctx.grades[n + 1].at if n + 1 < len(ctx.grades) else STILL_IN_FORCE
         out.append(
             Fact(
                 f"grading:{e.id}",
@@ -186,6 +190,7 @@ def _grading_facts(ctx: Context, tz: str) -> list[Fact]:
                     "rank": GRADE_RANK[Grade(change.grade)],
                     "by": e.by,
                     "at": e.at,
+                    "until": until,
                     "initial": e is initial,
                 },
                 e.at,
@@ -262,34 +267,30 @@ def _blaming_text(e: Ev, hits: list[str], phrases: tuple[str, ...], tz: str) -> 
 
 
 def _gap_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
-    """C3: the report in the local hours without intelligence cover, and each night a high-risk
-    period enters them (once per night, at the instant it enters)."""
+    """C3: each night a high-risk period enters the local hours without intelligence cover (once
+    per night, at the instant it enters). A report made in those hours is an event whose local
+    time a rule compares with the cover parameters."""
     if not policy.has("intelligence_cover_until"):
         return []
     cover_until, cover_from = policy.intelligence_gap
-    cover = f"{cover_from:%H:%M}\u2013{cover_until:%H:%M}"
-    checks = ctx.first("intelligence_checks") is not None
     out = []
-    report = ctx.report
-    if local_window_entries(report.at, report.at, tz, cover_until, cover_from):
-        out.append(_gap_fact("report", report, report.at, checks, cover, tz))
     nights: set[int] = set()
     for start, end in _high_periods(ctx):
         for night, entered in local_window_entries(start.at, end, tz, cover_until, cover_from):
             if night not in nights:
                 nights.add(night)
-                out.append(_gap_fact("high_period", start, entered, checks, cover, tz))
+                out.append(_gap_fact(start, entered, tz))
     return out
 
 
-def _gap_fact(kind: str, e: Ev, at: int, checks: bool, cover: str, tz: str) -> Fact:
+def _gap_fact(e: Ev, at: int, tz: str) -> Fact:
     return Fact(
-        f"intel_gap:{kind}:{at}",
+        f"intel_gap:high_period:{at}",
         "intel_gap",
-        {"source": kind, "checks_recorded": checks, "at": at},
+        {"source": "high_period", "at": at},
         at,
         (e.id,),
-        lambda: {"at_text": human_local(e.at, tz), "entered_text": human_local(at, tz), "cover_text": cover},
+        lambda: {"at_text": human_local(e.at, tz), "entered_text": human_local(at, tz)},
     )
 
 

@@ -5,7 +5,7 @@ produces exactly these fields.
 
 from __future__ import annotations
 
-from engine.vocabulary import EventType, Grade, Placement, Role, Status
+from engine.vocabulary import EventType, FoundOutcome, Grade, Placement, Role, Status
 
 INT = "int"
 BOOL = "bool"
@@ -13,18 +13,27 @@ TEXT = "text"
 
 # Matchable fields: a type name or the set of allowed string values.
 FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
+    # Every event of the timeline up to as_of. at: epoch seconds; local_date (YYYY-MM-DD),
+    # local_time (minutes after local midnight) and local_hour in the policy's time zone.
     "event": {
         "type": frozenset(EventType),
         "by": frozenset(Role) | {""},
         "at": INT,
+        "local_date": TEXT,
+        "local_time": INT,
+        "local_hour": INT,
         "grade": frozenset(Grade) | {""},
+        "outcome": frozenset(FoundOutcome) | {""},
         "voice_of_child": BOOL,
     },
+    # A grade period: from a grade change until the next (until: 3000-01-01 while in force).
+    # initial: the first grading by a control-room role (the control_room_roles parameter).
     "grading": {
         "grade": frozenset(Grade),
         "rank": INT,
         "by": frozenset(Role) | {""},
         "at": INT,
+        "until": INT,
         "initial": BOOL,
     },
     "recommendation": {"grade": frozenset(Grade), "rank": INT},
@@ -35,7 +44,7 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "philomena_profile": BOOL,
         "placement": frozenset(Placement) | {"not_given"},
     },
-    "repeat": {"episodes_in_window": INT, "window_days": INT, "threshold": INT, "required": BOOL},
+    "repeat": {"episodes_in_window": INT, "window_days": INT},
     "deadline": {
         "deadline": TEXT,
         "occurrence": INT,
@@ -46,21 +55,21 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "met_at": INT,
     },
     "blaming_text": {"by": frozenset(Role) | {""}, "at": INT},
-    "intel_gap": {"source": frozenset({"report", "high_period"}), "checks_recorded": BOOL, "at": INT},
-    "episode": {"compact": BOOL, "form": BOOL, "found": BOOL},
-    "incident": {"mode": frozenset({"live", "complete"}), "found": BOOL, "closed": BOOL},
+    # Each night a high-risk period enters the local hours without intelligence cover (C3).
+    "intel_gap": {"source": frozenset({"high_period"}), "at": INT},
+    # The evaluation itself: live or complete, judged at as_of, the report received at report_at.
+    "incident": {"mode": frozenset({"live", "complete"}), "as_of": INT, "report_at": INT},
 }
 
 # Fields for messages only (never sent to the rule engine).
 DISPLAY_FIELDS: dict[str, frozenset[str]] = {
-    "event": frozenset({"id", "at_text", "by_text"}),
+    "event": frozenset({"id", "at_text", "by_text", "grade_text"}),
     "grading": frozenset({"at_text", "by_text", "grade_text"}),
     "recommendation": frozenset({"reasons_text"}),
     "child": frozenset({"placement_text"}),
     "repeat": frozenset(),
     "deadline": frozenset(),
     "blaming_text": frozenset({"at_text", "by_text", "kind_text", "phrases_text", "quote_text"}),
-    "intel_gap": frozenset({"at_text", "entered_text", "cover_text"}),
-    "episode": frozenset(),
-    "incident": frozenset(),
+    "intel_gap": frozenset({"at_text", "entered_text"}),
+    "incident": frozenset({"as_of_text"}),
 }

@@ -8,18 +8,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import cached_property
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from engine import policy_checks as checks
-from engine.compiler import Problems, check_template, compile_when
+from engine.compiler import EXPRESSION, Clock, Problems, check_template, compile_when, duration_seconds
 from engine.errors import FieldError, PolicyInvalid
 from engine.facts_schema import FACT_FIELDS, INT
 from engine.localtime import zone
 from engine.names import unknown
 from engine.policy import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
+from engine.wording import parameter_text
 
 START_RULE = "__start__"
 START_KIND, END_KIND = "start", "end"  # marker facts asserted first and last in every session
@@ -39,9 +41,10 @@ class CompiledRule:
     severity: str | None = None
     message: str | None = None
     evidence: tuple[str, ...] = ()
-    at: str | None = None
+    at: tuple[str, str, int] | None = None  # (alias, field, offset seconds): the finding's instant
     deadline: str | None = None
     parameters: tuple[str, ...] = ()
+    clocks: tuple[Clock, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,6 @@ class Policy:
     compiled: dict[str, CompiledRule]
     ruleset: dict[str, Any]
     sha256: str
-    # kind -> field -> the values some rule accepts; a kind no rule uses is absent.
-    fact_filters: dict[str, dict[str, frozenset[Any]]] = field(default_factory=dict)
     # deadline or rule id -> the file that declares it, so a failing embedded test names it.
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -105,17 +106,24 @@ class Policy:
             time.fromisoformat(str(self.value("intelligence_cover_from"))),
         )
 
-    def may_match(self, kind: str, fields: dict[str, Any]) -> bool:
-        """False when no rule of this policy can match the fact, so it need not be asserted."""
-        constraints = self.fact_filters.get(kind)
-        if constraints is None:
-            return False
-        return all(fields.get(name) in allowed for name, allowed in constraints.items())
-
     def seconds(self, name: str) -> int:
-        param = self.parameters[name]
-        assert isinstance(param.value, int)
-        return param.value * checks.DURATION_UNITS[param.unit]
+        seconds = duration_seconds(self.parameters[name])
+        assert seconds is not None
+        return seconds
+
+    @cached_property
+    def clocks(self) -> tuple[Clock, ...]:
+        """Every instant a rule compares as_of with, as (fact kind, field, offset)."""
+        return tuple(dict.fromkeys(c for r in self.compiled.values() for c in r.clocks))
+
+    @cached_property
+    def parameter_texts(self) -> SimpleNamespace:
+        """Each parameter as it reads in a message ({parameters.name})."""
+        return SimpleNamespace(**{name: parameter_text(p) for name, p in self.parameters.items()})
+
+    @cached_property
+    def due_soon_percent(self) -> int:
+        return int(self.value("due_soon_share"))
 
     def in_force_at(self, epoch: int) -> bool:
         """True when the instant's local date lies in the policy's effective dates."""
@@ -145,13 +153,18 @@ def load_policy(folder: str | Path) -> Policy:
     }
     if meta is None or params is None or any(v is None for v in clause_files.values()):
         raise _invalid(folder, problems)
-    deadlines = [(n, d) for n, cf in clause_files.items() if cf for d in cf.deadlines]
+    deadlines = [
+        (n, checks.resolve_roles(d, params, Problems(f"{folder.name}/{n}: deadline {d.id}", problems.items)))
+        for n, cf in clause_files.items()
+        if cf
+        for d in cf.deadlines
+    ]
     rules = [(n, r) for n, cf in clause_files.items() if cf for r in cf.rules]
     checks.check_identity(meta, folder.name, problems)
     checks.check_meta(meta, params, [d for _, d in deadlines], problems)
     checks.check_parameters(meta, params, problems)
     checks.check_deadline_links([d for _, d in deadlines], problems)
-    compiled, ruleset, whens = _compile(meta, params, deadlines, rules, problems, folder.name)
+    compiled, ruleset = _compile(meta, params, deadlines, rules, problems, folder.name)
     if problems.items:
         raise _invalid(folder, problems)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
@@ -163,7 +176,6 @@ def load_policy(folder: str | Path) -> Policy:
         compiled=compiled,
         ruleset=_joins_first(ruleset),
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
-        fact_filters=_fact_filters(whens),
         sources={**{d.id: n for n, d in deadlines}, **{r.id: n for n, r in rules}},
     )
 
@@ -177,28 +189,6 @@ def _depth(spec: DeadlineSpec, specs: dict[str, DeadlineSpec]) -> int:
             return depth
         depth, spec = depth + 1, specs[parent]
         seen.add(parent)
-
-
-def _fact_filters(whens: list[dict[str, Any]]) -> dict[str, dict[str, frozenset[Any]]]:
-    """Per fact kind, the fields every rule alias of that kind pins to listed values.
-
-    A fact whose value lies outside the union for such a field cannot match any alias, so the
-    engine need not assert it. Computed once per policy.
-    """
-    specs: dict[str, list[dict[str, Any]]] = {}
-    for when in whens:
-        for spec in when.values():
-            specs.setdefault(spec["fact"], []).append(spec)
-    filters: dict[str, dict[str, frozenset[Any]]] = {}
-    for kind, aliases in specs.items():
-        pinned = set.intersection(
-            *({k for k, v in a.items() if k != "fact" and not isinstance(v, dict)} for a in aliases)
-        )
-        filters[kind] = {
-            name: frozenset(v for a in aliases for v in (a[name] if isinstance(a[name], list) else [a[name]]))
-            for name in sorted(pinned)
-        }
-    return filters
 
 
 def _joins_first(ruleset: dict[str, Any]) -> dict[str, Any]:
@@ -290,61 +280,84 @@ def _compile(
     rules: list[tuple[str, RuleSpec]],
     problems: Problems,
     folder: str,
-) -> tuple[dict[str, CompiledRule], dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, CompiledRule], dict[str, Any]]:
     compiled: dict[str, CompiledRule] = {}
-    whens: list[dict[str, Any]] = []
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": START_KIND}}], "run": START_RULE}}
+    deadline_ids = {d.id for _, d in deadlines}
     for file, spec in deadlines:
         where = Problems(f"{folder}/{file}: deadline {spec.id}", problems.items)
-        checks.check_deadline(spec, meta, params, where, {d.id for _, d in deadlines})
+        checks.check_deadline(spec, meta, params, where, deadline_ids)
         checks.check_test_ids(spec.tests, where)
-        for suffix, statuses in ((":late", ["breached", "met_late"]), (":due_soon", ["due_soon"])):
+        severity = spec.severity or meta.deadline_severity
+        for suffix, statuses, level in (
+            (":late", ["breached", "met_late"], severity.late),
+            (":due_soon", ["due_soon"], severity.due_soon),
+        ):
             name = f"{spec.clause}.{spec.id}{suffix}"
             when = {"deadline": {"fact": "deadline", "deadline": spec.id, "status": statuses}}
-            whens.append(when)
-            conditions, _ = compile_when(when, where)
-            _add(
-                name,
-                CompiledRule(name, spec.clause, spec.code, deadline=spec.id),
-                conditions,
-                compiled,
-                ruleset,
-                where,
-            )
-    for file, rule in rules:
-        where = Problems(f"{folder}/{file}: rule {rule.id}", problems.items)
-        checks.check_names(rule.clause, rule.code, meta, where)
-        whens.append(rule.when)
-        conditions, kinds = compile_when(rule.when, where, {d.id for _, d in deadlines})
-        check_template(rule.message, kinds, where)
-        for name in rule.parameters:
-            where.add("parameters", unknown("parameter", name, params))
-        for alias in rule.evidence:
-            where.add("evidence", unknown("alias", alias, kinds))
-        if rule.at:
-            alias, _, name = rule.at.partition(".")
-            bad = unknown("alias", alias, kinds)
-            instants = {f for f, kind in FACT_FIELDS.get(kinds.get(alias, ""), {}).items() if kind == INT}
-            where.add("at", bad or unknown(f"whole-number field of fact '{kinds[alias]}'", name, instants))
-        checks.check_test_ids(rule.tests, where)
-        _add(
-            rule.id,
-            CompiledRule(
-                rule.id,
-                rule.clause,
-                rule.code,
-                rule.severity,
-                rule.message,
-                tuple(rule.evidence),
-                rule.at,
-                parameters=tuple(rule.parameters),
-            ),
-            conditions,
-            compiled,
-            ruleset,
-            where,
-        )
-    return compiled, ruleset, whens
+            compiled_when = compile_when(when, where, params, deadline_ids)
+            rule = CompiledRule(name, spec.clause, spec.code, level, deadline=spec.id)
+            _add(name, rule, compiled_when.conditions, compiled, ruleset, where)
+    for file, rule_spec in rules:
+        where = Problems(f"{folder}/{file}: rule {rule_spec.id}", problems.items)
+        compiled_rule, conditions = _compile_rule(rule_spec, meta, params, deadline_ids, where)
+        _add(rule_spec.id, compiled_rule, conditions, compiled, ruleset, where)
+    return compiled, ruleset
+
+
+def _compile_rule(
+    rule: RuleSpec,
+    meta: PolicyMeta,
+    params: dict[str, Parameter],
+    deadline_ids: set[str],
+    where: Problems,
+) -> tuple[CompiledRule, list[dict[str, Any]]]:
+    checks.check_names(rule.clause, rule.code, meta, where)
+    when = compile_when(rule.when, where, params, deadline_ids)
+    check_template(rule.message, when, params, where)
+    present = {a: k for a, k in when.kinds.items() if a not in when.absent}
+    for name in rule.parameters:
+        where.add("parameters", unknown("parameter", name, params))
+    for alias in rule.evidence:
+        where.add("evidence", unknown("alias (an absent one is no evidence)", alias, present))
+    at = _finding_instant(rule.at, present, params, where) if rule.at else None
+    checks.check_test_ids(rule.tests, where)
+    return CompiledRule(
+        rule.id,
+        rule.clause,
+        rule.code,
+        rule.severity,
+        rule.message,
+        tuple(rule.evidence),
+        at,
+        parameters=tuple(rule.parameters),
+        clocks=tuple(when.clocks),
+    ), when.conditions
+
+
+def _finding_instant(
+    text: str, present: dict[str, str], params: dict[str, Parameter], where: Problems
+) -> tuple[str, str, int] | None:
+    """A rule's ``at``: an instant of a matched fact, optionally moved by a named duration
+    ("$high.at + la_strategy_discussion"; the older "alias.field" form is accepted too)."""
+    match = EXPRESSION.match(text if text.startswith("$") else "$" + text)
+    if not match:
+        where.add("at", f"is $alias.field or $alias.field + duration, not {text!r}")
+        return None
+    alias, name, sign, duration = match.group("alias", "field", "sign", "duration")
+    bad = unknown("alias", alias, present)
+    instants = {f for f, kind in FACT_FIELDS.get(present.get(alias, ""), {}).items() if kind == INT}
+    bad = bad or unknown(f"whole-number field of fact '{present[alias]}'", name, instants)
+    offset = 0
+    if not bad and duration:
+        bad = unknown("parameter", duration, params)
+        seconds = None if bad else duration_seconds(params[duration])
+        if seconds is None:
+            bad = bad or f"{duration!r} is not a duration (minutes, hours or days)"
+        else:
+            offset = seconds if sign == "+" else -seconds
+    where.add("at", bad)
+    return None if bad else (alias, name, offset)
 
 
 def _add(

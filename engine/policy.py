@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 Scalar = str | int | bool
 MessageKey = Literal["breached_live", "breached_complete", "breached_stopped", "met_late", "due_soon"]
 Provenance = Literal["stated", "statutory", "assumed", "reported"]
+SeverityName = Literal["breach", "warning", "action", "advisory"]
 
 
 class _Spec(BaseModel):
@@ -35,8 +36,11 @@ class Parameter(_Spec):
         "indicators",
         "percent",
         "grade",
+        "roles",
     ]
-    clause: str
+    # The clause the number serves; none for one the engine applies to every clause (the
+    # due-soon share of contract v1).
+    clause: str | None
     provenance: Provenance
     note: str = ""
 
@@ -47,7 +51,8 @@ class Trigger(_Spec):
     another deadline stopped applying."""
 
     event: str | None = None
-    by: list[str] | None = None
+    # Roles, or the name of a parameter holding them (control_room_roles).
+    by: list[str] | str | None = None
     outcome: list[str] | None = None
     nth: int = Field(default=1, ge=1)
     grade_becomes: str | None = None
@@ -79,6 +84,14 @@ class TestCase(_Spec):
     expect_evidence: list[str] | None = None
 
 
+class DeadlineSeverity(_Spec):
+    """The severity of a deadline's findings: once it is late (breached or met late), and while it
+    is due soon."""
+
+    late: SeverityName = "breach"
+    due_soon: SeverityName = "warning"
+
+
 class DeadlineSpec(_Spec):
     """A duty with a clock, declared the way an SLA engine declares one."""
 
@@ -102,6 +115,8 @@ class DeadlineSpec(_Spec):
     # interval (at the grade then in force) after it, when that is earlier (S2).
     brought_forward_by: list[Trigger] = Field(default_factory=list)
     messages: dict[MessageKey, str] = Field(default_factory=dict)
+    # The severity of its findings; the policy's deadline_severity when not given.
+    severity: DeadlineSeverity | None = None
     tests: list[TestCase] = Field(min_length=1)
     if_record_ends_first: Literal["breached", "not_applicable"] = "not_applicable"
 
@@ -116,7 +131,7 @@ class RuleSpec(_Spec):
     id: str
     clause: str
     code: str
-    severity: Literal["breach", "warning", "action", "advisory"]
+    severity: SeverityName
     when: dict[str, dict[str, Any]] = Field(min_length=1)
     message: str
     evidence: list[str] = Field(default_factory=list)
@@ -155,4 +170,7 @@ class PolicyMeta(_Spec):
     # aggravating factors that would.
     below_high_reason: str
     deadline_messages: dict[MessageKey, str]
+    deadline_severity: DeadlineSeverity = DeadlineSeverity()
+    # The policy's own finding codes, with what each means; contract v1's codes are reserved.
+    finding_codes: dict[str, str] = Field(default_factory=dict)
     test_defaults: TestDefaults

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.compiler import Problems, template_fields
 from engine.names import unknown
 from engine.policy import DeadlineSpec, Parameter, PolicyMeta, Trigger
-from engine.vocabulary import EventType, FindingCode, FoundOutcome, Grade, RiskFactor, Role
+from engine.vocabulary import (
+    FORCE_CODE_PATTERN,
+    EventType,
+    FindingCode,
+    FoundOutcome,
+    Grade,
+    RiskFactor,
+    Role,
+)
 
 DURATION_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 DERIVED_INDICATORS = {"looked_after", "under_age", "frequent_episodes"}
@@ -31,7 +39,10 @@ REQUIRED_PARAMETERS = {
     "frequent_episodes_in_window": "count",
     "repeat_window": "days",
     "lowest_grade_allowed": "grade",
+    "control_room_roles": "roles",
+    "due_soon_share": "percent",
 }
+FORCE_CODE = re.compile(FORCE_CODE_PATTERN)
 # Parameters a policy may leave out (the clause they serve is then absent), with their units;
 # those grouped together come together.
 OPTIONAL_PARAMETERS = {
@@ -79,6 +90,18 @@ def check_meta(
     indicators = set(RiskFactor) | DERIVED_INDICATORS
     for name in meta.indicator_labels:
         problems.add(f"policy.yaml: indicator_labels.{name}", unknown("indicator", name, indicators))
+    for code, meaning in meta.finding_codes.items():
+        where = f"policy.yaml: finding_codes.{code}"
+        if code in set(FindingCode):
+            problems.add(
+                where, "is one of contract v1's codes, which keep their meaning: use it without declaring it"
+            )
+        elif not FORCE_CODE.fullmatch(code):
+            problems.add(
+                where, "a finding code is 3-64 capital letters, digits and _, starting with a letter"
+            )
+        if not meaning.strip():
+            problems.add(where, "needs a sentence saying what the code means")
 
 
 def check_messages(messages: Any, where: str, problems: Problems, required: bool = False) -> None:
@@ -103,8 +126,12 @@ def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: P
     indicators = set(RiskFactor) | DERIVED_INDICATORS
     for name, param in params.items():
         where = f"parameters.yaml: {name}"
-        problems.add(f"{where}.clause", unknown("clause", param.clause, meta.clauses))
+        if param.clause is not None:
+            problems.add(f"{where}.clause", unknown("clause", param.clause, meta.clauses))
         problems.add(where, check_parameter_value(param))
+        if param.unit == "roles" and isinstance(param.value, list):
+            for role in param.value:
+                problems.add(where, unknown("role", role, Role))
         if param.unit == "indicators" and isinstance(param.value, list):
             for item in param.value:
                 bad = unknown("indicator", item, indicators)
@@ -134,6 +161,8 @@ def check_parameter_value(param: Parameter) -> str | None:
     value, unit = param.value, param.unit
     if unit in DURATION_UNITS or unit in ("count", "years", "percent"):
         ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        if ok and unit == "percent" and isinstance(value, int) and value >= 100:
+            return f"a percent value is below 100, got {value!r}"
         return None if ok else f"a {unit} value is a positive whole number, got {value!r}"
     if unit == "grade":
         return unknown("grade", value, Grade)
@@ -145,8 +174,41 @@ def check_parameter_value(param: Parameter) -> str | None:
 
 
 def check_names(clause: str, code: str, meta: PolicyMeta, where: Problems) -> None:
+    """The clause is the policy's; the code is contract v1's or one the policy declares."""
     where.add("clause", unknown("clause", clause, meta.clauses))
-    where.add("code", unknown("finding code", code, FindingCode))
+    where.add("code", unknown("finding code", code, set(FindingCode) | set(meta.finding_codes)))
+
+
+def resolve_roles(spec: DeadlineSpec, params: dict[str, Parameter], where: Problems) -> DeadlineSpec:
+    """A trigger's ``by`` may name a parameter holding roles (control_room_roles): the deadline
+    is given the roles themselves."""
+
+    def resolved(trigger: Trigger, at: str) -> Trigger:
+        if not isinstance(trigger.by, str):
+            return trigger
+        param = params.get(trigger.by)
+        if param is None or param.unit != "roles" or not isinstance(param.value, list):
+            roles = {n for n, p in params.items() if p.unit == "roles"}
+            where.add(
+                f"{at}.by", unknown("parameter of roles", trigger.by, roles) or "is not a list of roles"
+            )
+            return trigger.model_copy(update={"by": None})
+        return trigger.model_copy(update={"by": list(param.value)})
+
+    return spec.model_copy(
+        update={
+            "starts": [resolved(t, f"starts[{i}]") for i, t in enumerate(spec.start_triggers)]
+            if isinstance(spec.starts, list)
+            else resolved(spec.starts, "starts"),
+            "met_by": [resolved(t, f"met_by[{i}]") for i, t in enumerate(spec.met_by)],
+            "not_applicable_when": [
+                resolved(t, f"not_applicable_when[{i}]") for i, t in enumerate(spec.not_applicable_when)
+            ],
+            "brought_forward_by": [
+                resolved(t, f"brought_forward_by[{i}]") for i, t in enumerate(spec.brought_forward_by)
+            ],
+        }
+    )
 
 
 def check_deadline(

@@ -41,7 +41,7 @@ def plan(timeline: Timeline, policy: Policy, until: datetime | None = None) -> P
     deadline instant, whichever is later), in pages of at most PAGE_WORK step-events."""
     horizon = _horizon(timeline, policy, until)
     final = evaluate(timeline, policy, _dt(horizon, timeline))
-    found = _instants(timeline, final.deadlines, horizon)
+    found = _instants(timeline, policy, final.deadlines, horizon)
     instants = [(at, sorted(found[at])) for at in sorted(found)]
     event_instants = sorted(to_epoch(e.at) for e in timeline.events)
     pages: list[tuple[int, int]] = []
@@ -138,7 +138,9 @@ def _horizon(timeline: Timeline, policy: Policy, until: datetime | None) -> int:
     return max([last_event, *dues])
 
 
-def _instants(timeline: Timeline, deadlines: list[Deadline], horizon: int) -> dict[int, set[str]]:
+def _instants(
+    timeline: Timeline, policy: Policy, deadlines: list[Deadline], horizon: int
+) -> dict[int, set[str]]:
     """Every instant worth a step, with why: events, due-soon thresholds and due instants."""
     out: dict[int, set[str]] = {}
     for event in timeline.events:
@@ -148,7 +150,7 @@ def _instants(timeline: Timeline, deadlines: list[Deadline], horizon: int) -> di
     for d in deadlines:
         start = to_epoch(datetime.fromisoformat(d.starts_at))
         due = to_epoch(datetime.fromisoformat(d.due_at))
-        soon = due_soon_at(start, due)
+        soon = due_soon_at(start, due, policy.due_soon_percent)
         for at, why in ((soon, "due_soon"), (due, "due")):
             if at <= horizon:
                 out.setdefault(at, set()).add(f"{why}:{d.id}#{d.occurrence}")

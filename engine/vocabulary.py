@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 
 class EventType(StrEnum):
@@ -133,3 +136,14 @@ class Mode(StrEnum):
     AUTO = "auto"
     LIVE = "live"
     COMPLETE = "complete"
+
+
+# A force's own finding code (declared in its policy.yaml); contract v1's codes keep their meaning.
+FORCE_CODE_PATTERN = r"^[A-Z][A-Z0-9_]{2,63}$"
+ForceCode = Annotated[str, StringConstraints(pattern=FORCE_CODE_PATTERN)]
+CONTRACT_CODES = frozenset(FindingCode)
+
+
+def finding_code(code: str) -> FindingCode | str:
+    """Contract v1's code as its enum member; a force's own code as it is."""
+    return FindingCode(code) if code in CONTRACT_CODES else code

@@ -92,3 +92,16 @@ def basis(params: dict[str, Parameter], names: list[str]) -> tuple[str | None, s
         for g in groups
     ]
     return groups[0], " ".join(sentences)
+
+
+def parameter_text(param: Parameter) -> str:
+    """How a parameter reads in a message: '12 hours', '07:00', '3', 'medium', 'a, b and c'."""
+    value = param.value
+    if param.unit in DURATION_UNITS and isinstance(value, int):
+        return human_duration(value * DURATION_UNITS[param.unit])
+    if isinstance(value, list):
+        shown = [role_text(v) if param.unit == "roles" else grade_text(v) for v in value]
+        return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
+    if param.unit == "grade":
+        return grade_text(str(value))
+    return str(value)

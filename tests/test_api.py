@@ -347,7 +347,9 @@ def test_issue12_answer_values_are_typed_in_the_schema(api) -> None:
         "action",
         "advisory",
     ]
-    assert "GRADE_NOT_ALLOWED" in schemas[finding["code"]["$ref"].rsplit("/", 1)[1]]["enum"]
+    contract, force = finding["code"]["anyOf"]
+    assert "GRADE_NOT_ALLOWED" in schemas[contract["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert force == {"type": "string", "pattern": "^[A-Z][A-Z0-9_]{2,63}$"}
     assert schemas["Evaluation"]["properties"]["mode"]["enum"] == ["live", "complete"]
 
 
