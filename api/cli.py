@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--policy", help="policy id; default: the version in force at the report")
     ev.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
     ev.add_argument("--trace", action="store_true", help="include the facts and the rules that fired")
+    ev.add_argument(
+        "--why-not",
+        metavar="CODE",
+        help="also say, for each rule that raises this finding code, which condition no fact met",
+    )
     ev.set_defaults(func=_evaluate)
     pol = sub.add_parser("policies", help="list the policy versions")
     pol.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
@@ -95,7 +100,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     policy = choose_policy(_registry(args.rules), timeline, args.policy, "--policy")
     given = parse_instant("--as-of", args.as_of) if args.as_of else None
     as_of = agree("--as-of", given, timeline.as_of, "as_of")
-    print(evaluate(timeline, policy, as_of, trace=args.trace).to_json())
+    result = evaluate(
+        timeline, policy, as_of, trace=args.trace, why_not=args.why_not, why_not_field="--why-not"
+    )
+    print(result.to_json())
     return 0
 
 

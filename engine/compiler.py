@@ -24,7 +24,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INT, TEXT
+from engine.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INSTANT, NUMBERS, TEXT
 from engine.names import unknown
 from engine.policy import Parameter
 from engine.vocabulary import GRADE_RANK, Grade
@@ -74,6 +74,8 @@ class When:
     kinds: dict[str, str] = field(default_factory=dict)  # every alias -> its fact kind
     absent: set[str] = field(default_factory=set)
     clocks: list[Clock] = field(default_factory=list)
+    # alias -> the field each compiled term after the kind tests (a field compared twice: twice)
+    fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 def duration_seconds(param: Parameter) -> int | None:
@@ -118,12 +120,16 @@ def _compile_alias(
     if not isinstance(absent, bool):
         problems.add(f"when.{alias}.absent", f"expected true or false, got {absent!r}")
     terms: list[dict[str, Any]] = [{"kind": kind}]
+    fields: list[str] = []
     for name, value in spec.items():
         if name in ("fact", "absent"):
             continue
         where = problems.under(f"when.{alias}.{name}")
         names = frozenset(deadline_ids) if deadline_ids is not None and name == "deadline" else None
-        terms.extend(_Field(kind, name, out, where, params, names).compile(value) or [])
+        compiled = _Field(kind, name, out, where, params, names).compile(value) or []
+        terms.extend(compiled)
+        fields.extend([name] * len(compiled))
+    out.fields[alias] = fields
     if absent is True:
         if not out.absent:  # the end marker first: every absence is judged over the whole timeline
             out.conditions.append({END_ALIAS: {"kind": "end"}})
@@ -184,7 +190,7 @@ class _Field:
         if bad:
             self.problems.add("", bad)
             return None
-        if op not in ("eq", "ne") and self.allowed not in (INT,):
+        if op not in ("eq", "ne") and self.allowed not in NUMBERS:
             self.problems.add("", f"{op} compares numbers and instants; {self.name} is not one")
             return None
         if isinstance(operand, str) and operand.startswith("$"):
@@ -224,7 +230,7 @@ class _Field:
                 return _BAD
             offset = seconds if sign == "+" else -seconds
             ref = {"$add" if sign == "+" else "$sub": {"$l": ref, "$r": seconds}}
-        if FACT_FIELDS[kind][other] == INT and (self.kind, self.name) == CLOCK_FIELD:
+        if FACT_FIELDS[kind][other] == INSTANT and (self.kind, self.name) == CLOCK_FIELD:
             self.when.clocks.append(Clock(kind, other, offset))
         return ref
 
@@ -243,7 +249,7 @@ class _Field:
             return self._parameter(value, lists)
         problem = _check_value(allowed, value)
         if problem:
-            hint = " or a parameter" if allowed in (INT,) or isinstance(allowed, frozenset) else ""
+            hint = " or a parameter" if allowed in NUMBERS or isinstance(allowed, frozenset) else ""
             self.problems.add("", problem + (f" (expected a value{hint})" if hint else ""))
             return _BAD
         return value
@@ -251,7 +257,7 @@ class _Field:
     def _parameter(self, name: str, lists: bool) -> Any:
         param, allowed = self.params[name], self.allowed
         value = param.value
-        if allowed == INT:
+        if allowed in NUMBERS:
             if param.unit == "grade":
                 return GRADE_RANK[Grade(str(value))]
             if param.unit == "local_time" and isinstance(value, str):
@@ -286,7 +292,7 @@ def _is_value(allowed: str | frozenset[str], value: str) -> bool:
 
 
 def _check_value(allowed: str | frozenset[str], value: Any) -> str | None:
-    if allowed == INT:
+    if allowed in NUMBERS:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok else f"expected a whole number, got {value!r}"
     if allowed == BOOL:

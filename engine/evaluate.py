@@ -19,6 +19,8 @@ from engine.evaluation import (
     PolicyRef,
     RepeatMissing,
 )
+from engine.explain import check_code
+from engine.explain import trace as explain
 from engine.facts import Fact, build_facts, deadline_fact_id
 from engine.grading import count_repeat, recommend
 from engine.loader import Policy
@@ -53,9 +55,18 @@ def judged_at(timeline: Timeline, as_of: datetime | None = None, now: datetime |
 
 
 def evaluate(
-    timeline: Timeline, policy: Policy, as_of: datetime | None = None, *, trace: bool = False
+    timeline: Timeline,
+    policy: Policy,
+    as_of: datetime | None = None,
+    *,
+    trace: bool = False,
+    why_not: str | None = None,
+    why_not_field: str = "why_not",
 ) -> Evaluation:
-    """Judge the timeline at ``judged_at(timeline, as_of)``."""
+    """Judge the timeline at ``judged_at(timeline, as_of)``. With ``trace``, say which facts were
+    asserted and which rules fired; with ``why_not`` (a finding code), also why that code's rules
+    did not fire."""
+    check_code(policy, why_not, why_not_field)
     moment = judged_at(timeline, as_of)
     check_as_of(timeline, moment)
     ctx = build_context(timeline, moment)
@@ -95,7 +106,7 @@ def evaluate(
         deadlines=[_deadline(policy, d, ctx) for d in sorted(deadlines, key=_deadline_order(policy))],
         findings=findings,
         notes=_notes(policy, ctx),
-        trace=_trace(facts, matches) if trace else None,
+        trace=explain(policy, facts, matches, why_not) if trace or why_not else None,
     )
 
 
@@ -312,10 +323,3 @@ def _oversight(
         accepted_at=iso_local(accepted, policy.meta.timezone) if accepted else None,
         recommended_role=recommended_role,
     )
-
-
-def _trace(facts: list[Fact], matches: list[Match]) -> dict[str, Any]:
-    return {
-        "facts": [f.message() for f in facts],
-        "fired": [{"rule": name, "facts": aliases} for name, aliases in matches],
-    }

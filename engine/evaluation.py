@@ -83,6 +83,43 @@ class Finding(_Out):
     basis_note: str | None = None
 
 
+class FiredRule(_Out):
+    rule: str
+    code: FindingCode | ForceCode
+    facts: dict[str, str]  # alias -> the id of the fact it matched
+
+
+class Condition(_Out):
+    alias: str
+    fact: str  # the fact kind
+    absent: bool  # a condition that no such fact exists
+    met: bool | None  # None: not reached, an earlier condition was not met
+    condition: str  # as the policy file writes it
+    unmet_field: str | None = None  # of the first unmet condition: the first field no fact met
+
+
+class WhyNotRule(_Out):
+    rule: str
+    fired: bool
+    conditions: list[Condition]
+    unmet: str | None  # the first condition no fact met together with those before it
+    explanation: str
+
+
+class WhyNot(_Out):
+    code: FindingCode | ForceCode
+    rules: list[WhyNotRule]
+
+
+class Trace(_Out):
+    """Opt-in explanation: every fact asserted (instants in ISO 8601; null for none), every rule
+    that fired with the facts it matched, and, when asked for a code, why its rules did not."""
+
+    facts: list[dict[str, Any]]
+    fired: list[FiredRule]
+    why_not: WhyNot | None = None
+
+
 class Evaluation(_Out):
     incident_id: str
     policy: PolicyRef
@@ -98,11 +135,15 @@ class Evaluation(_Out):
     deadlines: list[Deadline]
     findings: list[Finding]
     notes: list[str] = []  # e.g. the named policy was not in force at the report
-    trace: dict[str, Any] | None = None
+    trace: Trace | None = None
 
     def to_json(self, indent: int | None = 2) -> str:
         """The contract's JSON; the opt-in trace appears only when it was asked for."""
-        return self.model_dump_json(indent=indent, exclude={"trace"} if self.trace is None else None)
+        if self.trace is None:
+            return self.model_dump_json(indent=indent, exclude={"trace"})
+        if self.trace.why_not is None:
+            return self.model_dump_json(indent=indent, exclude={"trace": {"why_not"}})
+        return self.model_dump_json(indent=indent)
 
 
 class DeadlineState(_Out):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from engine.vocabulary import EventType, FoundOutcome, Grade, Placement, Role, Status
 
 INT = "int"
+INSTANT = "instant"  # epoch seconds; compared like INT, shown as ISO 8601 in a trace
+NUMBERS = (INT, INSTANT)
 BOOL = "bool"
 TEXT = "text"
 
@@ -18,7 +20,7 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
     "event": {
         "type": frozenset(EventType),
         "by": frozenset(Role) | {""},
-        "at": INT,
+        "at": INSTANT,
         "local_date": TEXT,
         "local_time": INT,
         "local_hour": INT,
@@ -32,8 +34,8 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "grade": frozenset(Grade),
         "rank": INT,
         "by": frozenset(Role) | {""},
-        "at": INT,
-        "until": INT,
+        "at": INSTANT,
+        "until": INSTANT,
         "initial": BOOL,
     },
     "recommendation": {"grade": frozenset(Grade), "rank": INT},
@@ -50,15 +52,15 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "occurrence": INT,
         "status": frozenset(Status),
         "owner": frozenset(Role),
-        "starts_at": INT,
-        "due_at": INT,
-        "met_at": INT,
+        "starts_at": INSTANT,
+        "due_at": INSTANT,
+        "met_at": INSTANT,
     },
-    "blaming_text": {"by": frozenset(Role) | {""}, "at": INT},
+    "blaming_text": {"by": frozenset(Role) | {""}, "at": INSTANT},
     # Each night a high-risk period enters the local hours without intelligence cover (C3).
-    "intel_gap": {"source": frozenset({"high_period"}), "at": INT},
+    "intel_gap": {"source": frozenset({"high_period"}), "at": INSTANT},
     # The evaluation itself: live or complete, judged at as_of, the report received at report_at.
-    "incident": {"mode": frozenset({"live", "complete"}), "as_of": INT, "report_at": INT},
+    "incident": {"mode": frozenset({"live", "complete"}), "as_of": INSTANT, "report_at": INSTANT},
 }
 
 # Fields for messages only (never sent to the rule engine).

@@ -44,13 +44,16 @@ def evaluation_json(
     as_of: datetime | None,
     trace: bool,
     fields: tuple[str, str] = ("policy", "as_of"),
+    why_not: str | None = None,
 ) -> bytes:
     """The evaluation of a timeline's bytes, as compact JSON. ``fields`` name the policy and
     as_of given beside the timeline, as the caller wrote them (``query.policy``)."""
     timeline = parse_timeline(raw)
     chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, fields[0])
     moment = agree(fields[1], as_of, timeline.as_of, "as_of")
-    return evaluate(timeline, chosen, moment, trace=trace).to_json(indent=None).encode()
+    field = fields[0].replace("policy", "why_not")
+    result = evaluate(timeline, chosen, moment, trace=trace, why_not=why_not, why_not_field=field)
+    return result.to_json(indent=None).encode()
 
 
 def simulation_json(

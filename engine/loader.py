@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from engine import policy_checks as checks
 from engine.compiler import EXPRESSION, Clock, Problems, check_template, compile_when, duration_seconds
 from engine.errors import FieldError, PolicyInvalid
-from engine.facts_schema import FACT_FIELDS, INT
+from engine.facts_schema import FACT_FIELDS, INSTANT
 from engine.localtime import zone
 from engine.names import unknown
 from engine.policy import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
@@ -45,6 +45,8 @@ class CompiledRule:
     deadline: str | None = None
     parameters: tuple[str, ...] = ()
     clocks: tuple[Clock, ...] = ()
+    when: dict[str, Any] = field(default_factory=dict)  # the condition as the policy file wrote it
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)  # alias -> field of each term
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def load_policy(folder: str | Path) -> Policy:
         deadlines=tuple(d for _, d in deadlines),
         rules=tuple(r for _, r in rules),
         compiled=compiled,
-        ruleset=_joins_first(ruleset),
+        ruleset=joins_first(ruleset),
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         sources={**{d.id: n for n, d in deadlines}, **{r.id: n for n, r in rules}},
     )
@@ -191,7 +193,7 @@ def _depth(spec: DeadlineSpec, specs: dict[str, DeadlineSpec]) -> int:
         seen.add(parent)
 
 
-def _joins_first(ruleset: dict[str, Any]) -> dict[str, Any]:
+def joins_first(ruleset: dict[str, Any]) -> dict[str, Any]:
     """The start rule, then rules that join two or more facts, then the rest.
 
     durable-rules 2.0.28 segfaults on asserting a fact when a rule joining two aliases by
@@ -296,7 +298,15 @@ def _compile(
             name = f"{spec.clause}.{spec.id}{suffix}"
             when = {"deadline": {"fact": "deadline", "deadline": spec.id, "status": statuses}}
             compiled_when = compile_when(when, where, params, deadline_ids)
-            rule = CompiledRule(name, spec.clause, spec.code, level, deadline=spec.id)
+            rule = CompiledRule(
+                name,
+                spec.clause,
+                spec.code,
+                level,
+                deadline=spec.id,
+                when=when,
+                fields={a: tuple(f) for a, f in compiled_when.fields.items()},
+            )
             _add(name, rule, compiled_when.conditions, compiled, ruleset, where)
     for file, rule_spec in rules:
         where = Problems(f"{folder}/{file}: rule {rule_spec.id}", problems.items)
@@ -332,6 +342,8 @@ def _compile_rule(
         at,
         parameters=tuple(rule.parameters),
         clocks=tuple(when.clocks),
+        when=rule.when,
+        fields={a: tuple(f) for a, f in when.fields.items()},
     ), when.conditions
 
 
@@ -346,8 +358,8 @@ def _finding_instant(
         return None
     alias, name, sign, duration = match.group("alias", "field", "sign", "duration")
     bad = unknown("alias", alias, present)
-    instants = {f for f, kind in FACT_FIELDS.get(present.get(alias, ""), {}).items() if kind == INT}
-    bad = bad or unknown(f"whole-number field of fact '{present[alias]}'", name, instants)
+    instants = {f for f, kind in FACT_FIELDS.get(present.get(alias, ""), {}).items() if kind == INSTANT}
+    bad = bad or unknown(f"instant of fact '{present[alias]}'", name, instants)
     offset = 0
     if not bad and duration:
         bad = unknown("parameter", duration, params)

@@ -33,6 +33,7 @@ from typing import Any
 
 import durable_rules_engine as core
 
+from engine.compiler import END_ALIAS
 from engine.errors import EngineError, RuleEngineFailed
 from engine.loader import END_KIND, START_KIND, START_RULE, Policy
 
@@ -49,25 +50,30 @@ class RuleSession:
         self._sids = itertools.count(1)
 
     def run(self, policy: Policy, facts: Iterable[dict[str, Any]]) -> list[Match]:
-        """Assert the facts in a fresh session and return every rule firing, in firing order,
-        each with the facts (by their own ids) it matched."""
+        """Assert the facts in a fresh session of the policy's ruleset and return every rule
+        firing, in firing order, each with the facts (by their own ids) it matched."""
+        return self.run_ruleset(policy.ruleset_name, policy.ruleset, facts)
+
+    def run_ruleset(
+        self, name: str, definition: dict[str, Any], facts: Iterable[dict[str, Any]]
+    ) -> list[Match]:
+        """The same for any ruleset, created under ``name`` on first use."""
         ids: list[str] = []
         with self._lock:
             try:
-                fired = self._session(policy, facts, ids)
+                fired = self._session(self._handle(name, definition), facts, ids)
             except EngineError:
                 raise
             except Exception as exc:  # the C core raises bare Exceptions with error codes
                 raise RuleEngineFailed(
-                    f"the rule engine could not evaluate this timeline under {policy.ruleset_name}: "
+                    f"the rule engine could not evaluate this timeline under {name}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from None
         return [(rule, {alias: ids[n] for alias, n in aliases.items()}) for rule, aliases in fired]
 
     def _session(
-        self, policy: Policy, facts: Iterable[dict[str, Any]], ids: list[str]
+        self, handle: int, facts: Iterable[dict[str, Any]], ids: list[str]
     ) -> list[tuple[str, dict[str, int]]]:
-        handle = self._handle(policy)
         sid = str(next(self._sids))
         fired: list[tuple[str, dict[str, int]]] = []
         _assert(handle, {"sid": sid, "id": -1, "kind": START_KIND}, fired)
@@ -80,10 +86,9 @@ class RuleSession:
             core.delete_state(handle, sid)
         return fired
 
-    def _handle(self, policy: Policy) -> int:
-        name = policy.ruleset_name
+    def _handle(self, name: str, definition: dict[str, Any]) -> int:
         if name not in self._handles:
-            definition = copy.deepcopy(policy.ruleset)  # the core keeps what it is given
+            definition = copy.deepcopy(definition)  # the core keeps what it is given
             for rule in definition.values():
                 rule.pop("run", None)
             self._handles[name] = core.create_ruleset(name, json.dumps(definition, ensure_ascii=False))
@@ -102,7 +107,7 @@ def _assert(handle: int, fact: dict[str, Any], fired: list[tuple[str, dict[str, 
     while message:
         for rule, matched in json.loads(message).items():
             if rule != START_RULE:
-                fired.append((rule, {alias: f["id"] for alias, f in matched.items()}))
+                fired.append((rule, {a: f["id"] for a, f in matched.items() if a != END_ALIAS}))
         message = core.complete_and_start_action(handle, state)
 
 

@@ -218,5 +218,5 @@ def test_a_rule_at_field_must_be_an_instant_of_its_fact(copy_of_policy: Path) ->
     edit(copy_of_policy, "found.yaml", lambda d: d["rules"][0].update(at="interview.by"))
     found = problems(copy_of_policy)
     assert found["suffolk-2023-02/found.yaml: rule F2.voice-of-child-missing: at"].startswith(
-        "unknown whole-number field of fact 'event' 'by'"
+        "unknown instant of fact 'event' 'by'"
     )

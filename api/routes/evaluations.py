@@ -11,10 +11,11 @@ from api.keys import KeyRole
 from api.openapi import json_response, problems, roles, timeline_body
 from api.requests import QueryInstant, checked, declared_length, instant, only_query, read_body
 from engine.jobs import evaluation_json
+from engine.vocabulary import FORCE_CODE_PATTERN
 
 router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
 Caller = Depends(allow(KeyRole.CONTROL_ROOM, KeyRole.TRAINER, KeyRole.AUDITOR))
-Query_ = Depends(only_query("as_of", "policy", "trace"))
+Query_ = Depends(only_query("as_of", "policy", "trace", "why_not"))
 
 
 @router.post(
@@ -35,6 +36,14 @@ async def create_evaluation(
     as_of: Annotated[QueryInstant, Query(description="Judge at this instant (ISO 8601 with offset).")] = None,
     policy: Annotated[str | None, Query(description="Policy id; default: the one in force.")] = None,
     trace: Annotated[bool, Query(description="Include the facts and the rules that fired.")] = False,
+    why_not: Annotated[
+        str | None,
+        Query(
+            description="A finding code: include the trace and, for each rule that raises the code, "
+            "which of its conditions no fact met.",
+            pattern=FORCE_CODE_PATTERN,
+        ),
+    ] = None,
 ) -> Response:
     """Evaluate a timeline: recommended grade, oversight, deadlines and explained findings.
 
@@ -50,5 +59,6 @@ async def create_evaluation(
         given,
         trace,
         ("query.policy", "query.as_of"),
+        why_not,
     )
     return Response(answer, media_type="application/json")

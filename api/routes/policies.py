@@ -12,6 +12,7 @@ from api.problems import ApiProblem
 from api.requests import only_query
 from engine import Policy, UnknownPolicy
 from engine.policy import DeadlineSpec, Parameter, RuleSpec, TestCase
+from engine.vocabulary import CONTRACT_CODES
 
 router = APIRouter(
     prefix="/v1/policies", tags=["policies"], dependencies=[Depends(get_caller), Depends(only_query())]
@@ -39,12 +40,39 @@ class RuleView(RuleSpec):
     tests: list[TestCase] = Field(default_factory=list, exclude=True)
 
 
+class FindingCodeView(BaseModel):
+    """A code the policy's rules and deadlines can raise."""
+
+    code: str
+    clauses: list[str]  # the clauses whose rules or deadlines raise it
+    reserved: bool  # one of contract v1's codes (its meaning is the contract's)
+    meaning: str | None  # the policy's own words for a code it declares
+
+
 class PolicyDetail(PolicySummary):
     source: str
     clauses: dict[str, str]
     parameters: dict[str, Parameter]
+    finding_codes: list[FindingCodeView]
     deadlines: list[DeadlineView]
     rules: list[RuleView]
+
+
+def _finding_codes(p: Policy) -> list[dict[str, Any]]:
+    clauses: dict[str, list[str]] = {}
+    for rule in p.compiled.values():
+        seen = clauses.setdefault(rule.code, [])
+        if rule.clause not in seen:
+            seen.append(rule.clause)
+    return [
+        {
+            "code": code,
+            "clauses": sorted(found, key=p.clause_rank.__getitem__),
+            "reserved": code in CONTRACT_CODES,
+            "meaning": p.meta.finding_codes.get(code),
+        }
+        for code, found in sorted(clauses.items())
+    ]
 
 
 def _summary(p: Policy) -> dict[str, Any]:
@@ -91,6 +119,7 @@ async def get_policy(policy_id: str, registry: PolicyDep) -> dict[str, Any]:
         "source": p.meta.source,
         "clauses": p.meta.clauses,
         "parameters": {name: param.model_dump() for name, param in p.parameters.items()},
+        "finding_codes": _finding_codes(p),
         "deadlines": [d.model_dump(exclude={"tests"}, exclude_none=True) for d in p.deadlines],
         "rules": [r.model_dump(exclude={"tests"}) for r in p.rules],
     }
