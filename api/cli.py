@@ -85,7 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("folder", nargs="?", help="default: the shipped rules")
     val.add_argument("--no-tests", action="store_true", help="check the files only")
     val.set_defaults(func=_validate)
+    comp = rules_sub.add_parser(
+        "compiled", help="print a policy's rules as compiled for the rule engine (durable-rules JSON)"
+    )
+    comp.add_argument("policy", help="policy id")
+    comp.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
+    comp.set_defaults(func=_compiled)
     return parser
+
+
+def _compiled(args: argparse.Namespace) -> int:
+    policy = _registry(args.rules).get(args.policy)
+    print(json.dumps(policy.ruleset, indent=2, ensure_ascii=False))
+    return 0
 
 
 def _registry(rules: str | None) -> PolicyRegistry:

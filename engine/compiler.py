@@ -205,9 +205,7 @@ class _Field:
     def _expression(self, text: str) -> Any:
         match = EXPRESSION.match(text)
         if not match:
-            self.problems.add(
-                "", f"a reference looks like $alias.field or $alias.field + duration, not {text!r}"
-            )
+            self.problems.add("", f"a reference is $alias.field or $alias.field + duration, not {text!r}")
             return _BAD
         alias, other, sign, duration = match.group("alias", "field", "sign", "duration")
         if alias in self.when.absent:

@@ -135,6 +135,20 @@ def _next_change(
     return iso_local(min(instants), policy.meta.timezone) if instants else None
 
 
+def rule_clocks(timeline: Timeline, policy: Policy, moment: datetime) -> list[int]:
+    """The instants up to ``moment`` at which a rule comparing as_of with a fact's time may change
+    its answer (for the steps of a simulation); none for a policy without such rules."""
+    if not policy.clocks:
+        return []
+    ctx = build_context(timeline, moment)
+    deadlines = compute_deadlines(policy, ctx, timeline.child)
+    repeat = count_repeat(policy, ctx, timeline.child)
+    facts = build_facts(
+        policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
+    )
+    return [t for t in rule_clock_instants(policy, facts, ctx.report.at - 1) if t <= ctx.as_of]
+
+
 def rule_clock_instants(policy: Policy, facts: list[Fact], as_of: int) -> list[int]:
     """Instants after as_of that a rule compares as_of with (a fact's time plus a named
     duration): the rule's answer may change there with no new event."""

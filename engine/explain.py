@@ -122,7 +122,8 @@ def _sentence(conditions: list[Condition], unmet: str | None, when: dict[str, An
     value = yaml.safe_dump(when[unmet][cond.unmet_field], default_flow_style=True, width=10_000).strip()
     value = value.removesuffix("...").strip()
     return (
-        f"No {cond.fact} fact met {unmet} {cond.condition}{with_those}: none has {cond.unmet_field}: {value}."
+        f"No {cond.fact} fact met {unmet} {cond.condition}{with_those}: "
+        f"no such fact meets {cond.unmet_field}: {value}."
     )
 
 

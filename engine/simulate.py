@@ -16,7 +16,7 @@ from datetime import datetime
 
 from engine.deadlines import due_soon_at
 from engine.errors import FieldError, InvalidRequest
-from engine.evaluate import check_as_of, evaluate
+from engine.evaluate import check_as_of, evaluate, rule_clocks
 from engine.evaluation import Deadline, DeadlineState, Finding, PolicyRef, Simulation, Step
 from engine.loader import Policy
 from engine.localtime import iso_local, to_epoch
@@ -42,6 +42,8 @@ def plan(timeline: Timeline, policy: Policy, until: datetime | None = None) -> P
     horizon = _horizon(timeline, policy, until)
     final = evaluate(timeline, policy, _dt(horizon, timeline))
     found = _instants(timeline, policy, final.deadlines, horizon)
+    for at in rule_clocks(timeline, policy, _dt(horizon, timeline)):
+        found.setdefault(at, set()).add("rule_clock")
     instants = [(at, sorted(found[at])) for at in sorted(found)]
     event_instants = sorted(to_epoch(e.at) for e in timeline.events)
     pages: list[tuple[int, int]] = []

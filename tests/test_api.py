@@ -298,7 +298,10 @@ def test_unknown_query_parameter_is_refused_not_ignored(api) -> None:
     )
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"field": "query.asof", "message": "is not a parameter of this route; accepted: as_of, policy, trace, why_not"}
+        {
+            "field": "query.asof",
+            "message": "is not a parameter of this route; accepted: as_of, policy, trace, why_not",
+        }
     ]
 
 
