@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import durable_rules_engine as core
+from pydantic_core import to_json
 
 from engine.compiler import END_ALIAS
 from engine.errors import EngineError, RuleEngineFailed
@@ -97,7 +98,7 @@ class RuleSession:
 
 def _assert(handle: int, fact: dict[str, Any], fired: list[tuple[str, dict[str, int]]]) -> None:
     """Assert one fact and drain the actions it queued, recording each firing."""
-    code, state = core.assert_fact(handle, json.dumps(fact, ensure_ascii=False))
+    code, state = core.assert_fact(handle, to_json(fact).decode())
     if code == _NO_RULE_MATCHED:
         return
     if code == _SEEN_BEFORE:
