@@ -20,7 +20,7 @@ from engine import (
     parse_instant,
     parse_timeline,
 )
-from engine.registry import check_versions, default_rules_dir, registry_for
+from engine.policy.registry import check_versions, default_rules_dir, registry_for
 from engine.version import __version__
 
 
@@ -145,7 +145,7 @@ def _policies(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from engine.selftest import run_policy_tests
+    from engine.policy.selftest import run_policy_tests
 
     folder = Path(args.folder) if args.folder else default_rules_dir()
     folders = (

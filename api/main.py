@@ -13,8 +13,8 @@ from api.routes import evaluations, health, policies, problem_pages, simulations
 from api.settings import Settings
 from api.work import shared_work
 from engine import PolicyRegistry
-from engine.registry import registry_for
-from engine.selftest import check_all_policy_tests
+from engine.policy.registry import registry_for
+from engine.policy.selftest import check_all_policy_tests
 
 
 def load_registry(settings: Settings) -> PolicyRegistry:

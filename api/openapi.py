@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from api.problem_types import REGISTRY
 from api.problems import MEDIA_TYPE, Problem
 from engine import Timeline
-from engine.evaluation import Evaluation, Simulation
+from engine.contract.evaluation import Evaluation, Simulation
 
 REF = "#/components/schemas/{model}"
 EXAMPLES = Path(__file__).resolve().parent / "examples"

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.registry import default_rules_dir
+from engine.policy.registry import default_rules_dir
 
 DEFAULT_MAX_BODY = 1024 * 1024
 

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import default_registry, evaluate, parse_timeline  # noqa: E402
-from engine.simulate import PAGE_WORK, plan, simulate  # noqa: E402
+from engine.judging.simulate import PAGE_WORK, plan, simulate  # noqa: E402
 
 T0 = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
 

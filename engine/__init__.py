@@ -1,5 +1,8 @@
 """misper's policy engine: timelines in, explained evaluations out. It knows no web."""
 
+from engine.contract.evaluation import Evaluation
+from engine.contract.parse import parse_timeline
+from engine.contract.timeline import Timeline
 from engine.errors import (
     EngineError,
     FieldError,
@@ -9,13 +12,11 @@ from engine.errors import (
     PolicyInvalid,
     UnknownPolicy,
 )
-from engine.evaluate import evaluate
-from engine.evaluation import Evaluation
 from engine.inputs import agree, choose_policy, parse_instant
-from engine.loader import Policy, load_policy
-from engine.parse import parse_timeline
-from engine.registry import PolicyRegistry, default_registry
-from engine.timeline import Timeline
+from engine.judging.judge import evaluate
+from engine.policy.loader import load_policy
+from engine.policy.model import Policy
+from engine.policy.registry import PolicyRegistry, default_registry
 
 __all__ = [
     "EngineError",

@@ -15,12 +15,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from engine.contract.parse import parse_timeline
 from engine.errors import FieldError, PolicyInvalid
-from engine.evaluate import evaluate
 from engine.inputs import agree, choose_policy
-from engine.parse import parse_timeline
-from engine.registry import PolicyRegistry, registry_for
-from engine.simulate import simulate
+from engine.judging.judge import evaluate
+from engine.judging.simulate import simulate
+from engine.policy.registry import PolicyRegistry, registry_for
 
 
 def _registry(rules_dir: str, hashes: dict[str, str]) -> PolicyRegistry:

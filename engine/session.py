@@ -34,9 +34,9 @@ from typing import Any
 import durable_rules_engine as core
 from pydantic_core import to_json
 
-from engine.compiler import END_ALIAS
 from engine.errors import EngineError, RuleEngineFailed
-from engine.loader import END_KIND, START_KIND, START_RULE, Policy
+from engine.policy.compiler import END_ALIAS
+from engine.policy.model import END_KIND, START_KIND, START_RULE, Policy
 
 Match = tuple[str, dict[str, str]]  # (rule name, alias -> fact id)
 _NO_RULE_MATCHED, _SEEN_BEFORE = 1, 2

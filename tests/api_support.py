@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.keys import KeyRole, KeyStore
 from api.main import create_app
 from api.settings import Settings
-from engine.registry import default_rules_dir
+from engine.policy.registry import default_rules_dir
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from engine.facts_schema import DISPLAY_FIELDS, FACT_FIELDS
+from engine.policy.facts_schema import DISPLAY_FIELDS, FACT_FIELDS
 from tests.conftest import ROOT
 
 

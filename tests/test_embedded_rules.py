@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import default_registry
-from engine.selftest import policy_cases, run_case
+from engine.policy.selftest import policy_cases, run_case
 
 CASES = [
     pytest.param(policy, name, spec, case, id=name)

@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 PROBE = """
 import json, sys
 import engine
-from engine.selftest import run_policy_tests
+from engine.policy.selftest import run_policy_tests
 policy = engine.default_registry().get("suffolk-2023-02")
 timeline = engine.parse_timeline(open("fixtures/timelines/case-study.json", "rb").read())
 engine.evaluate(timeline, policy)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine import evaluate, parse_timeline
-from engine.evaluate import judged_at
+from engine.judging.judge import judged_at
 from tests.conftest import FIXTURES, report_timeline
 
 TIMELINES = sorted((FIXTURES / "timelines").glob("*.json"))

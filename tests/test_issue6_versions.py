@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from engine import PolicyInvalid, default_registry, evaluate, parse_timeline
-from engine.registry import PolicyRegistry, default_rules_dir
+from engine.policy.registry import PolicyRegistry, default_rules_dir
 from tests.api_support import make_api
 from tests.conftest import ROOT, misper, report_timeline
 

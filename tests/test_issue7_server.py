@@ -163,7 +163,7 @@ def test_issue7_connections_beyond_the_cap_are_refused_and_the_server_recovers(s
 
 def test_issue7_a_simulation_from_a_worker_process_equals_one_made_in_process(server: Server) -> None:
     from engine import default_registry, parse_timeline
-    from engine.simulate import simulate
+    from engine.judging.simulate import simulate
 
     case = (ROOT / "fixtures" / "timelines" / "case-study.json").read_bytes()
     status, body = server.request("POST", "/v1/simulations", case)

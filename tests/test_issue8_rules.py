@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine import evaluate, load_policy, parse_timeline
-from engine.facts_schema import FACT_FIELDS
+from engine.policy.facts_schema import FACT_FIELDS
 from tests.conftest import misper, report_timeline
 from tests.test_policy_loading import SHIPPED, copy_of_policy, edit, problems  # noqa: F401
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from engine import PolicyInvalid, evaluate, load_policy, parse_timeline
-from engine.registry import default_rules_dir
+from engine.policy.registry import default_rules_dir
 from tests.conftest import report_timeline
 
 SHIPPED = default_rules_dir() / "suffolk-2023-02"

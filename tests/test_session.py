@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from engine import evaluate, load_policy, parse_timeline
-from engine.registry import default_rules_dir
+from engine.policy.registry import default_rules_dir
 from engine.session import RuleSession
 from tests.conftest import report_timeline
 
@@ -28,7 +28,7 @@ def test_many_more_evaluations_than_the_session_cap(policy, case_study) -> None:
 
 def facts_of(policy, body):  # type: ignore[no-untyped-def]
     """The facts an evaluation of this timeline body asserts (at its as_of)."""
-    from engine.evaluate import build_context, build_facts, compute_deadlines, count_repeat, recommend
+    from engine.judging.judge import build_context, build_facts, compute_deadlines, count_repeat, recommend
 
     timeline = parse_timeline(json.dumps(body))
     ctx = build_context(timeline, timeline.as_of)

@@ -10,8 +10,8 @@ from api.deps import PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
 from api.openapi import json_response, problems, roles, timeline_body
 from api.requests import QueryInstant, checked, declared_length, instant, only_query, read_body
+from engine.contract.vocabulary import FORCE_CODE_PATTERN
 from engine.jobs import evaluation_json
-from engine.vocabulary import FORCE_CODE_PATTERN
 
 router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
 Caller = Depends(allow(KeyRole.CONTROL_ROOM, KeyRole.TRAINER, KeyRole.AUDITOR))

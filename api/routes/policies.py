@@ -11,8 +11,8 @@ from api.openapi import problems, roles
 from api.problems import ApiProblem
 from api.requests import only_query
 from engine import Policy, UnknownPolicy
-from engine.policy import DeadlineSpec, Parameter, RuleSpec, TestCase
-from engine.vocabulary import CONTRACT_CODES
+from engine.contract.vocabulary import CONTRACT_CODES
+from engine.policy.files import DeadlineSpec, Parameter, RuleSpec, TestCase
 
 router = APIRouter(
     prefix="/v1/policies", tags=["policies"], dependencies=[Depends(get_caller), Depends(only_query())]

@@ -1,4 +1,4 @@
-"""POST /v1/simulations: the states a trainer steps through (bounded: engine/simulate.py)."""
+"""POST /v1/simulations: the states a trainer steps through (bounded: engine/judging/simulate.py)."""
 
 from __future__ import annotations
 

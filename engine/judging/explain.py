@@ -13,16 +13,17 @@ from typing import Any
 
 import yaml
 
-from engine.compiler import END_ALIAS
+from engine.clock.localtime import iso_local
+from engine.contract.evaluation import Condition, FiredRule, Trace, WhyNot, WhyNotRule
+from engine.contract.vocabulary import finding_code
 from engine.errors import FieldError, InvalidRequest
-from engine.evaluation import Condition, FiredRule, Trace, WhyNot, WhyNotRule
-from engine.facts import STILL_IN_FORCE, Fact
-from engine.facts_schema import FACT_FIELDS, INSTANT
-from engine.loader import START_KIND, START_RULE, CompiledRule, Policy, joins_first
-from engine.localtime import iso_local
-from engine.names import unknown
+from engine.judging.facts import STILL_IN_FORCE, Fact
+from engine.policy.compiler import END_ALIAS
+from engine.policy.facts_schema import FACT_FIELDS, INSTANT
+from engine.policy.loader import joins_first
+from engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
+from engine.policy.names import unknown
 from engine.session import RULE_SESSION, Match
-from engine.vocabulary import finding_code
 
 
 def trace(policy: Policy, facts: list[Fact], matches: list[Match], why_not: str | None) -> Trace:

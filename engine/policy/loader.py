@@ -4,140 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from datetime import datetime, time
-from functools import cached_property
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from engine import policy_checks as checks
-from engine.compiler import EXPRESSION, Clock, Problems, check_template, compile_when, duration_seconds
 from engine.errors import FieldError, PolicyInvalid
-from engine.facts_schema import FACT_FIELDS, INSTANT
-from engine.localtime import zone
-from engine.names import unknown
-from engine.policy import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
-from engine.wording import parameter_text
+from engine.policy import checks
+from engine.policy.compiler import EXPRESSION, check_template, compile_when, duration_seconds
+from engine.policy.facts_schema import FACT_FIELDS, INSTANT
+from engine.policy.files import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
+from engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
+from engine.policy.names import unknown
+from engine.policy.problems import Problems
 
-START_RULE = "__start__"
-START_KIND, END_KIND = "start", "end"  # marker facts asserted first and last in every session
 M = TypeVar("M", bound=BaseModel)
 _SPEC_KEYS = {
     k for m in (ClauseFile, DeadlineSpec, RuleSpec, Trigger, Parameter, PolicyMeta) for k in m.model_fields
 }
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    """What an action needs when its rule fires: the rule's identity and how to word the finding."""
-
-    name: str
-    clause: str
-    code: str
-    severity: str | None = None
-    message: str | None = None
-    evidence: tuple[str, ...] = ()
-    at: tuple[str, str, int] | None = None  # (alias, field, offset seconds): the finding's instant
-    deadline: str | None = None
-    parameters: tuple[str, ...] = ()
-    clocks: tuple[Clock, ...] = ()
-    when: dict[str, Any] = field(default_factory=dict)  # the condition as the policy file wrote it
-    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)  # alias -> field of each term
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A loaded, validated policy version: an artefact with a content hash."""
-
-    meta: PolicyMeta
-    parameters: dict[str, Parameter]
-    deadlines: tuple[DeadlineSpec, ...]
-    rules: tuple[RuleSpec, ...]
-    compiled: dict[str, CompiledRule]
-    ruleset: dict[str, Any]
-    sha256: str
-    # deadline or rule id -> the file that declares it, so a failing embedded test names it.
-    sources: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.meta.id
-
-    @property
-    def ruleset_name(self) -> str:
-        return f"{self.meta.id}@{self.sha256[:16]}"
-
-    # Worked out once per policy (a frozen dataclass still lets cached_property fill __dict__).
-    @cached_property
-    def clause_rank(self) -> dict[str, int]:
-        return {clause: i for i, clause in enumerate(self.meta.clauses)}
-
-    @cached_property
-    def deadline_rank(self) -> dict[str, int]:
-        return {d.id: i for i, d in enumerate(self.deadlines)}
-
-    @cached_property
-    def deadline_specs(self) -> dict[str, DeadlineSpec]:
-        return {d.id: d for d in self.deadlines}
-
-    @cached_property
-    def shortest_interval(self) -> dict[str, int]:
-        """Per deadline timed by grade, its shortest interval in seconds (bounds S2's
-        bring-forward scan)."""
-        return {
-            d.id: min(self.seconds(p) for p in d.due_after_by_grade.values())
-            for d in self.deadlines
-            if d.due_after_by_grade
-        }
-
-    @cached_property
-    def deadlines_in_order(self) -> tuple[DeadlineSpec, ...]:
-        """Declared order, except that a deadline started by another one comes after it (the
-        loader has refused cycles)."""
-        return tuple(sorted(self.deadlines, key=lambda d: _depth(d, self.deadline_specs)))
-
-    @cached_property
-    def intelligence_gap(self) -> tuple[time, time]:
-        """C3's uncovered local hours: from the end of cover until it starts again."""
-        return (
-            time.fromisoformat(str(self.value("intelligence_cover_until"))),
-            time.fromisoformat(str(self.value("intelligence_cover_from"))),
-        )
-
-    def seconds(self, name: str) -> int:
-        seconds = duration_seconds(self.parameters[name])
-        assert seconds is not None
-        return seconds
-
-    @cached_property
-    def clocks(self) -> tuple[Clock, ...]:
-        """Every instant a rule compares as_of with, as (fact kind, field, offset)."""
-        return tuple(dict.fromkeys(c for r in self.compiled.values() for c in r.clocks))
-
-    @cached_property
-    def parameter_texts(self) -> SimpleNamespace:
-        """Each parameter as it reads in a message ({parameters.name})."""
-        return SimpleNamespace(**{name: parameter_text(p) for name, p in self.parameters.items()})
-
-    @cached_property
-    def due_soon_percent(self) -> int:
-        return int(self.value("due_soon_share"))
-
-    def in_force_at(self, epoch: int) -> bool:
-        """True when the instant's local date lies in the policy's effective dates."""
-        day = datetime.fromtimestamp(epoch, zone(self.meta.timezone)).date()
-        ends = self.meta.effective_to
-        return self.meta.effective_from <= day and (ends is None or day <= ends)
-
-    def has(self, name: str) -> bool:
-        return name in self.parameters
-
-    def value(self, name: str) -> Any:
-        return self.parameters[name].value
 
 
 def load_policy(folder: str | Path) -> Policy:
@@ -180,17 +65,6 @@ def load_policy(folder: str | Path) -> Policy:
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         sources={**{d.id: n for n, d in deadlines}, **{r.id: n for n, r in rules}},
     )
-
-
-def _depth(spec: DeadlineSpec, specs: dict[str, DeadlineSpec]) -> int:
-    """How many deadlines must be judged before this one (0: none)."""
-    depth, seen = 0, {spec.id}
-    while True:
-        parent = next((t.deadline_stopped for t in spec.start_triggers if t.deadline_stopped), None)
-        if parent is None or parent not in specs or parent in seen:
-            return depth
-        depth, spec = depth + 1, specs[parent]
-        seen.add(parent)
 
 
 def joins_first(ruleset: dict[str, Any]) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.deadlines import due_soon_at
+from engine.clock.deadlines import due_soon_at
+from engine.clock.localtime import iso_local, to_epoch
+from engine.contract.evaluation import Deadline, DeadlineState, Finding, PolicyRef, Simulation, Step
+from engine.contract.timeline import Timeline
 from engine.errors import FieldError, InvalidRequest
-from engine.evaluate import check_as_of, evaluate, rule_clocks
-from engine.evaluation import Deadline, DeadlineState, Finding, PolicyRef, Simulation, Step
-from engine.loader import Policy
-from engine.localtime import iso_local, to_epoch
-from engine.timeline import Timeline
+from engine.judging.judge import check_as_of, evaluate, rule_clocks
+from engine.policy.model import Policy
 
 # The work of a page: the sum, over its steps, of the events at or before each ("step-events"),
 # about 110 us each on the reference machine (benchmarks/limits.py), so a page takes at most

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from engine.contract.timeline import EVENT_MODELS, Child, PreviousEpisode, Timeline
 from engine.errors import FieldError, InvalidTimeline
-from engine.timeline import EVENT_MODELS, Child, PreviousEpisode, Timeline
 
 OFFSET_HINT = (
     "must carry a UTC offset, e.g. 2023-07-11T19:40:00+01:00: a local time without one is "

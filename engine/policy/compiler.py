@@ -24,10 +24,11 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INSTANT, NUMBERS, TEXT
-from engine.names import unknown
-from engine.policy import Parameter
-from engine.vocabulary import GRADE_RANK, Grade
+from engine.contract.vocabulary import GRADE_RANK, Grade
+from engine.policy.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INSTANT, NUMBERS, TEXT
+from engine.policy.files import Parameter
+from engine.policy.names import unknown
+from engine.policy.problems import Problems
 
 OPERATORS = {"eq": None, "ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 EXPRESSION = re.compile(
@@ -38,22 +39,6 @@ ALIAS = re.compile(r"[a-z][a-z0-9_]*")
 END_ALIAS = "__end"  # the end-marker fact, joined before absences so they see every fact
 DURATION_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 CLOCK_FIELD = ("incident", "as_of")  # comparing a time with this makes a rule depend on as_of
-
-
-@dataclass
-class Problems:
-    """Collects (where, message) pairs while a file is checked."""
-
-    where: str
-    items: list[tuple[str, str]]
-
-    def add(self, field: str, message: str | None) -> None:
-        if message:
-            where = self.where if self.where.endswith("/") or not field else self.where + ": "
-            self.items.append((f"{where}{field}" if field else self.where, message))
-
-    def under(self, suffix: str) -> Problems:
-        return Problems(f"{self.where}: {suffix}", self.items)
 
 
 @dataclass(frozen=True)

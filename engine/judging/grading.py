@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine.context import Context
-from engine.loader import Policy
-from engine.localtime import zone
-from engine.timeline import Child
-from engine.vocabulary import Grade
+from engine.clock.context import Context
+from engine.clock.localtime import zone
+from engine.contract.timeline import Child
+from engine.contract.vocabulary import Grade
+from engine.policy.model import Policy
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
-from engine.loader import Policy, load_policy
-from engine.names import unknown
+from engine.policy.loader import load_policy
+from engine.policy.model import Policy
+from engine.policy.names import unknown
 
 RULES_ENV = "MISPER_RULES_DIR"
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from engine.context import Context, Ev, build_context
-from engine.deadlines import DeadlineResult, compute_deadlines, next_change
-from engine.errors import FieldError, InvalidTimeline
-from engine.evaluation import (
+from engine.clock.context import Context, Ev, build_context
+from engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change
+from engine.clock.localtime import human_duration, human_local, iso_local, to_epoch
+from engine.contract.evaluation import (
     Deadline,
     EngineRef,
     Evaluation,
@@ -19,17 +19,17 @@ from engine.evaluation import (
     PolicyRef,
     RepeatMissing,
 )
-from engine.explain import check_code
-from engine.explain import trace as explain
-from engine.facts import Fact, build_facts, deadline_fact_id
-from engine.grading import count_repeat, recommend
-from engine.loader import Policy
-from engine.localtime import human_duration, human_local, iso_local, to_epoch
+from engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
+from engine.contract.vocabulary import GRADE_RANK, Grade, Mode, Role, Severity, Status, finding_code
+from engine.errors import FieldError, InvalidTimeline
+from engine.judging.explain import check_code
+from engine.judging.explain import trace as explain
+from engine.judging.facts import Fact, build_facts, deadline_fact_id
+from engine.judging.grading import count_repeat, recommend
+from engine.judging.wording import basis, change_phrase, event_phrase
+from engine.policy.model import Policy
 from engine.session import RULE_SESSION, Match
-from engine.timeline import RANGE_MESSAGE, Timeline, in_range
 from engine.version import ENGINE_NAME, __version__
-from engine.vocabulary import GRADE_RANK, Grade, Mode, Role, Severity, Status, finding_code
-from engine.wording import basis, change_phrase, event_phrase
 
 ENGINE = EngineRef.model_construct(name=ENGINE_NAME, version=__version__)
 

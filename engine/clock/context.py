@@ -6,8 +6,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.timeline import Timeline
-from engine.vocabulary import Mode
+from engine.contract.timeline import Timeline
+from engine.contract.vocabulary import Mode
 
 
 @dataclass(frozen=True, slots=True)

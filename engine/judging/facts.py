@@ -9,14 +9,14 @@ from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from engine.context import Context, Ev
-from engine.deadlines import DeadlineResult
-from engine.grading import Recommendation, RepeatCount
-from engine.loader import Policy
-from engine.localtime import human_local, local_window_entries, zone
-from engine.timeline import Child
-from engine.vocabulary import GRADE_RANK, Grade
-from engine.wording import grade_text, role_text
+from engine.clock.context import Context, Ev
+from engine.clock.deadlines import DeadlineResult
+from engine.clock.localtime import human_local, local_window_entries, zone
+from engine.contract.timeline import Child
+from engine.contract.vocabulary import GRADE_RANK, Grade
+from engine.judging.grading import Recommendation, RepeatCount
+from engine.judging.wording import grade_text, role_text
+from engine.policy.model import Policy
 
 QUOTE_LIMIT = 300  # characters of a quoted sentence in a finding
 PLACEMENT_TEXT = {
