@@ -1,4 +1,4 @@
-"""The policy versions misper ships, one folder each; read by engine.policy.loader, never imported for code."""
+"""The policy versions misper ships, one folder each; read by engine.policy.loader, not code."""
 
 from pathlib import Path
 

@@ -80,7 +80,7 @@ def test_unknown_risk_factor_lists_the_known_ones() -> None:
         pytest.param(
             {"id": "x", "type": "found", "at": "2023-07-11T20:00:00+01:00", "where": "park"},
             "events[1].where",
-            "is not a field of contract v1 here; accepted fields: id, at, by, type, location",
+            "is not a field of contract v1 here; accepted fields: id, at, corrects, by, type, location",
             id="unknown-field",
         ),
         pytest.param(

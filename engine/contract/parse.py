@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.contract.timeline import EVENT_MODELS, Child, PreviousEpisode, Timeline
+from engine.contract.timeline import EVENT_MODELS, Child, Event, PreviousEpisode, Timeline
 from engine.errors import FieldError, InvalidTimeline
 
 OFFSET_HINT = (
@@ -37,11 +37,56 @@ def parse_timeline(raw: bytes | str | dict[str, Any]) -> Timeline:
         raise InvalidTimeline("the timeline does not follow contract v1", errors) from None
     deduped, errors = _dedupe_events(timeline)
     errors = _duplicate_keys(text) + errors
-    errors += _semantic_errors(deduped, timeline)
-    timeline = deduped
+    current, correction_errors = _corrected(timeline)
+    errors += correction_errors
+    if not correction_errors:
+        errors += _semantic_errors(timeline, current)
     if errors:
         raise InvalidTimeline("the timeline does not follow contract v1", errors)
-    return timeline
+    kept = {id(e) for _, e in current}
+    view = [e for e in deduped.events if id(e) in kept] if len(current) < len(timeline.events) else None
+    return deduped.model_copy(update={"events": view}) if view is not None else deduped
+
+
+def _corrected(timeline: Timeline) -> tuple[list[tuple[int, Event]], list[FieldError]]:
+    """The events in force, with their places in the array: an event another one corrects is
+    replaced by it. A correction names an event of the timeline, other than itself, of its own
+    type, that no other event corrects; corrections do not go round in a circle."""
+    events = timeline.events
+    first: dict[str, int] = {}
+    for index, event in enumerate(events):
+        first.setdefault(event.id, index)
+    corrected_by: dict[str, int] = {}
+    errors: list[FieldError] = []
+    for index, event in enumerate(events):
+        target = event.corrects
+        if target is None or first[event.id] != index:
+            continue
+        where = f"events[{index}].corrects"
+        if target not in first:
+            errors.append(FieldError(where, f"{target!r} names no event of this incident"))
+        elif target == event.id:
+            errors.append(FieldError(where, "an event cannot correct itself"))
+        elif events[first[target]].type != event.type:
+            errors.append(
+                FieldError(
+                    where,
+                    f"{target!r} is a {events[first[target]].type} event; a correction keeps the "
+                    f"type of the event it corrects ({event.type})",
+                )
+            )
+        elif target in corrected_by:
+            errors.append(
+                FieldError(
+                    where,
+                    f"{target!r} is already corrected by events[{corrected_by[target]}]; correct that one",
+                )
+            )
+        else:
+            corrected_by[target] = index
+    errors += _circles(events, first, corrected_by)
+    current = [(i, e) for i, e in enumerate(events) if first[e.id] == i and e.id not in corrected_by]
+    return current, errors
 
 
 class _Object(dict[str, Any]):
@@ -181,15 +226,28 @@ def _dedupe_events(timeline: Timeline) -> tuple[Timeline, list[FieldError]]:
     return (timeline.model_copy(update=update) if update else timeline), errors
 
 
-def _semantic_errors(timeline: Timeline, original: Timeline) -> list[FieldError]:
+def _circles(events: list[Event], first: dict[str, int], corrected_by: dict[str, int]) -> list[FieldError]:
+    for start in corrected_by:
+        seen, node = {start}, events[first[start]].corrects
+        while node is not None and node in first and node not in seen:
+            seen.add(node)
+            node = events[first[node]].corrects
+        if node == start:
+            return [FieldError(f"events[{first[start]}].corrects", "corrections go round in a circle")]
+    return []
+
+
+def _semantic_errors(timeline: Timeline, current: list[tuple[int, Event]]) -> list[FieldError]:
+    """Checks of the events in force (a corrected event is replaced by its correction), naming
+    each by its place in the array as sent."""
     errors: list[FieldError] = []
-    reports = [i for i, event in enumerate(original.events) if event.type == "report_received"]
-    if len({original.events[i].id for i in reports}) != 1:
+    reports = [i for i, event in current if event.type == "report_received"]
+    if len(reports) != 1:
         found = "none" if not reports else ", ".join(f"events[{i}]" for i in reports)
         errors.append(FieldError("events", f"must hold exactly one report_received event; found {found}"))
         return errors
-    report_at = original.events[reports[0]].at
-    for index, event in enumerate(original.events):
+    report_at = dict(current)[reports[0]].at
+    for index, event in current:
         if event.at < report_at:
             errors.append(
                 FieldError(
@@ -206,7 +264,7 @@ def _semantic_errors(timeline: Timeline, original: Timeline) -> list[FieldError]
                 "nothing can be judged before the report",
             )
         )
-    for index, episode in enumerate(original.child.previous_episodes):
+    for index, episode in enumerate(timeline.child.previous_episodes):
         if episode.reported_at >= report_at:
             errors.append(
                 FieldError(

@@ -64,6 +64,9 @@ class _Strict(BaseModel):
 class _Event(_Strict):
     id: Id
     at: Instant
+    # The id of an earlier event of the same type that this one replaces (a wrong time, grade or
+    # role entered by mistake): evaluations use the corrected view; the history keeps both.
+    corrects: Id | None = None
 
 
 class _ByOptional(_Event):
