@@ -1,4 +1,5 @@
-"""One structured line per request: request id, route, status, duration and key name.
+"""One structured line per request: when, request id, route, status, duration, key name, and the
+incident id where the request names one.
 
 Never the body, the query string or anything else from the timeline: no child id, age, risk
 factor or free text can reach the log this way.
@@ -12,6 +13,7 @@ import re
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,14 +63,19 @@ class AccessLog:
             if status is None:
                 await problem_response(INTERNAL)(scope, receive, send_with_id)
         finally:
+            state = scope.get("state") or {}
             record = {
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "request_id": request_id,
                 "method": scope.get("method"),
                 "route": str(getattr(scope.get("route"), "path", "unmatched")),
                 "status": status or 500,
                 "duration_ms": round((time.perf_counter() - start) * 1000, 2),
-                "key": (scope.get("state") or {}).get("key_name"),
+                "key": state.get("key_name"),
             }
+            for name in ("incident_id", "policy_sha256"):  # ids only: nothing about the child
+                if state.get(name):
+                    record[name] = state[name]
             if error:
                 record["error"] = error
             LOG.info(json.dumps(record))

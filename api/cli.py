@@ -91,7 +91,52 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("policy", help="policy id")
     comp.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
     comp.set_defaults(func=_compiled)
+    db = sub.add_parser(
+        "db", help="the incident database (SQLite in the data folder, or MISPER_DATABASE_URL)"
+    )
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply the schema migrations not yet applied").set_defaults(
+        func=_db_upgrade
+    )
+    audit = sub.add_parser("audit", help="the audit trail of decisions served from stored incidents")
+    audit_sub = audit.add_subparsers(required=True, metavar="ACTION")
+    verify = audit_sub.add_parser(
+        "verify", help="re-evaluate every decision recorded for an incident and compare it with the record"
+    )
+    verify.add_argument("incident", help="incident id")
+    verify.set_defaults(func=_audit_verify)
     return parser
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from api.main import prepare_store
+    from api.store import redacted, upgrade
+
+    settings = Settings.from_env()
+    prepare_store(settings)
+    applied = upgrade(settings.database_url)  # already at the latest: nothing more to apply
+    print(
+        f"misper: {redacted(settings.database_url)} is at the latest migration"
+        + (f" ({', '.join(applied)})" if applied else "")
+    )
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from api.incident_jobs import verify
+    from api.main import prepare_store
+
+    settings = Settings.from_env()
+    prepare_store(settings)
+    results = verify(settings.database_url, _registry(None), args.incident)
+    for seq, same, why in results:
+        print(f"decision {seq}: {'OK' if same else 'DIFFERS'} ({why})")
+    differ = sum(not same for _, same, _ in results)
+    print(
+        f"misper: {len(results)} decisions, {len(results) - differ} reproduced, {differ} different",
+        file=sys.stderr,
+    )
+    return 1 if differ else 0
 
 
 def _compiled(args: argparse.Namespace) -> int:
@@ -179,13 +224,14 @@ def _validate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.main import load_registry
+    from api.main import load_registry, prepare_store
     from api.protocol import GuardedH11Protocol
 
     settings = Settings.from_env()
-    # A broken or missing rules folder, overlapping versions or a failing embedded test stop
-    # start-up here, with their errors, before anything is served.
+    # A broken or missing rules folder, overlapping versions, a failing embedded test or an
+    # unreachable database stop start-up here, with their errors, before anything is served.
     load_registry(settings)
+    prepare_store(settings)
     print(f"misper: serving on http://{args.host}:{args.port} (keys: {settings.keys_file})", file=sys.stderr)
     uvicorn.run(
         "api.main:app",

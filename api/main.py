@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from api import access_log, openapi, problems
 from api.keys import KeyStore
-from api.routes import evaluations, health, policies, problem_pages, simulations
+from api.routes import evaluations, health, incidents, policies, problem_pages, simulations
 from api.settings import Settings
+from api.store import upgrade
 from api.work import shared_work
 from engine import PolicyRegistry
 from engine.policy.registry import registry_for
@@ -25,12 +26,20 @@ def load_registry(settings: Settings) -> PolicyRegistry:
     return registry
 
 
+def prepare_store(settings: Settings) -> None:
+    """Make the data folder and bring the incident database to the latest migration."""
+    if settings.database is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    upgrade(settings.database_url)
+
+
 def create_app(settings: Settings | None = None, registry: PolicyRegistry | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.registry = registry or load_registry(settings)
+        prepare_store(settings)
         yield
 
     app = FastAPI(
@@ -52,6 +61,7 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     for router in (
         evaluations.router,
         simulations.router,
+        incidents.router,
         policies.router,
         problem_pages.router,
         health.router,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.incident_jobs import MODELS, EventBatch, IncidentProfile
 from api.problem_types import REGISTRY
 from api.problems import MEDIA_TYPE, Problem
 from engine import Timeline
@@ -52,6 +53,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "No API key, or not a valid one",
         403: "The key's role may not use this route",
         404: "Not found",
+        409: "An event id is already stored with other content",
         413: "The request body is over the size limit",
         415: "The body is not sent as Content-Type: application/json, or is encoded",
         429: "The evaluation lane is full; retry after the Retry-After seconds",
@@ -100,9 +102,10 @@ def install(app: FastAPI) -> None:
         _restore_examples(schema)
         schema["x-problem-types"] = [t.as_dict() for t in REGISTRY.values()]
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (Timeline, Evaluation, Simulation, Problem):
+        requests = (Timeline, IncidentProfile, EventBatch)
+        for model in (Timeline, Evaluation, Simulation, Problem, *MODELS):
             generated = model.model_json_schema(
-                ref_template=REF, mode="serialization" if model is not Timeline else "validation"
+                ref_template=REF, mode="validation" if model in requests else "serialization"
             )
             components.update(generated.pop("$defs", {}))
             components[model.__name__] = generated

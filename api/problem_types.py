@@ -39,6 +39,15 @@ _TYPES = [
     ProblemType(
         "unknown_policy", 404, "Not found", "No policy version has this id (422 when named in a request)."
     ),
+    ProblemType(
+        "unknown_incident", 404, "Not found", "No incident is stored under this id; create it with PUT first."
+    ),
+    ProblemType(
+        "incident_conflict",
+        409,
+        "Conflict",
+        "An event id is already stored with other content; an event is never edited, send a correction.",
+    ),
     ProblemType("method_not_allowed", 405, "Method not allowed", "The route does not take this method."),
     ProblemType("request_timeout", 408, "Request timeout", "The request did not arrive whole in time."),
     ProblemType("request_body_too_large", 413, "Request body too large", "The body is over the size limit."),
@@ -76,6 +85,12 @@ _TYPES = [
     ProblemType("engine_error", 500, "The evaluation failed", "The engine failed in a way it does not name."),
     ProblemType(
         "not_ready", 503, "Not ready", "The policies are not loaded, or the key store is unreadable."
+    ),
+    ProblemType(
+        "store_not_ready",
+        503,
+        "Store not ready",
+        "The incident database cannot be reached or is not at the latest migration (misper db upgrade).",
     ),
     ProblemType(
         "key_store_unreadable",

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problem_types
+from api.store import IncidentConflict, StoreNotReady, UnknownIncident
 from engine import (
     EngineError,
     FieldError,
@@ -79,6 +80,9 @@ ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     # The rule engine failed on this input: the server is up and answers others, so not a 500.
     RuleEngineFailed: (503, "The evaluation could not be made"),
     PolicyInvalid: (503, "The evaluation could not be made"),
+    UnknownIncident: (404, "Not found"),
+    IncidentConflict: (409, "Conflict"),
+    StoreNotReady: (503, "Store not ready"),
 }
 
 HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}

@@ -26,6 +26,14 @@ class Settings:
     small_queue: int = 64
     large_processes: int = 1
     large_queue: int = 16
+    # The incident store: MISPER_DATABASE_URL (postgresql://...), else SQLite in the data folder.
+    database: str | None = None
+
+    @property
+    def database_url(self) -> str:
+        from api.store import database_url
+
+        return database_url(self.data_dir, self.database)
 
     @property
     def keys_file(self) -> Path:
@@ -33,8 +41,9 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """MISPER_DATA_DIR moves the data folder (and the key file in it); MISPER_RULES_DIR
-        points at another rules folder; MISPER_MAX_BODY_BYTES caps request bodies."""
+        """MISPER_DATA_DIR moves the data folder (and the key file and SQLite database in it);
+        MISPER_RULES_DIR points at another rules folder; MISPER_MAX_BODY_BYTES caps request
+        bodies; MISPER_DATABASE_URL names a PostgreSQL database for the incident store."""
         return cls(
             data_dir=Path(os.environ.get("MISPER_DATA_DIR") or default_data_dir()),
             rules_dir=default_rules_dir(),
@@ -43,6 +52,7 @@ class Settings:
             small_queue=positive_from_env("MISPER_SMALL_QUEUE", 64),
             large_processes=positive_from_env("MISPER_LARGE_PROCESSES", 1),
             large_queue=positive_from_env("MISPER_LARGE_QUEUE", 16),
+            database=os.environ.get("MISPER_DATABASE_URL") or None,
         )
 
 

@@ -23,7 +23,7 @@ from engine.judging.simulate import simulate
 from engine.policy.registry import PolicyRegistry, registry_for
 
 
-def _registry(rules_dir: str, hashes: dict[str, str]) -> PolicyRegistry:
+def registry_checked(rules_dir: str, hashes: dict[str, str]) -> PolicyRegistry:
     """The rules a worker process loads must be those its server checked at start-up: a file
     edited since then (a worker started later would read it) is refused, not used unchecked."""
     registry = registry_for(Path(rules_dir))
@@ -49,7 +49,7 @@ def evaluation_json(
     """The evaluation of a timeline's bytes, as compact JSON. ``fields`` name the policy and
     as_of given beside the timeline, as the caller wrote them (``query.policy``)."""
     timeline = parse_timeline(raw)
-    chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, fields[0])
+    chosen = choose_policy(registry_checked(rules_dir, hashes), timeline, policy, fields[0])
     moment = agree(fields[1], as_of, timeline.as_of, "as_of")
     field = fields[0].replace("policy", "why_not")
     result = evaluate(timeline, chosen, moment, trace=trace, why_not=why_not, why_not_field=field)
@@ -67,7 +67,7 @@ def simulation_json(
 ) -> bytes:
     """One page of the step-through simulation of a timeline's bytes, as compact JSON."""
     timeline = parse_timeline(raw)
-    chosen = choose_policy(_registry(rules_dir, hashes), timeline, policy, fields[0])
+    chosen = choose_policy(registry_checked(rules_dir, hashes), timeline, policy, fields[0])
     return simulate(timeline, chosen, until, page, fields[1]).model_dump_json().encode()
 
 

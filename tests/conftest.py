@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,24 @@ def misper(
         timeout=timeout,
         env=None if env is None else {"PATH": "/usr/bin:/bin", **env},
     )
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():  # type: ignore[no-untyped-def]
+    """A PostgreSQL cluster of the test run's own (see tests/pg.py)."""
+    from tests.pg import start_cluster
+
+    with socket.socket() as s:  # a free port number names its socket file
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cluster = start_cluster(port)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path: Path) -> str | None:  # type: ignore[no-untyped-def]
+    """None for SQLite in the test's data folder; else a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_cluster").new_database()  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -229,13 +230,14 @@ def test_logs_carry_no_child_data(api) -> None:
     assert len(lines) == 2
     records = [json.loads(line) for line in lines]
     for record in records:
-        assert set(record) == {"request_id", "method", "route", "status", "duration_ms", "key"}
+        assert set(record) == {"at", "request_id", "method", "route", "status", "duration_ms", "key"}
         assert isinstance(record["duration_ms"], float) and len(record["request_id"]) == 32
+        assert datetime.fromisoformat(record["at"]).utcoffset() == timedelta(0)
     assert records[0]["key"] == "test-control_room" and records[0]["route"] == "/v1/evaluations"
     # Every field but the two measured ones is one of a closed set of values: none can be the
     # child's age (13), id, factors or words. (Issue 7: the old substring test failed on a
     # duration such as 5.13.)
-    shown = [[v for k, v in r.items() if k not in ("request_id", "duration_ms")] for r in records]
+    shown = [[v for k, v in r.items() if k not in ("at", "request_id", "duration_ms")] for r in records]
     assert shown == [
         ["POST", "/v1/evaluations", 200, "test-control_room"],
         ["POST", "/v1/evaluations", 422, "test-admin"],
@@ -316,6 +318,11 @@ def test_issue12_operations_have_stable_ids_and_say_who_may_call_them(api) -> No
         ("/v1/simulations", "post"): "createSimulation",
         ("/v1/policies", "get"): "listPolicies",
         ("/v1/policies/{policy_id}", "get"): "getPolicy",
+        ("/v1/incidents/{incident_id}", "put"): "putIncident",
+        ("/v1/incidents/{incident_id}/events", "post"): "appendEvents",
+        ("/v1/incidents/{incident_id}/evaluation", "get"): "getIncidentEvaluation",
+        ("/v1/incidents", "get"): "listIncidents",
+        ("/v1/incidents/{incident_id}/decisions", "get"): "listDecisions",
         ("/healthz", "get"): "getHealth",
         ("/readyz", "get"): "getReadiness",
         ("/problems", "get"): "listProblemTypes",

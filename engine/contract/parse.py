@@ -33,7 +33,7 @@ def parse_timeline(raw: bytes | str | dict[str, Any]) -> Timeline:
         timeline = Timeline.model_validate_json(text)
     except ValidationError as exc:
         data = _loads_or_none(text)
-        errors = [_field_error(err, data) for err in exc.errors(include_url=False)]
+        errors = [field_error(err, data) for err in exc.errors(include_url=False)]
         raise InvalidTimeline("the timeline does not follow contract v1", errors) from None
     deduped, errors = _dedupe_events(timeline)
     errors = _duplicate_keys(text) + errors
@@ -147,7 +147,7 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-def _field_error(err: Any, data: Any) -> FieldError:
+def field_error(err: Any, data: Any) -> FieldError:
     loc = tuple(err["loc"])
     kind = err["type"]
     field = field_path(loc)
