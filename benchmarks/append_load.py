@@ -53,7 +53,8 @@ def main() -> None:
     try:
         for name, url in (("sqlite", None), ("postgresql", cluster.new_database())):
             rate = run(url, args.incidents, args.events, args.clients)
-            print(f"{name:10s} {args.incidents * args.events} events, {args.clients} clients: {rate:.0f} events/s")
+            total = args.incidents * args.events
+            print(f"{name:10s} {total} events, {args.clients} clients: {rate:.0f} events/s")
     finally:
         cluster.stop()
 
