@@ -3,6 +3,7 @@ instants given as query parameters."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
@@ -89,3 +90,13 @@ def checked(registry: PolicyRegistry, settings: Settings) -> tuple[str, dict[str
     """What a worker process needs to load the rules this server checked: their folder and the
     content hash of each version."""
     return str(settings.rules_dir), {p.id: p.sha256 for p in registry.policies}
+
+
+_POLICY_HASH = re.compile(rb'"policy":\{"id":"[^"]*","sha256":"([0-9a-f]{64})"')
+
+
+def remember_policy(request: Request, answer: bytes) -> None:
+    """For the access log: the hash of the policy an answer was made under (from its head)."""
+    found = _POLICY_HASH.search(answer, 0, 1_000)
+    if found:
+        request.state.policy_sha256 = found.group(1).decode()

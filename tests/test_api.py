@@ -229,6 +229,8 @@ def test_logs_carry_no_child_data(api) -> None:
         logger.removeHandler(handler)
     assert len(lines) == 2
     records = [json.loads(line) for line in lines]
+    policy_hash = records[0].pop("policy_sha256")  # the answer's policy: an id, nothing of the child
+    assert policy_hash == api.app.state.registry.get("suffolk-2023-02").sha256
     for record in records:
         assert set(record) == {"at", "request_id", "method", "route", "status", "duration_ms", "key"}
         assert isinstance(record["duration_ms"], float) and len(record["request_id"]) == 32

@@ -268,7 +268,38 @@ def test_nothing_about_the_child_reaches_the_log(live: Api, caplog: pytest.LogCa
         logger.removeHandler(handler)
     text = "\n".join(lines)
     assert '"incident_id": "SUF-23-004711"' in text
+    evaluated = json.loads(lines[-1])
+    assert evaluated["route"] == "/v1/incidents/{incident_id}/evaluation"
+    assert evaluated["policy_sha256"] == live.app.state.registry.get("suffolk-2023-02").sha256
     for secret in ("C-58213", "sexual_exploitation", "unusual behaviour", "park"):
         assert secret not in text
     assert os.environ.get("MISPER_DATABASE_URL") is None  # the tests never lean on the caller's database
     assert copy.deepcopy(CASE) == CASE
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://nobody:secret@127.0.0.1:1/x", "cannot be used: connection failed"),
+        ("mysql://x", "MISPER_DATABASE_URL must name a PostgreSQL database"),
+    ],
+)
+def test_a_database_that_cannot_be_used_stops_start_up_with_its_reason(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    env = {"MISPER_DATA_DIR": str(tmp_path), "HOME": str(tmp_path), "MISPER_DATABASE_URL": url}
+    for command in (("db", "upgrade"), ("serve", "--port", "1")):
+        done = misper(*command, env=env)
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
+        assert "secret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_two_clients_creating_one_incident_at_once(live: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(age: int) -> int:
+        return int(put(live, "SAME", {"child_id": "K-1", "age_years": age}).status_code)
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(create, (10, 11, 12, 13)))
+    assert statuses.count(201) == 1 and statuses.count(200) == 3

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.deps import PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
 from api.openapi import json_response, problems, roles, timeline_body
-from api.requests import QueryInstant, checked, declared_length, instant, only_query, read_body
+from api.requests import (
+    QueryInstant,
+    checked,
+    declared_length,
+    instant,
+    only_query,
+    read_body,
+    remember_policy,
+)
 from engine.contract.vocabulary import FORCE_CODE_PATTERN
 from engine.jobs import evaluation_json
 
@@ -61,4 +69,5 @@ async def create_evaluation(
         ("query.policy", "query.as_of"),
         why_not,
     )
+    remember_policy(request, answer)
     return Response(answer, media_type="application/json")

@@ -14,7 +14,15 @@ from api import incident_jobs as jobs
 from api.deps import CallerDep, PolicyDep, SettingsDep, WorkDep, allow
 from api.keys import KeyRole
 from api.openapi import REF, json_response, problems, roles
-from api.requests import QueryInstant, checked, declared_length, instant, only_query, read_body
+from api.requests import (
+    QueryInstant,
+    checked,
+    declared_length,
+    instant,
+    only_query,
+    read_body,
+    remember_policy,
+)
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 Writer = Depends(allow(KeyRole.CONTROL_ROOM))
@@ -122,6 +130,7 @@ async def incident_evaluation(
         given,
         caller.name,
     )
+    remember_policy(request, answer)
     return Response(answer, media_type="application/json")
 
 

@@ -70,11 +70,32 @@ Check = Callable[[dict[str, Any], int, list[int]], Summary]
 def database_url(data_dir: Path, configured: str | None) -> str:
     """MISPER_DATABASE_URL when set (postgresql://... uses psycopg 3), else SQLite in the data folder."""
     if configured:
-        for prefix in ("postgresql://", "postgres://"):
+        for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
             if configured.startswith(prefix):
                 return "postgresql+psycopg://" + configured[len(prefix) :]
-        return configured
+        if configured.startswith("sqlite:///"):
+            return configured
+        scheme = configured.partition(":")[0]
+        raise StoreNotReady(
+            "MISPER_DATABASE_URL must name a PostgreSQL database (postgresql://user:password@host/db) "
+            "or an SQLite file (sqlite:///path)",
+            [
+                FieldError(
+                    "MISPER_DATABASE_URL", f"the scheme {scheme!r} is not one misper stores incidents in"
+                )
+            ],
+        )
     return f"sqlite:///{data_dir / DATABASE_FILE}"
+
+
+@contextmanager
+def reachable(url: str) -> Iterator[None]:
+    """Database failures (unreachable, refused, gone away) as a named 503, never a traceback."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+        raise StoreNotReady(f"the database {redacted(url)} cannot be used: {reason}") from None
 
 
 def redacted(url: str) -> str:
@@ -114,7 +135,7 @@ def _alembic(connection: sa.Connection) -> Config:
 def upgrade(url: str) -> list[str]:
     """Apply the migrations not yet applied; return their revisions, oldest first."""
     engine = engine_for(url)
-    with engine.begin() as connection:
+    with reachable(url), engine.begin() as connection:
         before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(_alembic(connection), "head")
         after = MigrationContext.configure(connection).get_current_revision()
@@ -142,7 +163,12 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as connection:
+        with reachable(self.url), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with reachable(self.url), self.engine.connect() as connection:
             yield connection
 
     def put_incident(
@@ -272,7 +298,7 @@ class Store:
     def timeline(self, incident_id: str) -> tuple[dict[str, Any], int, list[dict[str, Any]]]:
         """The stored timeline as contract v1 JSON (every event, corrected ones included), its
         profile version, and the stored episodes of the same child it counts."""
-        with self.engine.connect() as db:
+        with self._read() as db:
             incident = self._row(db, incident_id)
             stored = [
                 json.loads(r.body)
@@ -346,7 +372,7 @@ class Store:
             return int(result.inserted_primary_key[0])
 
     def decisions(self, incident_id: str, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
-        with self.engine.connect() as db:
+        with self._read() as db:
             self._row(db, incident_id)
             total = db.execute(
                 sa.select(sa.func.count()).where(decisions.c.incident_id == incident_id)
@@ -363,7 +389,7 @@ class Store:
     def decision_timeline(self, record: dict[str, Any]) -> dict[str, Any]:
         """The timeline a recorded decision was made on: its profile version, the events it saw
         (by id, in stored order) and the stored episodes it counted."""
-        with self.engine.connect() as db:
+        with self._read() as db:
             self._row(db, record["incident_id"])
             wanted = json.loads(record["event_ids"])
             bodies = {
@@ -397,7 +423,7 @@ class Store:
         """Incidents by status, most urgent first: the earliest next due instant, then those with
         none, then by id."""
         where = [] if status == "all" else [incidents.c.status == status]
-        with self.engine.connect() as db:
+        with self._read() as db:
             total = db.execute(sa.select(sa.func.count()).select_from(incidents).where(*where)).scalar_one()
             rows = db.execute(
                 sa.select(incidents)
