@@ -105,7 +105,52 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("incident", help="incident id")
     verify.set_defaults(func=_audit_verify)
+    rep = sub.add_parser(
+        "replay", help="evaluate a corpus of historical incidents (JSON Lines) and report like an inspection"
+    )
+    rep.add_argument(
+        "corpus", help="JSON Lines, one timeline per line (.gz accepted; - reads standard input)"
+    )
+    rep.add_argument(
+        "--policy", help="judge every incident by this policy (default: the one in force at each report)"
+    )
+    rep.add_argument(
+        "--compare", metavar="POLICY_ID", help="also judge by this policy and report what changes"
+    )
+    rep.add_argument("--out", help="write each result as JSON Lines here")
+    rep.add_argument("--csv", help="write every finding as a CSV row here")
+    rep.add_argument("--report", help="write the inspection report, one self-contained HTML file, here")
+    rep.add_argument("--summary", help="write the summary JSON here instead of printing it")
+    rep.add_argument(
+        "--errors", help="where refused lines go (default: OUT.errors.jsonl or replay-errors.jsonl)"
+    )
+    rep.add_argument("--workers", type=int, default=0, help="processes (default: every core)")
+    rep.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
+    rep.set_defaults(func=_replay)
+    syn = sub.add_parser("synth", help="print a synthetic year of incidents as JSON Lines (not real data)")
+    syn.add_argument("--incidents", type=int, default=2800)
+    syn.add_argument("--seed", type=int, default=1)
+    syn.set_defaults(func=_synth)
     return parser
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from api.replay.command import run_replay
+
+    rules = Path(args.rules) if args.rules else default_rules_dir()
+    return run_replay(args, _registry(args.rules), rules)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from api.replay.synth import synth
+
+    if args.incidents < 1:
+        print("misper: --incidents must be at least 1", file=sys.stderr)
+        return 2
+    out = sys.stdout
+    for line in synth(args.incidents, args.seed):
+        out.write(line + "\n")
+    return 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

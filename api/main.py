@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import access_log, openapi, problems
 from api.keys import KeyStore
-from api.routes import evaluations, health, incidents, policies, problem_pages, simulations
+from api.routes import evaluations, health, incidents, policies, problem_pages, replays, simulations
 from api.settings import Settings
 from api.store import upgrade
 from api.work import shared_work
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
         evaluations.router,
         simulations.router,
         incidents.router,
+        replays.router,
         policies.router,
         problem_pages.router,
         health.router,

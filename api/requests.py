@@ -54,16 +54,19 @@ def declared_length(request: Request) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(
+    request: Request, limit: int, media_types: tuple[str, ...] = ("application/json",)
+) -> bytes:
     """The body's bytes: JSON, not encoded, within the size limit (parsed by the caller, off
     the event loop when it is large)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
+    if media not in media_types:
         raise ApiProblem(
             415,
             "unsupported_media_type",
             "Unsupported media type",
-            f"the body must be sent as Content-Type: application/json, not {media or 'no content type'}",
+            f"the body must be sent as Content-Type: {' or '.join(media_types)}, "
+            f"not {media or 'no content type'}",
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding != "identity":

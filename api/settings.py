@@ -28,6 +28,8 @@ class Settings:
     large_queue: int = 16
     # The incident store: MISPER_DATABASE_URL (postgresql://...), else SQLite in the data folder.
     database: str | None = None
+    # POST /v1/replays takes a whole corpus: its own size limit (MISPER_REPLAY_MAX_BYTES).
+    max_replay_bytes: int = 64 * 1024 * 1024
 
     @property
     def database_url(self) -> str:
@@ -53,6 +55,7 @@ class Settings:
             large_processes=positive_from_env("MISPER_LARGE_PROCESSES", 1),
             large_queue=positive_from_env("MISPER_LARGE_QUEUE", 16),
             database=os.environ.get("MISPER_DATABASE_URL") or None,
+            max_replay_bytes=positive_from_env("MISPER_REPLAY_MAX_BYTES", 64 * 1024 * 1024),
         )
 
 

@@ -325,6 +325,7 @@ def test_issue12_operations_have_stable_ids_and_say_who_may_call_them(api) -> No
         ("/v1/incidents/{incident_id}/evaluation", "get"): "getIncidentEvaluation",
         ("/v1/incidents", "get"): "listIncidents",
         ("/v1/incidents/{incident_id}/decisions", "get"): "listDecisions",
+        ("/v1/replays", "post"): "createReplay",
         ("/healthz", "get"): "getHealth",
         ("/readyz", "get"): "getReadiness",
         ("/problems", "get"): "listProblemTypes",

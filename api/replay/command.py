@@ -1,0 +1,161 @@
+"""The replay as a command: read the corpus, evaluate, write results, findings, errors, the
+summary and the report, with a progress bar on a terminal."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+
+from api.replay.run import Job, open_corpus, replay
+from api.replay.summary import Summary
+from engine.policy.registry import PolicyRegistry
+
+CSV_FIELDS = [
+    "line",
+    "incident_id",
+    "area",
+    "policy",
+    "clause",
+    "code",
+    "severity",
+    "at",
+    "rule",
+    "basis",
+    "evidence",
+    "message",
+]
+
+
+def run_replay(args: Any, registry: PolicyRegistry, rules_dir: Path) -> int:
+    if args.policy:
+        registry.get(args.policy)  # an unknown id stops the run before it starts
+    if args.compare:
+        registry.get(args.compare)
+    job = Job(str(rules_dir), args.policy, args.compare)
+    workers = args.workers or os.cpu_count() or 1
+    summary = Summary()
+    with ExitStack() as files:
+        corpus = files.enter_context(open_corpus(args.corpus))
+        out = files.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else None
+        errors_path = args.errors or (f"{args.out}.errors.jsonl" if args.out else "replay-errors.jsonl")
+        errors = files.enter_context(open(errors_path, "w", encoding="utf-8"))
+        table = None
+        if args.csv:
+            handle = files.enter_context(open(args.csv, "w", encoding="utf-8", newline=""))
+            table = csv.DictWriter(handle, CSV_FIELDS, lineterminator="\n")
+            table.writeheader()
+        lines = _kept(corpus)
+        for result in _progress(replay(lines.texts(), job, workers), lines.total(args.corpus)):
+            summary.add(result, lines.text(result["line"]) if _may_be_top(summary, result) else None)
+            if "error" in result:
+                errors.write(json.dumps(result, separators=(",", ":")) + "\n")
+                continue
+            if out:
+                out.write(
+                    json.dumps({k: v for k, v in result.items() if k != "facts"}, separators=(",", ":"))
+                    + "\n"
+                )
+            if table:
+                _rows(table, result)
+    data = summary.as_dict(registry)
+    data["errors_file"] = errors_path
+    if args.report:
+        from api.replay.report import write_report
+
+        write_report(Path(args.report), data, registry)
+    text = json.dumps(data, indent=2)
+    if args.summary:
+        Path(args.summary).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    print(
+        f"misper: {summary.incidents} incidents replayed, {summary.errors} lines refused (see {errors_path})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+class _kept:
+    """The corpus lines, remembering only the most recent ones (a result comes back a bounded
+    number of lines after its own was read), so a top incident's timeline can be drawn."""
+
+    def __init__(self, corpus: IO[str]) -> None:
+        self.corpus = corpus
+        self.recent: dict[int, str] = {}
+
+    def texts(self) -> Iterator[str]:
+        for n, text in enumerate(self.corpus, start=1):
+            self.recent[n] = text
+            if len(self.recent) > 20_000:
+                del self.recent[next(iter(self.recent))]
+            yield text
+
+    def text(self, line: int) -> str | None:
+        return self.recent.get(line)
+
+    @staticmethod
+    def total(path: str) -> int | None:
+        if path == "-":
+            return None
+        with open_corpus(path) as f:
+            return sum(1 for t in f if t.strip())
+
+
+def _may_be_top(summary: Summary, result: dict[str, Any]) -> bool:
+    if "facts" not in result:
+        return False
+    return len(summary.top) < 10 or result["facts"]["breaches"] >= summary.top[0][0]
+
+
+def _progress(results: Iterator[dict[str, Any]], total: int | None) -> Iterator[dict[str, Any]]:
+    """A progress bar with the rate and the time left, on a terminal only."""
+    if not sys.stderr.isatty():
+        yield from results
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):  # type: ignore[misc]
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.0f} incidents/s" if task.speed else "")
+
+    columns = [TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn()]
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("replay", total=total)
+        for result in results:
+            bar.advance(task)
+            yield result
+
+
+def _rows(table: csv.DictWriter[str], result: dict[str, Any]) -> None:
+    evaluation = result["evaluation"]
+    for f in evaluation["findings"]:
+        table.writerow(
+            {
+                "line": result["line"],
+                "incident_id": evaluation["incident_id"],
+                "area": result.get("area") or "",
+                "policy": evaluation["policy"]["id"],
+                "clause": f["clause"],
+                "code": f["code"],
+                "severity": f["severity"],
+                "at": f["at"],
+                "rule": f["rule"],
+                "basis": f["basis"] or "",
+                "evidence": " ".join(f["evidence"]),
+                "message": f["message"],
+            }
+        )

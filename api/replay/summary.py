@@ -1,0 +1,240 @@
+"""The summary an inspector wants of a replay, built one result at a time in bounded memory:
+counts, per-clause breach rates, per-deadline delay distributions (minute histograms, so the
+percentiles are exact to the minute), breakdowns by area and month, the incidents with the most
+breaches, and, when two policies are compared, what changes between them."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.policy.registry import PolicyRegistry
+
+TOP = 10
+EXAMPLES = 3
+PROVENANCE_ORDER = ["assumed", "reported", "statutory", "stated"]  # weakest first
+
+
+def percentile(histogram: Counter[int], share: float) -> int | None:
+    """The smallest value with at least ``share`` of the observations at or below it."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    need, seen = share * total, 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= need:
+            return value
+    return max(histogram)
+
+
+@dataclass
+class Summary:
+    incidents: int = 0
+    errors: int = 0
+    children: Counter[str] = field(default_factory=Counter)
+    policies: Counter[str] = field(default_factory=Counter)
+    grades: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    grade_changes: Counter[str] = field(default_factory=Counter)
+    applicable: Counter[tuple[str, str]] = field(default_factory=Counter)
+    breached: Counter[tuple[str, str]] = field(default_factory=Counter)
+    findings: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # policy, clause, severity
+    delays: dict[tuple[str, str, str], Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
+    never: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    areas: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    months: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    top: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
+    compare: Counter[str] = field(default_factory=Counter)
+    appeared: Counter[str] = field(default_factory=Counter)
+    disappeared: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, result: dict[str, Any], line_text: str | None = None) -> None:
+        if "error" in result:
+            self.errors += 1
+            return
+        facts, evaluation = result["facts"], result["evaluation"]
+        policy = evaluation["policy"]["id"]
+        self.incidents += 1
+        self.children[facts["child_id"]] += 1
+        self.policies[policy] += 1
+        self._grades(facts)
+        self._clauses(policy, facts, evaluation)
+        area = result.get("area") or "not given"
+        self.areas[area]["incidents"] += 1
+        self.areas[area]["breaches"] += facts["breaches"]
+        self.months[facts["month"]]["incidents"] += 1
+        self.months[facts["month"]]["breaches"] += facts["breaches"]
+        entry = (facts["breaches"], -result["line"], {"result": result, "line": line_text})
+        if len(self.top) < TOP:
+            heapq.heappush(self.top, entry)
+        elif entry[:2] > self.top[0][:2]:
+            heapq.heapreplace(self.top, entry)
+        if "compared" in result:
+            self._compare(facts["incident_id"], evaluation, result["compared"])
+
+    def _grades(self, facts: dict[str, Any]) -> None:
+        for kind in ("initial", "final", "recommended"):
+            self.grades[kind][facts[f"{kind}_grade"] or "none"] += 1
+        if facts["initial_grade"] and facts["final_grade"] and facts["initial_grade"] != facts["final_grade"]:
+            self.grade_changes["initial differs from final"] += 1
+        if facts["final_grade"] != facts["recommended_grade"]:
+            self.grade_changes["final differs from recommended"] += 1
+
+    def _clauses(self, policy: str, facts: dict[str, Any], evaluation: dict[str, Any]) -> None:
+        for clause in facts["applicable"]:
+            self.applicable[(policy, clause)] += 1
+        for clause in facts["breached"]:
+            self.breached[(policy, clause)] += 1
+        for f in evaluation["findings"]:
+            self.findings[(policy, f["clause"], f["severity"])] += 1
+        for deadline, clause, late in facts["delays"]:
+            key = (policy, clause, deadline)
+            if late is None:
+                self.never[key] += 1
+            else:
+                self.delays[key][late] += 1
+
+    def _compare(self, incident: str, first: dict[str, Any], second: dict[str, Any]) -> None:
+        changes = {
+            "recommended grade": first["grade"]["recommended"] != second["grade"]["recommended"],
+            "required oversight": first["oversight"]["required_role"] != second["oversight"]["required_role"],
+            "findings": _codes(first) != _codes(second),
+        }
+        for what, changed in changes.items():
+            if changed:
+                self.compare[what] += 1
+                self._example(f"changed:{what}", incident)
+        for code in _codes(second) - _codes(first):
+            self.appeared[code] += 1
+            self._example(f"appeared:{code}", incident)
+        for code in _codes(first) - _codes(second):
+            self.disappeared[code] += 1
+            self._example(f"disappeared:{code}", incident)
+
+    def _example(self, key: str, incident: str) -> None:
+        if len(self.examples[key]) < EXAMPLES:
+            self.examples[key].append(incident)
+
+    def as_dict(self, registry: PolicyRegistry) -> dict[str, Any]:
+        """The summary as JSON data, every list in a fixed order."""
+        clauses = []
+        for policy_id, clause in sorted(
+            set(self.applicable) | set(self.breached) | {k[:2] for k in self.findings}
+        ):
+            policy = registry.get(policy_id)
+            # A clause with a deadline applies where the deadline did; a rule's, to every incident.
+            timed = any(d.clause == clause for d in policy.deadlines)
+            applicable = self.applicable[(policy_id, clause)] if timed else self.policies[policy_id]
+            applicable = max(applicable, self.breached[(policy_id, clause)])
+            clauses.append(
+                {
+                    "policy": policy_id,
+                    "clause": clause,
+                    "text": policy.meta.clauses.get(clause, ""),
+                    "basis": _basis(policy, clause),
+                    "applicable": applicable,
+                    "breached": self.breached[(policy_id, clause)],
+                    "share": round(self.breached[(policy_id, clause)] / applicable, 4)
+                    if applicable
+                    else None,
+                    "findings": {
+                        sev: n
+                        for (p, c, sev), n in sorted(self.findings.items())
+                        if (p, c) == (policy_id, clause)
+                    },
+                }
+            )
+        deadlines = []
+        for key in sorted(set(self.delays) | set(self.never)):
+            histogram = self.delays[key]
+            deadlines.append(
+                {
+                    "policy": key[0],
+                    "clause": key[1],
+                    "deadline": key[2],
+                    "met": sum(histogram.values()),
+                    "late": sum(n for v, n in histogram.items() if v > 0),
+                    "never": self.never[key],
+                    "median_minutes": percentile(histogram, 0.5),
+                    "p90_minutes": percentile(histogram, 0.9),
+                    "worst_minutes": max(histogram) if histogram else None,
+                    "histogram": {str(v): n for v, n in sorted(histogram.items())},
+                }
+            )
+        top = sorted(self.top, key=lambda e: (-e[0], -e[1]))
+        out: dict[str, Any] = {
+            "incidents": self.incidents,
+            "errors": self.errors,
+            "children": len(self.children),
+            "repeat_children": sum(1 for n in self.children.values() if n > 1),
+            "most_episodes": max(self.children.values(), default=0),
+            "policies": dict(sorted(self.policies.items())),
+            "grades": {k: dict(sorted(v.items())) for k, v in sorted(self.grades.items())},
+            "grade_changes": dict(sorted(self.grade_changes.items())),
+            "clauses": clauses,
+            "deadlines": deadlines,
+            "areas": {k: dict(v) for k, v in sorted(self.areas.items())},
+            "months": {k: dict(v) for k, v in sorted(self.months.items())},
+            "most_breaches": [
+                {
+                    "line": e[2]["result"]["line"],
+                    "incident_id": e[2]["result"]["facts"]["incident_id"],
+                    "breaches": e[0],
+                    "findings": [
+                        {k: f[k] for k in ("clause", "code", "severity", "message", "evidence", "at")}
+                        for f in e[2]["result"]["evaluation"]["findings"]
+                        if f["severity"] == "breach"
+                    ],
+                    "events": _events(e[2]["line"]),
+                    "deadlines": [
+                        {
+                            k: d[k]
+                            for k in ("id", "occurrence", "clause", "starts_at", "due_at", "met_at", "status")
+                        }
+                        for d in e[2]["result"]["evaluation"]["deadlines"]
+                    ],
+                }
+                for e in top
+            ],
+        }
+        if self.compare or self.appeared or self.disappeared:
+            out["comparison"] = {
+                "changed": {
+                    k: {"incidents": n, "examples": self.examples[f"changed:{k}"]}
+                    for k, n in sorted(self.compare.items())
+                },
+                "appeared": {
+                    k: {"incidents": n, "examples": self.examples[f"appeared:{k}"]}
+                    for k, n in sorted(self.appeared.items())
+                },
+                "disappeared": {
+                    k: {"incidents": n, "examples": self.examples[f"disappeared:{k}"]}
+                    for k, n in sorted(self.disappeared.items())
+                },
+            }
+        return out
+
+
+def _events(line: str | None) -> list[dict[str, Any]]:
+    """The incident's events as drawn on its timeline (no free text)."""
+    if not line:
+        return []
+    events = json.loads(line).get("events", [])
+    return sorted(
+        ({k: e.get(k) for k in ("id", "type", "at", "by", "grade")} for e in events),
+        key=lambda e: str(e["at"]),
+    )
+
+
+def _codes(evaluation: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in evaluation["findings"] if f["severity"] != "warning"}
+
+
+def _basis(policy: Any, clause: str) -> str:
+    """The weakest provenance among the clause's parameters; stated when it has none."""
+    found = {p.provenance for p in policy.parameters.values() if p.clause == clause}
+    return next((p for p in PROVENANCE_ORDER if p in found), "stated")

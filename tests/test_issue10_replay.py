@@ -1,0 +1,207 @@
+"""Issue 10: replaying a corpus of historical incidents, reporting like an inspection, comparing
+policy versions; the synthetic corpus; the same over HTTP."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from api.replay.synth import synth
+from tests.api_support import Api
+from tests.conftest import misper
+
+BAD_LINES = [
+    "this is not json",
+    '{"incident_id": "X-1", "child": {"child_id": "c", "age_years": 14}, "events": []}',
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "year.jsonl"
+    lines = list(synth(240, 7))
+    lines[100:100] = BAD_LINES  # lines 101 and 102
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_synth_is_deterministic_and_looks_like_a_year() -> None:
+    assert list(synth(50, 3)) == list(synth(50, 3)) and list(synth(50, 3)) != list(synth(50, 4))
+    year = [json.loads(line) for line in synth(2800, 1)]
+    children = Counter(b["child"]["child_id"] for b in year)
+    assert 700 <= len(children) <= 740
+    assert max(children.values()) >= 24  # a heavy tail: some children missing dozens of times
+    reports = [b["events"][0]["at"] for b in year]
+    assert any(r.startswith("2023-03-26") for r in reports) and any(
+        r.startswith("2023-10-29") for r in reports
+    )
+    done = misper("synth", "--incidents", "5", "--seed", "3")
+    assert done.returncode == 0 and done.stdout.splitlines() == list(synth(5, 3))
+
+
+def test_the_same_results_whatever_the_number_of_workers(corpus: Path, tmp_path: Path) -> None:
+    outputs = []
+    for workers in ("1", "2"):
+        folder = tmp_path / workers
+        folder.mkdir()
+        done = misper(
+            "replay",
+            str(corpus),
+            "--workers",
+            workers,
+            "--out",
+            str(folder / "out.jsonl"),
+            "--csv",
+            str(folder / "findings.csv"),
+            "--summary",
+            str(folder / "summary.json"),
+            "--errors",
+            str(tmp_path / "errors.jsonl"),
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(
+            [(folder / name).read_bytes() for name in ("out.jsonl", "findings.csv", "summary.json")]
+        )
+    assert outputs[0] == outputs[1]
+    summary = json.loads(outputs[0][2])
+    assert (summary["incidents"], summary["errors"]) == (240, 2)
+    errors = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
+    assert [(e["line"], e["error"][:20]) for e in errors] == [
+        (101, "the line is not JSON"),
+        (102, "the timeline does no"),
+    ]
+    assert {
+        "field": "events",
+        "message": "list should have at least 1 item after validation, not 0",
+    } in errors[1]["errors"]
+    header, *rows = outputs[0][1].decode().splitlines()
+    assert header.startswith("line,incident_id,area,policy,clause,code,severity")
+    assert len(rows) == sum(
+        len(json.loads(r)["evaluation"]["findings"]) for r in outputs[0][0].decode().splitlines()
+    )
+
+
+def test_the_summary_an_inspector_wants(corpus: Path, tmp_path: Path) -> None:
+    done = misper("replay", str(corpus), "--workers", "1", "--errors", str(tmp_path / "e.jsonl"))
+    summary = json.loads(done.stdout)
+    assert summary["children"] < summary["incidents"] and summary["repeat_children"] > 0
+    assert set(summary["grades"]) == {"initial", "final", "recommended"}
+    g2 = next(c for c in summary["clauses"] if c["clause"] == "G2")
+    assert g2["basis"] == "assumed" and 0 < g2["breached"] <= g2["applicable"] and g2["share"] is not None
+    g1 = next(c for c in summary["clauses"] if c["clause"] == "G1")
+    assert (
+        g1["applicable"] == summary["policies"]["suffolk-2023-02"]
+    )  # a rule's clause applies to every incident
+    grading = next(
+        d
+        for d in summary["deadlines"]
+        if d["deadline"] == "initial_grading" and d["policy"] == "suffolk-2023-02"
+    )
+    assert grading["median_minutes"] <= grading["p90_minutes"] <= grading["worst_minutes"]
+    assert set(summary["areas"]) <= {"East", "South", "West"} and len(summary["months"]) >= 6
+    top = summary["most_breaches"]
+    assert len(top) == 10 and top[0]["breaches"] >= top[-1]["breaches"]
+    assert top[0]["findings"][0]["evidence"] and top[0]["events"][0]["type"] == "report_received"
+
+
+def test_the_report_is_one_self_contained_file(corpus: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    done = misper(
+        "replay",
+        str(corpus),
+        "--workers",
+        "1",
+        "--report",
+        str(report),
+        "--summary",
+        str(tmp_path / "s.json"),
+    )
+    assert done.returncode == 0, done.stderr
+    html = report.read_text()
+    for section in (
+        "Clauses: how often each was breached",
+        "Deadlines: how late each duty was",
+        "By month",
+        "Incidents with the most breaches",
+    ):
+        assert section in html
+    assert html.count("<svg") >= 13  # three charts and a timeline for each of ten incidents
+    assert "<script" not in html and "http://" not in html and "https://" not in html and "src=" not in html
+
+
+def test_the_report_renders_in_a_real_browser(corpus: Path, tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    report = tmp_path / "report.html"
+    misper(
+        "replay",
+        str(corpus),
+        "--workers",
+        "1",
+        "--report",
+        str(report),
+        "--summary",
+        str(tmp_path / "s.json"),
+    )
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert "Incidents with the most breaches" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,2000", report.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_compare_lists_what_a_policy_change_alters(corpus: Path, tmp_path: Path) -> None:
+    done = misper(
+        "replay",
+        str(corpus),
+        "--workers",
+        "1",
+        "--compare",
+        "baseline-pre-2023",
+        "--errors",
+        str(tmp_path / "e.jsonl"),
+    )
+    comparison = json.loads(done.stdout)["comparison"]
+    assert comparison["changed"]["recommended grade"]["incidents"] > 0
+    assert len(comparison["changed"]["recommended grade"]["examples"]) == 3
+    assert "GRADE_NOT_ALLOWED" in comparison["disappeared"]  # the baseline allowed every grade
+
+
+def test_a_gzipped_corpus_and_an_unknown_policy(corpus: Path, tmp_path: Path) -> None:
+    packed = tmp_path / "year.jsonl.gz"
+    packed.write_bytes(gzip.compress(corpus.read_bytes()))
+    done = misper("replay", str(packed), "--workers", "1", "--errors", str(tmp_path / "e.jsonl"))
+    assert json.loads(done.stdout)["incidents"] == 240
+    unknown = misper("replay", str(corpus), "--policy", "suffolk-2024")
+    assert unknown.returncode == 2 and "unknown policy 'suffolk-2024'" in unknown.stderr
+
+
+def test_replay_over_http_streams_results_then_the_summary(api: Api, corpus: Path) -> None:
+    lines = corpus.read_text().splitlines()[:120]
+    answer = api.client.post(
+        "/v1/replays",
+        content="\n".join(lines).encode(),
+        headers={**api.auth("auditor"), "Content-Type": "application/x-ndjson"},
+    )
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/x-ndjson")
+    out = [json.loads(line) for line in answer.text.splitlines()]
+    assert [r["line"] for r in out[:-1]] == list(range(1, 121))
+    assert "error" in out[100] and "evaluation" in out[0] and "facts" not in out[0]
+    assert out[-1]["summary"]["incidents"] == 118 and out[-1]["summary"]["errors"] == 2
+    assert api.client.post("/v1/replays", content=b"{}", headers=api.auth("control_room")).status_code == 403
+    bad = api.client.post("/v1/replays?compare=nope", content=b"{}", headers=api.auth("auditor"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.compare"
