@@ -12,6 +12,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from tests.api_support import make_api
 
+
 @schemathesis.serializer("application/x-ndjson")
 def ndjson(ctx, value):  # type: ignore[no-untyped-def]
     """POST /v1/replays takes JSON Lines: text, sent as it is."""
