@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from api.replay.run import Job, open_corpus, replay
 from api.replay.summary import Summary
@@ -50,9 +50,8 @@ def run_replay(args: Any, registry: PolicyRegistry, rules_dir: Path) -> int:
             handle = files.enter_context(open(args.csv, "w", encoding="utf-8", newline=""))
             table = csv.DictWriter(handle, CSV_FIELDS, lineterminator="\n")
             table.writeheader()
-        lines = _kept(corpus)
-        for result in _progress(replay(lines.texts(), job, workers), lines.total(args.corpus)):
-            summary.add(result, lines.text(result["line"]) if _may_be_top(summary, result) else None)
+        for result in _progress(replay(corpus, job, workers), _count(args.corpus)):
+            summary.add(result)
             if "error" in result:
                 errors.write(json.dumps(result, separators=(",", ":")) + "\n")
                 continue
@@ -81,36 +80,12 @@ def run_replay(args: Any, registry: PolicyRegistry, rules_dir: Path) -> int:
     return 0
 
 
-class _kept:
-    """The corpus lines, remembering only the most recent ones (a result comes back a bounded
-    number of lines after its own was read), so a top incident's timeline can be drawn."""
-
-    def __init__(self, corpus: IO[str]) -> None:
-        self.corpus = corpus
-        self.recent: dict[int, str] = {}
-
-    def texts(self) -> Iterator[str]:
-        for n, text in enumerate(self.corpus, start=1):
-            self.recent[n] = text
-            if len(self.recent) > 20_000:
-                del self.recent[next(iter(self.recent))]
-            yield text
-
-    def text(self, line: int) -> str | None:
-        return self.recent.get(line)
-
-    @staticmethod
-    def total(path: str) -> int | None:
-        if path == "-":
-            return None
-        with open_corpus(path) as f:
-            return sum(1 for t in f if t.strip())
-
-
-def _may_be_top(summary: Summary, result: dict[str, Any]) -> bool:
-    if "facts" not in result:
-        return False
-    return len(summary.top) < 10 or result["facts"]["breaches"] >= summary.top[0][0]
+def _count(path: str) -> int | None:
+    """The number of lines to replay, for the progress bar's time left (None for standard input)."""
+    if path == "-":
+        return None
+    with open_corpus(path) as f:
+        return sum(1 for t in f if t.strip())
 
 
 def _progress(results: Iterator[dict[str, Any]], total: int | None) -> Iterator[dict[str, Any]]:

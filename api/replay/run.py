@@ -123,6 +123,17 @@ def incident_facts(timeline: Any, policy: Any, result: dict[str, Any]) -> dict[s
         "breached": sorted({f["clause"] for f in result["findings"] if f["severity"] == "breach"}),
         "breaches": sum(f["severity"] == "breach" for f in result["findings"]),
         "delays": delays,
+        # For the report's drawing of the incidents with the most breaches (no free text).
+        "events": [
+            {
+                "id": e.id,
+                "type": e.type,
+                "at": e.at.isoformat(),
+                "by": getattr(e, "by", None),
+                "grade": getattr(e, "grade", None),
+            }
+            for e in sorted(timeline.events, key=lambda e: e.at)
+        ],
     }
 
 

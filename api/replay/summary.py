@@ -6,7 +6,6 @@ breaches, and, when two policies are compared, what changes between them."""
 from __future__ import annotations
 
 import heapq
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +51,7 @@ class Summary:
     disappeared: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
-    def add(self, result: dict[str, Any], line_text: str | None = None) -> None:
+    def add(self, result: dict[str, Any]) -> None:
         if "error" in result:
             self.errors += 1
             return
@@ -68,7 +67,7 @@ class Summary:
         self.areas[area]["breaches"] += facts["breaches"]
         self.months[facts["month"]]["incidents"] += 1
         self.months[facts["month"]]["breaches"] += facts["breaches"]
-        entry = (facts["breaches"], -result["line"], {"result": result, "line": line_text})
+        entry = (facts["breaches"], -result["line"], {"result": result})
         if len(self.top) < TOP:
             heapq.heappush(self.top, entry)
         elif entry[:2] > self.top[0][:2]:
@@ -189,7 +188,7 @@ class Summary:
                         for f in e[2]["result"]["evaluation"]["findings"]
                         if f["severity"] == "breach"
                     ],
-                    "events": _events(e[2]["line"]),
+                    "events": e[2]["result"]["facts"]["events"],
                     "deadlines": [
                         {
                             k: d[k]
@@ -217,17 +216,6 @@ class Summary:
                 },
             }
         return out
-
-
-def _events(line: str | None) -> list[dict[str, Any]]:
-    """The incident's events as drawn on its timeline (no free text)."""
-    if not line:
-        return []
-    events = json.loads(line).get("events", [])
-    return sorted(
-        ({k: e.get(k) for k in ("id", "type", "at", "by", "grade")} for e in events),
-        key=lambda e: str(e["at"]),
-    )
 
 
 def _codes(evaluation: dict[str, Any]) -> set[str]:

@@ -68,6 +68,8 @@ def synth(incidents: int, seed: int) -> Iterator[str]:
     history: dict[int, list[datetime]] = {}
     for n, (child_no, report) in enumerate(zip(owners, reports, strict=True)):
         earlier = history.setdefault(child_no, [])
+        while earlier and report <= earlier[-1]:  # one child is reported once at an instant
+            report = earlier[-1] + timedelta(minutes=1)
         body = _incident(rnd, n, profiles[child_no], report, earlier)
         earlier.append(report)
         yield json.dumps(body, separators=(",", ":"))
