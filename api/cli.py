@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
     ev.add_argument("--trace", action="store_true", help="include the facts and the rules that fired")
     ev.add_argument(
+        "--format",
+        choices=["json", "text"],
+        default="json",
+        help="json (default, for scripts) or text: one screen for a person",
+    )
+    ev.add_argument(
         "--why-not",
         metavar="CODE",
         help="also say, for each rule that raises this finding code, which condition no fact met",
@@ -205,7 +211,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(
         timeline, policy, as_of, trace=args.trace, why_not=args.why_not, why_not_field="--why-not"
     )
-    print(result.to_json())
+    if args.format == "text":
+        from api.text import render
+
+        sys.stdout.write(render(result))
+    else:
+        print(result.to_json())
     return 0
 
 

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import access_log, openapi, problems
 from api.keys import KeyStore
-from api.routes import evaluations, health, incidents, policies, problem_pages, replays, simulations
+from api.routes import evaluations, health, incidents, pages, policies, problem_pages, replays, simulations
 from api.settings import Settings
 from api.store import upgrade
 from api.work import shared_work
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
         description="Risk grading and supervision deadlines for children reported missing (contract v1). "
         "Every route but /healthz and /readyz needs an API key as a bearer token.",
         lifespan=lifespan,
+        docs_url=None,  # served from the installed package's assets instead (api/routes/pages.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_file)
@@ -68,6 +71,15 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
         health.router,
     ):
         app.include_router(router)
+    pages.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "Retry-After"],
+        )
     openapi.install(app)
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,9 @@ class Settings:
     database: str | None = None
     # POST /v1/replays takes a whole corpus: its own size limit (MISPER_REPLAY_MAX_BYTES).
     max_replay_bytes: int = 64 * 1024 * 1024
+    # Origins a browser tool may call the API from (MISPER_CORS_ORIGINS, comma-separated); none
+    # by default.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def database_url(self) -> str:
@@ -56,6 +60,7 @@ class Settings:
             large_queue=positive_from_env("MISPER_LARGE_QUEUE", 16),
             database=os.environ.get("MISPER_DATABASE_URL") or None,
             max_replay_bytes=positive_from_env("MISPER_REPLAY_MAX_BYTES", 64 * 1024 * 1024),
+            cors_origins=cors_origins(os.environ.get("MISPER_CORS_ORIGINS", "")),
         )
 
 
@@ -65,3 +70,13 @@ def positive_from_env(name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ValueError(f"{name} must be a positive whole number, got {raw!r}")
     return int(raw)
+
+
+def cors_origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins such as https://tools.example.police.uk; '*' is refused (the API
+    takes credentials), and so is anything that is not scheme://host[:port]."""
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ValueError(f"MISPER_CORS_ORIGINS: {origin!r} is not an origin like https://host[:port]")
+    return origins
