@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -92,6 +93,23 @@ def _restore_examples(schema: dict[str, Any]) -> None:
                     del content["x-example-file"]
 
 
+DESCRIPTIONS = Path(__file__).resolve().parent / "field_descriptions.yaml"
+
+
+def describe(components: dict[str, Any]) -> set[str]:
+    """Give every field a description from field_descriptions.yaml (Model.field, else field);
+    return the keys used."""
+    wording = yaml.safe_load(DESCRIPTIONS.read_text(encoding="utf-8"))
+    used = set()
+    for model, schema in components.items():
+        for name, prop in schema.get("properties", {}).items():
+            key = f"{model}.{name}" if f"{model}.{name}" in wording else name
+            if key in wording and "description" not in prop:
+                prop["description"] = wording[key]
+                used.add(key)
+    return used
+
+
 def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -109,6 +127,7 @@ def install(app: FastAPI) -> None:
             )
             components.update(generated.pop("$defs", {}))
             components[model.__name__] = generated
+        describe(components)
         app.openapi_schema = schema
         return schema
 

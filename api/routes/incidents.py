@@ -148,8 +148,8 @@ async def list_incidents(
     settings: SettingsDep,
     work: WorkDep,
     status: Annotated[Literal["open", "closed", "all"], Query(description="Which incidents.")] = "open",
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Which page (from 1).")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200, description="How many per page (at most 200).")] = 50,
 ) -> Response:
     """The worklist: each incident's current grade, the oversight its grade requires and its next
     duty not yet done (what, whose, when, and whether it is overdue).
@@ -174,8 +174,8 @@ async def list_decisions(
     incident_id: IncidentId,
     settings: SettingsDep,
     work: WorkDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Which page (from 1).")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200, description="How many per page (at most 200).")] = 50,
 ) -> Response:
     """The audit trail: who was told what, when, under which policy and engine, with a hash of
     the answer (misper audit verify re-evaluates and compares).

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from api.deps import PolicyDep, get_caller
@@ -106,7 +106,10 @@ async def list_policies(registry: PolicyDep) -> list[dict[str, Any]]:
     responses=problems(401, 404, 422, 503),
     openapi_extra=roles("control_room", "trainer", "auditor"),
 )
-async def get_policy(policy_id: str, registry: PolicyDep) -> dict[str, Any]:
+async def get_policy(
+    policy_id: Annotated[str, Path(description="The policy version's id, e.g. suffolk-2023-02.")],
+    registry: PolicyDep,
+) -> dict[str, Any]:
     """One policy version: its clauses, parameters, deadlines and rules, to explain a flag.
 
     Roles: any key."""

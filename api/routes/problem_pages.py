@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
 from api.openapi import problems
 from api.problem_types import REGISTRY
@@ -21,7 +21,9 @@ async def list_problem_types() -> list[dict[str, Any]]:
 
 
 @router.get("/{slug}", operation_id="getProblemType", responses=problems(404, 422))
-async def get_problem_type(slug: str) -> dict[str, Any]:
+async def get_problem_type(
+    slug: Annotated[str, Path(description="The problem type's slug, the last part of its type address.")],
+) -> dict[str, Any]:
     """One problem type, at the address its problems carry in ``type`` (no key)."""
     if slug not in REGISTRY:
         raise ApiProblem(404, "not_found", "Not found", f"no problem type {slug!r}; GET /problems lists them")
