@@ -133,6 +133,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--workers", type=int, default=0, help="processes (default: every core)")
     rep.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
     rep.set_defaults(func=_replay)
+    sim = sub.add_parser("simulate", help="step through an incident as a trainer does, without a server")
+    sim.add_argument("file", help="a contract v1 timeline (JSON); - reads standard input")
+    sim.add_argument("--at", help="only the state at this instant (ISO 8601 with a UTC offset)")
+    sim.add_argument(
+        "--until", help="stop at this instant (default: as_of, else the last event or due instant)"
+    )
+    sim.add_argument("--page", type=int, default=1, help="which page of a long simulation (default 1)")
+    sim.add_argument("--policy", help="policy id; default: the version in force at the report")
+    sim.add_argument("--rules", help="rules folder holding the policy versions (default: MISPER_RULES_DIR)")
+    sim.add_argument("--format", choices=["json", "text"], default="json", help="json (default) or text")
+    sim.set_defaults(func=_simulate)
     syn = sub.add_parser("synth", help="print a synthetic year of incidents as JSON Lines (not real data)")
     syn.add_argument("--incidents", type=int, default=2800)
     syn.add_argument("--seed", type=int, default=1)
@@ -145,6 +156,26 @@ def _replay(args: argparse.Namespace) -> int:
 
     rules = Path(args.rules) if args.rules else default_rules_dir()
     return run_replay(args, _registry(args.rules), rules)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from engine.judging.simulate import simulate
+
+    raw = _read_input(args.file)
+    if raw is None:
+        return 2
+    timeline = parse_timeline(raw)
+    policy = choose_policy(_registry(args.rules), timeline, args.policy, "--policy")
+    at = parse_instant("--at", args.at) if args.at else None
+    until = parse_instant("--until", args.until) if args.until else None
+    result = simulate(timeline, policy, until, args.page, "--page", at, "--at")
+    if args.format == "text":
+        from api.text import render_simulation
+
+        sys.stdout.write(render_simulation(result))
+    else:
+        print(result.model_dump_json(indent=2))
+    return 0
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.contract.evaluation import Evaluation
+from engine.contract.evaluation import Evaluation, Simulation
 
 STATUS_STYLE = {
     "met": "green",
@@ -92,5 +92,38 @@ def render(result: Evaluation, colour: bool | None = None, width: int = 120) -> 
     console.print(findings)
     for note in result.notes:
         console.print(Text(note, "italic"))
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    return "".join(line.rstrip() + "\n" for line in str(output).splitlines())
+
+
+def render_simulation(result: Simulation, colour: bool | None = None, width: int = 120) -> str:
+    """A simulation as a person reads it: one block per step, with what happened and what is new."""
+    tty = sys.stdout.isatty() if colour is None else colour
+    console = Console(file=io.StringIO(), width=width, force_terminal=tty, no_color=not tty, highlight=False)
+    console.print(
+        Text.assemble(("Simulation ", "bold"), (result.incident_id, "bold"), f"  policy {result.policy.id}"),
+        f"  page {result.page} of {result.pages}, until {when(result.until)}",
+    )
+    for step in result.steps:
+        late = sum(str(d.status) == "breached" for d in step.deadlines)
+        head = Text.assemble(
+            (when(step.at), "bold"),
+            f"  grade {step.grade.current or 'none'} (recommended {step.grade.recommended}),"
+            f" oversight {_role(step.oversight.required_role)}, {late} breached",
+        )
+        console.print(head)
+        for e in step.events:
+            said = f": {e.text}" if e.text else ""
+            console.print(
+                f"    {_role(e.by)} - {e.type.replace('_', ' ')}{f' {e.grade}' if e.grade else ''}{said}"
+            )
+        for f in step.new_findings:
+            console.print(
+                Text.assemble(
+                    "    ",
+                    (f"{f.clause} {f.severity}", SEVERITY_STYLE.get(str(f.severity), "")),
+                    f" {f.message}",
+                )
+            )
     output = console.file.getvalue()  # type: ignore[attr-defined]
     return "".join(line.rstrip() + "\n" for line in str(output).splitlines())

@@ -64,11 +64,14 @@ def simulation_json(
     until: datetime | None,
     page: int = 1,
     fields: tuple[str, str] = ("policy", "page"),
+    at: datetime | None = None,
 ) -> bytes:
-    """One page of the step-through simulation of a timeline's bytes, as compact JSON."""
+    """One page of the step-through simulation of a timeline's bytes (or the state at ``at``),
+    as compact JSON."""
     timeline = parse_timeline(raw)
     chosen = choose_policy(registry_checked(rules_dir, hashes), timeline, policy, fields[0])
-    return simulate(timeline, chosen, until, page, fields[1]).model_dump_json().encode()
+    at_field = fields[1].replace("page", "at")
+    return simulate(timeline, chosen, until, page, fields[1], at, at_field).model_dump_json().encode()
 
 
 def watch_parent(parent: int) -> None:

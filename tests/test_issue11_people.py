@@ -86,3 +86,70 @@ def test_docs_list_the_operations_in_a_browser_with_no_network(tmp_path: Path) -
                 timeout=120,
             ).stdout
             assert expected in dom and "/v1/incidents/{incident_id}/events" in dom, page
+
+
+def _simulate(*args: str) -> dict:
+    import json
+
+    done = misper("simulate", "fixtures/timelines/case-study.json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_simulation_keeps_only_steps_that_show_something() -> None:
+    steps = _simulate()["steps"]
+    previous = None
+    for step in steps:
+        state = (
+            step["grade"],
+            step["oversight"],
+            [(d["id"], d["occurrence"], d["status"]) for d in step["deadlines"]],
+        )
+        assert step["events"] or step["new_findings"] or state != previous, step["at"]
+        previous = state
+        assert {f["rule"] for f in step["new_findings"]} <= {f["rule"] for f in step["findings"]}
+        assert all(d["clause"] and d["duty"] and d["owner"] for d in step["deadlines"])
+    found = next(s for s in steps if any(e["type"] == "found" for e in s["events"]))
+    assert found["events"] == [
+        {"id": "e09", "type": "found", "by": "frontline_officer", "grade": None, "text": None}
+    ]
+    earlier = {
+        (f["rule"], f["evidence"][0])
+        for s in steps[: steps.index(found)]
+        for f in s["new_findings"]
+        if f["severity"] == "breach"
+    }
+    # The child found adds evidence to old breaches ("never happened before the child was found"):
+    # they are not reported again as new.
+    assert not {(f["rule"], f["evidence"][0]) for f in found["new_findings"]} & earlier
+    review = next(s for s in steps if any(e["id"] == "e07" for e in s["events"]))
+    assert review["events"][0]["text"].startswith("It is not unusual behaviour")
+    assert [f["code"] for f in review["new_findings"]] == ["CHILD_BLAMING_LANGUAGE"]
+
+
+def test_the_state_at_one_instant(api) -> None:
+    body = _simulate("--at", "2023-07-12T07:40:00+01:00")
+    (step,) = body["steps"]
+    assert step["triggers"] == ["event:e08"] and step["grade"]["current"] == "high"
+    assert step["new_findings"] == step["findings"] and len(step["findings"]) == 11
+    import json
+
+    case = json.loads(Path("fixtures/timelines/case-study.json").read_text())
+    answer = api.client.post(
+        "/v1/simulations?at=2023-07-12T07:40:00%2B01:00", json=case, headers=api.auth("trainer")
+    )
+    assert answer.status_code == 200 and answer.json()["steps"] == body["steps"]
+    early = api.client.post(
+        "/v1/simulations?at=2023-07-11T19:00:00%2B01:00", json=case, headers=api.auth("trainer")
+    )
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "query.at"
+
+
+def test_a_simulation_as_text() -> None:
+    done = misper("simulate", "fixtures/timelines/case-study.json", "--format", "text")
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Simulation SUF-23-004711  policy suffolk-2023-02")
+    assert (
+        "    inspector - supervisor review high: Raised to high risk: she has not returned home overnight."
+        in lines
+    )

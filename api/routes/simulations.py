@@ -14,7 +14,7 @@ from engine.jobs import simulation_json
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 Caller = Depends(allow(KeyRole.TRAINER, KeyRole.AUDITOR))
-Query_ = Depends(only_query("until", "policy", "page"))
+Query_ = Depends(only_query("until", "policy", "page", "at"))
 
 
 @router.post(
@@ -37,14 +37,25 @@ async def create_simulation(
     page: Annotated[
         int, Query(ge=1, description="Which page of steps (a long incident comes in pages of bounded work).")
     ] = 1,
+    at: Annotated[
+        QueryInstant, Query(description="Only the state at this instant (a trainer jumping to a time).")
+    ] = None,
 ) -> Response:
     """Step through an incident: a state at every event and every deadline instant, by page.
 
     Roles: trainer, auditor, admin."""
     stop = instant("until", until)
+    moment = instant("at", at)
     work.large.check()  # a full lane answers 429 before the body is read
     raw = await read_body(request, settings.max_body_bytes)
     answer = await work.large.run(
-        simulation_json, *checked(registry, settings), raw, policy, stop, page, ("query.policy", "query.page")
+        simulation_json,
+        *checked(registry, settings),
+        raw,
+        policy,
+        stop,
+        page,
+        ("query.policy", "query.page"),
+        moment,
     )
     return Response(answer, media_type="application/json")

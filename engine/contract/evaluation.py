@@ -151,6 +151,20 @@ class DeadlineState(_Out):
     occurrence: int
     status: Status
     due_at: Instant
+    clause: str = ""
+    owner: Role | None = None
+    duty: str = ""
+    starts_at: Instant | None = None
+
+
+class StepEvent(_Out):
+    """An event at a step's instant, as a trainer reads it."""
+
+    id: str
+    type: str
+    by: Role | None = None
+    grade: Grade | None = None
+    text: str | None = None
 
 
 class Step(_Out):
@@ -163,6 +177,8 @@ class Step(_Out):
     oversight: OversightView
     deadlines: list[DeadlineState]
     new_findings: list[Finding]
+    events: list[StepEvent] = []
+    findings: list[Finding] = []
 
 
 class Simulation(_Out):

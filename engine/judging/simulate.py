@@ -13,10 +13,20 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from engine.clock.deadlines import due_soon_at
 from engine.clock.localtime import iso_local, to_epoch
-from engine.contract.evaluation import Deadline, DeadlineState, Finding, PolicyRef, Simulation, Step
+from engine.contract.evaluation import (
+    Deadline,
+    DeadlineState,
+    Evaluation,
+    Finding,
+    PolicyRef,
+    Simulation,
+    Step,
+    StepEvent,
+)
 from engine.contract.timeline import Timeline
 from engine.errors import FieldError, InvalidRequest
 from engine.judging.judge import check_as_of, evaluate, rule_clocks
@@ -61,37 +71,106 @@ def plan(timeline: Timeline, policy: Policy, until: datetime | None = None) -> P
 def steps(
     timeline: Timeline, policy: Policy, planned: Plan, page: int = 1, page_field: str = "page"
 ) -> Iterator[Step]:
-    """One page's steps, one evaluation each, in time order. A step's new findings are those the
-    step before it did not have (for a page's first step, the last step of the page before)."""
+    """One page's steps, one evaluation each, in time order. A step that has no event and changes
+    nothing (no status, grade or oversight, no new finding) is left out. A step's new findings are
+    those the step before did not have (for a page's first step, the instant before it)."""
     first, end = _page(planned, page, page_field)
-    seen: set[tuple[str, tuple[str, ...], str]] = set()
+    seen: set[tuple[str, ...]] = set()
+    state: tuple[object, ...] = ()
     if first > 0:
-        seen = _keys(evaluate(timeline, policy, _dt(planned.instants[first - 1][0], timeline)).findings)
+        before = evaluate(timeline, policy, _dt(planned.instants[first - 1][0], timeline))
+        seen, state = _keys(before.findings), _state(before)
+    by_instant: dict[int, list[StepEvent]] = {}
+    for event in timeline.events:
+        by_instant.setdefault(to_epoch(event.at), []).append(_event(event))
     for at, triggers in planned.instants[first:end]:
         result = evaluate(timeline, policy, _dt(at, timeline))
         new = [f for f in result.findings if _key(f) not in seen]
-        seen = _keys(result.findings)
-        yield Step.model_construct(
-            at=result.as_of,
-            triggers=triggers,
-            mode=result.mode,
-            grade=result.grade,
-            oversight=result.oversight,
-            deadlines=[
-                DeadlineState.model_construct(
-                    id=d.id, occurrence=d.occurrence, status=d.status, due_at=d.due_at
-                )
-                for d in result.deadlines
-            ],
-            new_findings=new,
-        )
+        events = by_instant.get(at, [])
+        changed = _state(result) != state
+        seen, state = _keys(result.findings), _state(result)
+        if not (events or new or changed):
+            continue
+        yield _step(result, triggers, new, events)
+
+
+def state_at(timeline: Timeline, policy: Policy, at: datetime) -> Step:
+    """The state at one instant (a trainer jumping to a time): every finding counts as new."""
+    result = evaluate(timeline, policy, at)
+    moment = to_epoch(at)
+    events = [_event(e) for e in timeline.events if to_epoch(e.at) == moment]
+    return _step(result, [f"event:{e.id}" for e in events] or ["at"], result.findings, events)
+
+
+def _step(result: Evaluation, triggers: list[str], new: list[Finding], events: list[StepEvent]) -> Step:
+    return Step.model_construct(
+        at=result.as_of,
+        triggers=triggers,
+        mode=result.mode,
+        grade=result.grade,
+        oversight=result.oversight,
+        deadlines=[
+            DeadlineState.model_construct(
+                id=d.id,
+                occurrence=d.occurrence,
+                status=d.status,
+                due_at=d.due_at,
+                clause=d.clause,
+                owner=d.owner,
+                duty=d.duty,
+                starts_at=d.starts_at,
+            )
+            for d in result.deadlines
+        ],
+        new_findings=new,
+        events=events,
+        findings=result.findings,
+    )
+
+
+def _event(event: Any) -> StepEvent:
+    return StepEvent.model_construct(
+        id=event.id,
+        type=event.type,
+        by=getattr(event, "by", None),
+        grade=getattr(event, "grade", None),
+        text=getattr(event, "text", None),
+    )
+
+
+def _state(result: Evaluation) -> tuple[object, ...]:
+    """What a trainer sees change: the grades, the oversight and every deadline's status."""
+    return (
+        result.grade.current,
+        result.grade.recommended,
+        result.oversight.required_role,
+        result.oversight.accepted_at,
+        tuple((d.id, d.occurrence, d.status) for d in result.deadlines),
+    )
 
 
 def simulate(
-    timeline: Timeline, policy: Policy, until: datetime | None = None, page: int = 1, page_field: str = "page"
+    timeline: Timeline,
+    policy: Policy,
+    until: datetime | None = None,
+    page: int = 1,
+    page_field: str = "page",
+    at: datetime | None = None,
+    at_field: str = "at",
 ) -> Simulation:
-    """One page of the simulation (the first by default; ``pages`` says how many there are).
-    ``page_field`` names the page as the caller wrote it (``query.page``)."""
+    """One page of the simulation (the first by default; ``pages`` says how many there are), or
+    with ``at`` the state at that one instant. ``page_field`` and ``at_field`` name the page and
+    the instant as the caller wrote them (``query.page``)."""
+    if at is not None:
+        check_as_of(timeline, at, at_field)
+        return Simulation.model_construct(
+            incident_id=timeline.incident_id,
+            policy=PolicyRef.model_construct(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
+            until=iso_local(to_epoch(at), policy.meta.timezone),
+            page=1,
+            pages=1,
+            steps=[state_at(timeline, policy, at)],
+        )
     planned = plan(timeline, policy, until)
     return Simulation.model_construct(
         incident_id=timeline.incident_id,
@@ -112,11 +191,15 @@ def _page(planned: Plan, page: int, field: str) -> tuple[int, int]:
     return planned.pages[page - 1]
 
 
-def _key(f: Finding) -> tuple[str, tuple[str, ...], str]:
-    return (f.rule, tuple(f.evidence), f.severity)
+def _key(f: Finding) -> tuple[str, ...]:
+    """A finding's identity across steps: its rule, severity and first evidence (a deadline's
+    start: the child found later adds evidence to the same breach, it is not a new one), and for a
+    rule's finding its instant too (C3 raises one per night from the same start)."""
+    deadline_rule = ":" in f.rule
+    return (f.rule, str(f.severity), f.evidence[0] if f.evidence else "", "" if deadline_rule else str(f.at))
 
 
-def _keys(findings: list[Finding]) -> set[tuple[str, tuple[str, ...], str]]:
+def _keys(findings: list[Finding]) -> set[tuple[str, ...]]:
     return {_key(f) for f in findings}
 
 
