@@ -153,3 +153,67 @@ def test_a_simulation_as_text() -> None:
         "    inspector - supervisor review high: Raised to high risk: she has not returned home overnight."
         in lines
     )
+
+
+def test_the_trainers_page_in_a_real_browser(tmp_path: Path) -> None:
+    """Load the case study, step to the first breach and see its bar turn red, then make one
+    trainee decision and read what the policy says of it; with no network but the server."""
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.skip("no Chromium and ChromeDriver here (apt-get install chromium chromium-driver)")
+    import os
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from tests.test_issue9_server import serving
+
+    with serving(tmp_path, None, processes=1) as (server, _):
+        env = {"MISPER_DATA_DIR": str(tmp_path), "HOME": os.environ.get("HOME", str(tmp_path))}
+        key = misper("keys", "create", "--name", "trainer", "--role", "trainer", env=env).stdout.strip()
+        options = webdriver.ChromeOptions()
+        options.binary_location = browser
+        for flag in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1400,1800",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        ):
+            options.add_argument(flag)
+        page = webdriver.Chrome(service=Service(driver), options=options)
+        try:
+            page.get(f"http://127.0.0.1:{server.port}/train")
+            page.find_element(By.ID, "key").send_keys(key)
+            wait = WebDriverWait(page, 30)
+            wait.until(lambda p: len(p.find_elements(By.CSS_SELECTOR, "#scenario option")) > 5)
+            Select(page.find_element(By.ID, "scenario")).select_by_value("case-study")
+            wait.until(lambda p: "SUF-23-004711" in p.find_element(By.ID, "timeline").get_attribute("value"))
+            page.find_element(By.ID, "load").click()
+            wait.until(lambda p: "step 1 of" in p.find_element(By.ID, "clock").text)
+            assert page.find_element(By.ID, "load-error").text == ""
+            for _ in range(30):
+                if page.find_elements(By.CSS_SELECTOR, ".bar-row[data-status=breached] .bar.breached"):
+                    break
+                page.find_element(By.ID, "next").click()
+            red = page.find_elements(By.CSS_SELECTOR, ".bar-row[data-status=breached]")
+            assert [r.get_attribute("data-deadline") for r in red] == ["initial_grading", "response_plan_use"]
+            assert "20:10" in page.find_element(By.ID, "clock").text
+            assert (
+                "G2 The contact and control room makes the initial grading"
+                in page.find_element(By.ID, "findings").text
+            )
+            page.find_element(By.ID, "trainee").click()
+            assert "What happens next is hidden." in page.find_element(By.ID, "events").text
+            Select(page.find_element(By.ID, "d-type")).select_by_value("risk_graded")
+            Select(page.find_element(By.ID, "d-by")).select_by_visible_text("call_handler")
+            Select(page.find_element(By.ID, "d-grade")).select_by_visible_text("high")
+            page.find_element(By.ID, "d-submit").click()
+            wait.until(lambda p: "What really happened next" in p.find_element(By.ID, "verdict").text)
+            verdict = page.find_element(By.ID, "verdict").text
+            assert "G2 The control room's initial risk grading: met late" in verdict
+            page.save_screenshot(str(tmp_path / "train.png"))
+        finally:
+            page.quit()
