@@ -16,7 +16,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = run("ruff", "check", "engine", "api", "tests", "benchmarks")
+    result = run("ruff", "check", "engine", "api", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

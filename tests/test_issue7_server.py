@@ -196,5 +196,5 @@ def test_issue7_healthz_stays_fast_while_large_timelines_are_evaluated(server: S
     assert set(statuses) <= {200, 429} and statuses.count(200) >= 16
     assert server.request("POST", "/v1/evaluations", small) == expected_small
     latencies.sort()
-    # Generous for a loaded 2-core CI machine; measured figures are in benchmarks/README.md.
+    # Generous for a loaded 2-core CI machine; measured figures are in bench/README.md.
     assert latencies[int(len(latencies) * 0.95)] < 0.25, latencies[-5:]

@@ -33,7 +33,7 @@ from engine.judging.judge import check_as_of, evaluate, rule_clocks
 from engine.policy.model import Policy
 
 # The work of a page: the sum, over its steps, of the events at or before each ("step-events"),
-# about 110 us each on the reference machine (benchmarks/limits.py), so a page takes at most
+# about 110 us each on the reference machine (bench/limits.py), so a page takes at most
 # about 3.5 s. A page always holds at least one step.
 PAGE_WORK = 30_000
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Requests per second and latency percentiles for POST /v1/evaluations on this machine.
-# Usage: benchmarks/http_load.sh [WORKERS] [CONNECTIONS] [SECONDS]   (needs wrk: apt-get install wrk)
+# Usage: bench/http_load.sh [WORKERS] [CONNECTIONS] [SECONDS] [healthz]   (needs wrk: apt-get install wrk)
+# With "healthz" it measures GET /healthz instead: the framework's floor.
 # Method: a fresh data folder and a control_room key; `misper serve` on 127.0.0.1:8800 with
 # WORKERS processes; 5 s of warm-up, then wrk with 2 threads and CONNECTIONS connections for
 # SECONDS, posting the case-study timeline (12 events, 12 findings). Loopback only; it stops
 # the server when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-workers=${1:-1} connections=${2:-16} seconds=${3:-20}
+workers=${1:-1} connections=${2:-16} seconds=${3:-20} route=${4:-evaluations}
 misper=${MISPER:-.venv/bin/misper}
 data=$(mktemp -d)
 export MISPER_DATA_DIR=$data
@@ -16,7 +17,11 @@ export MISPER_KEY=$("$misper" keys create --name bench --role control_room 2>/de
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 50); do curl -sf http://127.0.0.1:8800/healthz >/dev/null && break; sleep 0.2; done
-url=http://127.0.0.1:8800/v1/evaluations
-wrk -t2 -c"$connections" -d5s -s benchmarks/post_timeline.lua "$url" >/dev/null
-echo "workers=$workers connections=$connections duration=${seconds}s"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -s benchmarks/post_timeline.lua "$url"
+if [ "$route" = healthz ]; then
+  url=http://127.0.0.1:8800/healthz script=()
+else
+  url=http://127.0.0.1:8800/v1/evaluations script=(-s bench/post_timeline.lua)
+fi
+wrk -t2 -c"$connections" -d5s "${script[@]}" "$url" >/dev/null
+echo "workers=$workers connections=$connections duration=${seconds}s route=$route"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency "${script[@]}" "$url"

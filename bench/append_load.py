@@ -1,7 +1,7 @@
 """Append throughput of the incident store through a real `misper serve`, on SQLite and on a
 throwaway PostgreSQL cluster.
 
-Run: python benchmarks/append_load.py [--incidents 40] [--events 25] [--clients 8]
+Run: python bench/append_load.py [--incidents 40] [--events 25] [--clients 8]
 Method: a fresh data folder (and a fresh PostgreSQL database); `misper serve` with 4 worker
 processes in the small lane; each incident is opened and given its report, then --clients
 threads append --events notes to each incident, one event per request, every incident's events

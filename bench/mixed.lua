@@ -1,4 +1,4 @@
--- wrk script for benchmarks/hostile_load.sh: POST, in turn, a small timeline and the largest
+-- wrk script for bench/hostile_load.sh: POST, in turn, a small timeline and the largest
 -- allowed one to /v1/evaluations; count each status and check every 200 answer against the
 -- answers an idle server gave.
 local function read(path)

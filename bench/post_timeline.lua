@@ -1,5 +1,5 @@
 -- wrk script: POST the case-study timeline with a bearer key to /v1/evaluations.
--- Usage: MISPER_KEY=... wrk -s benchmarks/post_timeline.lua ... http://127.0.0.1:8000/v1/evaluations
+-- Usage: MISPER_KEY=... wrk -s bench/post_timeline.lua ... http://127.0.0.1:8000/v1/evaluations
 local f = assert(io.open("fixtures/timelines/case-study.json", "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # /healthz latency while the API is flooded with large timelines (issue 7's acceptance run).
-# Usage: benchmarks/hostile_load.sh [CONNECTIONS] [SECONDS]   (needs wrk: apt-get install wrk)
+# Usage: bench/hostile_load.sh [CONNECTIONS] [SECONDS]   (needs wrk: apt-get install wrk)
 # Method: a fresh data folder and an admin key; `misper serve` on 127.0.0.1:8801 (1 worker,
 # defaults); the answers of an idle server are recorded for a small timeline (the report only)
 # and the largest allowed one (4,999 alternating-grade reviews, 0.7 MB); then for SECONDS,
-# `wrk -t2 -cCONNECTIONS` posts the two in turn (benchmarks/mixed.lua counts statuses and checks
+# `wrk -t2 -cCONNECTIONS` posts the two in turn (bench/mixed.lua counts statuses and checks
 # every 200 answer against the idle one) while a second `wrk -t1 -c1 --latency` asks /healthz
 # without pause. Both wrk processes run on the same 2-vCPU machine as the server.
 set -euo pipefail
@@ -44,7 +44,7 @@ echo "server RSS idle: $(rss)"
 wrk -t1 -c1 -d"${seconds}s" --latency "$url/healthz" > "$data/health.txt" &
 health=$!
 echo "flood: $connections connections for ${seconds}s"
-wrk -t2 -c"$connections" -d"${seconds}s" --timeout 30s -s benchmarks/mixed.lua "$url/v1/evaluations"
+wrk -t2 -c"$connections" -d"${seconds}s" --timeout 30s -s bench/mixed.lua "$url/v1/evaluations"
 wait $health
 echo "--- /healthz meanwhile:"
 cat "$data/health.txt"

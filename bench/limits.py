@@ -1,6 +1,6 @@
 """Worst-case cost of one request at each documented limit, in-process.
 
-Usage: .venv/bin/python benchmarks/limits.py [--repeat 5]
+Usage: .venv/bin/python bench/limits.py [--repeat 5]
 
 Method: for each case, a timeline built to sit at one limit (the most events, the most text, the
 largest simulation page the work limit admits); parse and evaluate (or plan and simulate) it

@@ -1,6 +1,6 @@
 """Time one in-process evaluation of a 20-event timeline, stage by stage, and watch memory.
 
-Run: python benchmarks/bench_evaluate.py [--n 2000]
+Run: python bench/bench_evaluate.py [--n 2000]
 Method: the case-study timeline padded to 20 events (8 more reviews and notes). After a
 warm-up of 200 evaluations, each stage runs --n times in a loop; this is repeated 7 times and
 the median and best per-call time are printed. Memory is the process's maximum RSS before and

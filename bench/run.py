@@ -1,0 +1,298 @@
+"""The benchmark suite: measures the engine, the replay and the API on this machine and writes
+BENCHMARKS.md (machine, versions, method, command, figures).
+
+Run: .venv/bin/python bench/run.py [--replay 10000,100000] [--no-api] [--out BENCHMARKS.md]
+
+Method. Every figure is a median of repeated measurements with its spread (p99 or the range of
+runs). Engine: synthetic timelines of 10 to 1,000 events (a report, a grading, then reviews and
+notes every 20 minutes); each call is timed on its own after a warm-up, and evaluation is also
+given as a ratio to parsing and validating the same bytes, measured in the same run (these
+machines are shared and noisy: the ratio holds when the absolute times do not). Replay: `misper
+replay` on a `misper synth` corpus with 1 and 2 workers; memory is the sum of the resident set
+of the replay's processes, sampled every 0.2 s. API: `misper serve` and wrk on loopback (wrk
+takes one of the cores). Where the time goes: cProfile of 2,000 evaluations, own time grouped by
+module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine import default_registry, evaluate, parse_timeline  # noqa: E402
+
+REPORT = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
+
+
+def timeline(events: int, episodes: int = 0) -> bytes:
+    body = {
+        "incident_id": f"B-{events}",
+        "as_of": (REPORT + timedelta(minutes=20 * events + 60)).isoformat(),
+        "child": {
+            "child_id": "C-1",
+            "age_years": 13,
+            "risk_factors": ["mental_health"],
+            "previous_episodes": [
+                {"reported_at": (REPORT - timedelta(hours=6 * (i + 1))).isoformat(), "recorded_on": "compact"}
+                for i in range(episodes)
+            ],
+        },
+        "events": [{"id": "r", "type": "report_received", "at": REPORT.isoformat(), "by": "call_handler"}],
+    }
+    for i in range(1, events):
+        at = (REPORT + timedelta(minutes=20 * i)).isoformat()
+        if i == 1:
+            event = {"type": "risk_graded", "by": "call_handler", "grade": "medium"}
+        elif i % 2:
+            event = {
+                "type": "supervisor_review",
+                "by": "sergeant",
+                "text": "Enquiries at the known addresses.",
+            }
+        else:
+            event = {"type": "note", "by": "frontline_officer", "text": "CCTV requested."}
+        body["events"].append({"id": f"e{i}", "at": at, **event})
+    return json.dumps(body).encode()
+
+
+def timed(fn, calls: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median and p99 of single calls, in ms."""
+    for _ in range(max(3, calls // 10)):
+        fn()
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1e6)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def engine_figures() -> list[str]:
+    policy = default_registry().get("suffolk-2023-02")
+    rows = [
+        "| events | parse median / p99 (ms) | evaluate median / p99 (ms) | evaluate / parse |",
+        "|---|---|---|---|",
+    ]
+    per_event = []
+    for n in (10, 20, 50, 200, 1000):
+        raw = timeline(n)
+        parsed = parse_timeline(raw)
+        calls = 400 if n <= 50 else (100 if n <= 200 else 30)
+        p50, p99 = timed(lambda raw=raw: parse_timeline(raw), calls)
+        e50, e99 = timed(lambda parsed=parsed: evaluate(parsed, policy), calls)
+        per_event.append((n, e50))
+        rows.append(f"| {n} | {p50:.3f} / {p99:.3f} | {e50:.3f} / {e99:.3f} | {e50 / p50:.1f}x |")
+    slope = (per_event[-1][1] - per_event[2][1]) / (per_event[-1][0] - per_event[2][0])
+    rows.append("")
+    rows.append(
+        f"Growth with events: {slope * 1000:.1f} us per further event between 50 and 1,000 events "
+        f"({per_event[2][1]:.2f} ms at 50, {per_event[-1][1]:.2f} ms at 1,000)."
+    )
+    episodes = []
+    for k in (0, 10, 100, 1000):
+        parsed = parse_timeline(timeline(20, k))
+        episodes.append(f"{k}: {timed(lambda parsed=parsed: evaluate(parsed, policy), 200)[0]:.3f} ms")
+    rows.append("With previous episodes (20 events): " + ", ".join(episodes) + ".")
+    return rows
+
+
+def profile_figures() -> list[str]:
+    policy = default_registry().get("suffolk-2023-02")
+    parsed = parse_timeline(timeline(20))
+    for _ in range(200):
+        evaluate(parsed, policy)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(2000):
+        evaluate(parsed, policy)
+    profiler.disable()
+    groups: dict[str, float] = {}
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    for (file, _, name), (_, _, own, _, _) in stats.items():
+        if "durable_rules_engine" in name:
+            group = "durable-rules C core"
+        elif file.endswith("engine/session.py") or "pydantic_core" in name and "to_json" in name:
+            group = "rule session (the project's host)"
+        elif "/engine/clock/" in file:
+            group = "deadline clock (context, deadlines, local time)"
+        elif file.endswith("judging/facts.py"):
+            group = "fact building"
+        elif "pydantic" in file or "model_construct" in name:
+            group = "output models (pydantic)"
+        elif "/engine/" in file:
+            group = "the rest of the engine (findings, wording, grading)"
+        else:
+            group = "Python library (json, datetime, zoneinfo, ...)"
+        groups[group] = groups.get(group, 0.0) + own
+    total = sum(groups.values())
+    rows = ["| where | share of own time |", "|---|---|"]
+    rows += [f"| {k} | {v / total * 100:.0f}% |" for k, v in sorted(groups.items(), key=lambda kv: -kv[1])]
+    return rows
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident set of a process and its descendants, in kB."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        ppid = int(re.search(r"PPid:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        rss = re.search(r"VmRSS:\s+(\d+)", status)
+        if rss and (int(entry.name) == pid or _descends(int(entry.name), pid, ppid)):
+            total += int(rss.group(1))
+    return total
+
+
+def _descends(child: int, ancestor: int, parent: int) -> bool:
+    while parent > 1:
+        if parent == ancestor:
+            return True
+        try:
+            parent = int(re.search(r"PPid:\s+(\d+)", Path(f"/proc/{parent}/status").read_text()).group(1))  # type: ignore[union-attr]
+        except (OSError, AttributeError):
+            return False
+    return False
+
+
+def replay_figures(sizes: list[int]) -> list[str]:
+    misper = (
+        str(ROOT / ".venv" / "bin" / "misper") if (ROOT / ".venv" / "bin" / "misper").exists() else "misper"
+    )
+    rows = [
+        "| incidents | workers | incidents/s | wall (s) | peak memory, all processes (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            corpus = Path(folder) / f"c{size}.jsonl"
+            with open(corpus, "w") as out:
+                subprocess.run(
+                    [misper, "synth", "--incidents", str(size), "--seed", "5"], stdout=out, check=True
+                )
+            for workers in (1, 2):
+                peak = [0]
+                start = time.perf_counter()
+                proc = subprocess.Popen(
+                    [
+                        misper,
+                        "replay",
+                        str(corpus),
+                        "--workers",
+                        str(workers),
+                        "--summary",
+                        os.devnull,
+                        "--errors",
+                        os.devnull,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+
+                def sample(proc: subprocess.Popen[bytes] = proc, peak: list[int] = peak) -> None:
+                    while proc.poll() is None:
+                        peak[0] = max(peak[0], _tree_rss(proc.pid))
+                        time.sleep(0.2)
+
+                sampler = threading.Thread(target=sample)
+                sampler.start()
+                proc.wait()
+                sampler.join()
+                wall = time.perf_counter() - start
+                rows.append(
+                    f"| {size:,} | {workers} | {size / wall:,.0f} | {wall:.1f} | {peak[0] / 1024:.0f} |"
+                )
+    return rows
+
+
+def api_figures() -> list[str]:
+    if not shutil.which("wrk"):
+        return ["wrk is not installed (apt-get install wrk): the API was not measured."]
+    rows = ["| route | connections | requests/s | p50 | p99 |", "|---|---|---|---|---|"]
+    for route, script in (("/healthz", None), ("POST /v1/evaluations", "bench/post_timeline.lua")):
+        for connections in (1, 8, 32):
+            out = subprocess.run(
+                ["bash", "bench/http_load.sh", "1", str(connections), "10"] + ([] if script else ["healthz"]),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            ).stdout
+            rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            p50 = re.search(r"50%\s+(\S+)", out)
+            p99 = re.search(r"99%\s+(\S+)", out)
+            rows.append(
+                f"| {route} | {connections} | {float(rate.group(1)) if rate else 0:,.0f} | "
+                f"{p50.group(1) if p50 else '?'} | {p99.group(1) if p99 else '?'} |"
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--replay", default="10000", help="corpus sizes, comma-separated")
+    parser.add_argument("--no-api", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    started = datetime.now().astimezone()
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Regenerated by `.venv/bin/python bench/run.py --replay {args.replay}` "
+        f"on {started:%Y-%m-%d %H:%M %Z}.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or 'unknown'}), "
+        f"{platform.system()} {platform.release()}. Python {platform.python_version()}; "
+        + ", ".join(
+            f"{p} {version(p)}" for p in ("durable-rules", "pydantic", "fastapi", "uvicorn", "sqlalchemy")
+        ),
+        "",
+        "Method: see the docstring of `bench/run.py`. Medians with p99 (single calls) or over runs.",
+        "",
+        "## Engine: one evaluation in-process",
+        "",
+        *engine_figures(),
+        "",
+        "## Where the time goes (20 events, cProfile, own time)",
+        "",
+        *profile_figures(),
+        "",
+        "## Replay",
+        "",
+        *replay_figures([int(s) for s in args.replay.split(",")]),
+        "",
+    ]
+    if not args.no_api:
+        parts += [
+            "## API (loopback, 1 server worker, wrk 2 threads on the same machine)",
+            "",
+            *api_figures(),
+            "",
+        ]
+    Path(args.out).write_text("\n".join(parts) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
