@@ -22,6 +22,7 @@ if [ "$route" = healthz ]; then
 else
   url=http://127.0.0.1:8800/v1/evaluations script=(-s bench/post_timeline.lua)
 fi
-wrk -t2 -c"$connections" -d5s "${script[@]}" "$url" >/dev/null
+threads=$(( connections < 2 ? connections : 2 ))  # wrk needs a connection per thread
+wrk -t"$threads" -c"$connections" -d5s "${script[@]}" "$url" >/dev/null
 echo "workers=$workers connections=$connections duration=${seconds}s route=$route"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency "${script[@]}" "$url"
+wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "${script[@]}" "$url"

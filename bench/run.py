@@ -240,8 +240,8 @@ def api_figures() -> list[str]:
                 text=True,
             ).stdout
             rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-            p50 = re.search(r"50%\s+(\S+)", out)
-            p99 = re.search(r"99%\s+(\S+)", out)
+            p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+            p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
             rows.append(
                 f"| {route} | {connections} | {float(rate.group(1)) if rate else 0:,.0f} | "
                 f"{p50.group(1) if p50 else '?'} | {p99.group(1) if p99 else '?'} |"

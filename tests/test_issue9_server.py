@@ -155,3 +155,17 @@ def test_a_killed_server_keeps_every_event_it_acknowledged(tmp_path: Path, datab
         kept = set(stored_ids(server, "KILL-1"))
     assert set(acknowledged) <= kept
     assert len(kept) - 1 - len(acknowledged) <= 1  # at most the one in flight was stored unacknowledged
+
+
+def test_clients_creating_one_incident_at_once(tmp_path: Path, database: str | None) -> None:
+    """Worker processes race to create the incident: one creates it, the others save their
+    profile as the next versions; none fails."""
+    with serving(tmp_path, database) as (server, _):
+
+        def create(age: int) -> int:
+            body = json.dumps({"child": {"child_id": "K-1", "age_years": age}}).encode()
+            return server.request("PUT", "/v1/incidents/RACE-1", body)[0]
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = sorted(pool.map(create, range(9, 17)))
+    assert statuses.count(201) == 1 and statuses.count(200) == 7, statuses

@@ -175,7 +175,14 @@ class Store:
         self, incident_id: str, child: dict[str, Any], policy: str | None, now: str
     ) -> tuple[bool, int]:
         """Create the incident, or give it a new child profile when this one differs. Returns
-        (created, profile version)."""
+        (created, profile version). Two clients creating one incident at once: the primary key
+        refuses the second insert, and that client then saves its profile as the next version."""
+        try:
+            return self._put(incident_id, child, policy, now)
+        except sa.exc.IntegrityError:
+            return self._put(incident_id, child, policy, now)
+
+    def _put(self, incident_id: str, child: dict[str, Any], policy: str | None, now: str) -> tuple[bool, int]:
         with self._write() as db:
             row = db.execute(
                 sa.select(incidents.c.profile_version)
