@@ -11,7 +11,9 @@ from api.keys import KeyRole, KeyStore, KeyStoreError
 from api.settings import Settings
 from engine import (
     EngineError,
+    Policy,
     PolicyRegistry,
+    Timeline,
     agree,
     choose_policy,
     default_registry,
@@ -161,11 +163,10 @@ def _replay(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from engine.judging.simulate import simulate
 
-    raw = _read_input(args.file)
-    if raw is None:
+    loaded = _timeline_and_policy(args)
+    if loaded is None:
         return 2
-    timeline = parse_timeline(raw)
-    policy = choose_policy(_registry(args.rules), timeline, args.policy, "--policy")
+    timeline, policy = loaded
     at = parse_instant("--at", args.at) if args.at else None
     until = parse_instant("--until", args.until) if args.until else None
     result = simulate(timeline, policy, until, args.page, "--page", at, "--at")
@@ -231,12 +232,21 @@ def _registry(rules: str | None) -> PolicyRegistry:
     return registry_for(Path(rules)) if rules else default_registry()
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _timeline_and_policy(args: argparse.Namespace) -> tuple[Timeline, Policy] | None:
+    """The timeline FILE (or standard input) and the policy to judge it by; None when the file
+    could not be read (the reason is printed)."""
     raw = _read_input(args.file)
     if raw is None:
-        return 2
+        return None
     timeline = parse_timeline(raw)
-    policy = choose_policy(_registry(args.rules), timeline, args.policy, "--policy")
+    return timeline, choose_policy(_registry(args.rules), timeline, args.policy, "--policy")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    loaded = _timeline_and_policy(args)
+    if loaded is None:
+        return 2
+    timeline, policy = loaded
     given = parse_instant("--as-of", args.as_of) if args.as_of else None
     as_of = agree("--as-of", given, timeline.as_of, "as_of")
     result = evaluate(

@@ -13,7 +13,6 @@ machine as the server and the database.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -46,10 +45,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=25)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cluster = start_cluster(port)
+    cluster = start_cluster()
     try:
         for name, url in (("sqlite", None), ("postgresql", cluster.new_database())):
             rate = run(url, args.incidents, args.events, args.clients)

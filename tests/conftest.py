@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,10 +78,7 @@ def pg_cluster():  # type: ignore[no-untyped-def]
     """A PostgreSQL cluster of the test run's own (see tests/pg.py)."""
     from tests.pg import start_cluster
 
-    with socket.socket() as s:  # a free port number names its socket file
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    cluster = start_cluster(port)
+    cluster = start_cluster()
     yield cluster
     cluster.stop()
 

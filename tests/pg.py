@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -60,7 +61,10 @@ class Cluster:
         )
 
 
-def start_cluster(port: int) -> Cluster:
+def start_cluster() -> Cluster:
+    with socket.socket() as s:  # a free port number names the cluster's socket file
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
     bindir = _bindir()
     if bindir is None:
         _install()

@@ -110,19 +110,25 @@ def test_the_summary_an_inspector_wants(corpus: Path, tmp_path: Path) -> None:
     assert top[0]["findings"][0]["evidence"] and top[0]["events"][0]["type"] == "report_received"
 
 
-def test_the_report_is_one_self_contained_file(corpus: Path, tmp_path: Path) -> None:
-    report = tmp_path / "report.html"
+@pytest.fixture(scope="module")
+def report(corpus: Path) -> Path:
+    """The report of the corpus, as misper replay --report writes it."""
+    path = corpus.parent / "report.html"
     done = misper(
         "replay",
         str(corpus),
         "--workers",
         "1",
         "--report",
-        str(report),
+        str(path),
         "--summary",
-        str(tmp_path / "s.json"),
+        str(corpus.parent / "s.json"),
     )
     assert done.returncode == 0, done.stderr
+    return path
+
+
+def test_the_report_is_one_self_contained_file(report: Path) -> None:
     html = report.read_text()
     for section in (
         "Clauses: how often each was breached",
@@ -135,21 +141,10 @@ def test_the_report_is_one_self_contained_file(corpus: Path, tmp_path: Path) -> 
     assert "<script" not in html and "http://" not in html and "https://" not in html and "src=" not in html
 
 
-def test_the_report_renders_in_a_real_browser(corpus: Path, tmp_path: Path) -> None:
+def test_the_report_renders_in_a_real_browser(report: Path, tmp_path: Path) -> None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium)")
-    report = tmp_path / "report.html"
-    misper(
-        "replay",
-        str(corpus),
-        "--workers",
-        "1",
-        "--report",
-        str(report),
-        "--summary",
-        str(tmp_path / "s.json"),
-    )
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
     dom = subprocess.run(
         [browser, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120

@@ -49,6 +49,16 @@ class Server:
             rest = _unchunk(rest)
         return status, rest
 
+    def wait_ready(self, tries: int = 300) -> None:
+        """Until /readyz answers 200 (the policies' embedded tests run at start-up)."""
+        for _ in range(tries):
+            try:
+                if self.request("GET", "/readyz", key=False)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(self.log.read_text())
+
 
 def _read_all(sock: socket.socket) -> bytes:
     chunks = []
@@ -99,14 +109,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
         )
     try:
         started = Server(port, made.stdout.strip(), log)
-        for _ in range(300):
-            try:
-                if started.request("GET", "/readyz", key=False)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(log.read_text())
+        started.wait_ready()
         yield started
     finally:
         proc.terminate()

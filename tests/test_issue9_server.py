@@ -66,14 +66,7 @@ def serving(
         )
     server = Server(port, key_file.read_text(), log)
     try:
-        for _ in range(600):
-            try:
-                if server.request("GET", "/readyz", key=False)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(log.read_text())
+        server.wait_ready(600)
         yield server, proc
     finally:
         if proc.poll() is None:

@@ -92,7 +92,7 @@ def replay_line(item: tuple[int, str]) -> dict[str, Any]:
 
 def incident_facts(timeline: Any, policy: Any, result: dict[str, Any]) -> dict[str, Any]:
     """What the summary counts of one incident (small: the full evaluation is not kept)."""
-    control_room = set(policy.value("control_room_roles")) if policy.has("control_room_roles") else set()
+    control_room = policy.control_room
     initial = next(
         (
             e.grade

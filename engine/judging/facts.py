@@ -173,7 +173,7 @@ def _event_fact(e: Ev, tz: str, local: tzinfo) -> Fact:
 
 
 def _grading_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
-    control_room = frozenset(policy.value("control_room_roles"))
+    control_room = policy.control_room
     initial = next(
         (g.event for g in ctx.grades if g.event.type == "risk_graded" and g.event.by in control_room), None
     )

@@ -112,6 +112,11 @@ class Policy:
         return SimpleNamespace(**{name: parameter_text(p) for name, p in self.parameters.items()})
 
     @cached_property
+    def control_room(self) -> frozenset[str]:
+        """The control room's roles: the first grading by one of them is the initial grading."""
+        return frozenset(self.value("control_room_roles"))
+
+    @cached_property
     def due_soon_percent(self) -> int:
         return int(self.value("due_soon_share"))
 
