@@ -20,6 +20,11 @@ in the project's notes on durable-rules handled:
   collide. Facts carry sequence numbers as ids instead (measured collision-free up to 200,000
   in one session), mapped back to the project's fact ids when a rule fires.
 - Anything the core raises becomes RuleEngineFailed, an engine error, never a traceback.
+
+A fact that no condition of the ruleset could match is not sent to the core at all (the core
+would parse it, find no alpha node for it and answer "no rule matched"): each ruleset gets a
+gate, worked out once from its own conditions (see ``Gate``). The rules still decide; the gate
+only skips work whose answer is known.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import durable_rules_engine as core
-from pydantic_core import to_json
+import orjson
 
 from engine.errors import EngineError, RuleEngineFailed
 from engine.policy.compiler import END_ALIAS
@@ -45,9 +50,11 @@ _NO_RULE_MATCHED, _SEEN_BEFORE = 1, 2
 class RuleSession:
     """The process's rulesets; safe to call from many threads, one evaluation at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, gated: bool = True) -> None:
+        """``gated=False`` sends every fact to the core (the gate's tests compare the two)."""
+        self._gated = gated
         self._lock = threading.Lock()
-        self._handles: dict[str, int] = {}
+        self._handles: dict[str, tuple[int, Gate]] = {}
         self._sids = itertools.count(1)
 
     def run(self, policy: Policy, facts: Iterable[dict[str, Any]]) -> list[Match]:
@@ -62,7 +69,7 @@ class RuleSession:
         ids: list[str] = []
         with self._lock:
             try:
-                fired = self._session(self._handle(name, definition), facts, ids)
+                fired = self._session(*self._handle(name, definition), facts, ids)
             except EngineError:
                 raise
             except Exception as exc:  # the C core raises bare Exceptions with error codes
@@ -73,13 +80,15 @@ class RuleSession:
         return [(rule, {alias: ids[n] for alias, n in aliases.items()}) for rule, aliases in fired]
 
     def _session(
-        self, handle: int, facts: Iterable[dict[str, Any]], ids: list[str]
+        self, handle: int, gate: Gate, facts: Iterable[dict[str, Any]], ids: list[str]
     ) -> list[tuple[str, dict[str, int]]]:
         sid = str(next(self._sids))
         fired: list[tuple[str, dict[str, int]]] = []
         _assert(handle, {"sid": sid, "id": -1, "kind": START_KIND}, fired)
         try:
             for fact in facts:
+                if not gate.admits(fact):
+                    continue
                 ids.append(fact["id"])
                 _assert(handle, {**fact, "id": len(ids) - 1, "sid": sid}, fired)
             _assert(handle, {"sid": sid, "id": -2, "kind": END_KIND}, fired)
@@ -87,18 +96,116 @@ class RuleSession:
             core.delete_state(handle, sid)
         return fired
 
-    def _handle(self, name: str, definition: dict[str, Any]) -> int:
+    def _handle(self, name: str, definition: dict[str, Any]) -> tuple[int, Gate]:
         if name not in self._handles:
+            gate = Gate(definition if self._gated else {"any": {"all": [{"m": {}}]}})
             definition = copy.deepcopy(definition)  # the core keeps what it is given
             for rule in definition.values():
                 rule.pop("run", None)
-            self._handles[name] = core.create_ruleset(name, json.dumps(definition, ensure_ascii=False))
+            handle = core.create_ruleset(name, json.dumps(definition, ensure_ascii=False))
+            self._handles[name] = (handle, gate)
         return self._handles[name]
+
+
+Constraint = tuple[str, frozenset[str]]  # a field and the texts it must equal one of
+
+
+class Gate:
+    """Which facts some condition of a ruleset could match: a Python copy of the core's first
+    test of a fact (its alpha network), kept deliberately loose.
+
+    Each alias condition gives one alternative: the text equalities among its top-level terms
+    (``{"type": "found"}``, or an ``$or`` of such on one field); every other term (numbers,
+    comparisons, joins) is left to the core. A fact is admitted when it meets every equality of
+    some alternative, and a field that is missing or not text never keeps a fact out. A term
+    the gate does not understand only makes it admit more, so it never keeps out a fact a rule
+    needs. The answer depends only on the fact's kind and the fields the alternatives name, so
+    it is worked out once per such combination and remembered (up to ``REMEMBERED`` of them).
+    """
+
+    REMEMBERED = 4096
+
+    def __init__(self, definition: dict[str, Any]) -> None:
+        alternatives = dict.fromkeys(_alternative(c) for r in definition.values() for c in _conditions(r))
+        self._any_kind = [alt for alt in alternatives if "kind" not in dict(alt)]
+        self._by_kind: dict[Any, list[tuple[Constraint, ...]]] = {}
+        for alt in alternatives:
+            for kind in sorted(dict(alt).get("kind", ())):
+                self._by_kind.setdefault(kind, []).append(alt)
+        self._fields: dict[Any, tuple[str, ...]] = {
+            kind: tuple(sorted({name for alt in alts + self._any_kind for name, _ in alt} - {"kind"}))
+            for kind, alts in self._by_kind.items()
+        }
+        self._other_fields = tuple(sorted({name for alt in self._any_kind for name, _ in alt} - {"kind"}))
+        self._decided: dict[tuple[Any, ...], bool] = {}
+
+    def admits(self, fact: dict[str, Any]) -> bool:
+        kind = fact.get("kind")
+        get = fact.get
+        try:
+            key = (kind, *[get(name) for name in self._fields.get(kind, self._other_fields)])
+            return self._decided[key]
+        except KeyError:
+            decided = self._decide(fact)
+            if len(self._decided) < self.REMEMBERED:
+                self._decided[key] = decided
+            return decided
+        except TypeError:  # a value that cannot be a key (a list): decide without remembering
+            return self._decide(fact)
+
+    def _decide(self, fact: dict[str, Any]) -> bool:
+        return any(_meets(fact, alt) for alt in self._by_kind.get(fact.get("kind"), []) + self._any_kind)
+
+
+def _conditions(rule: dict[str, Any]) -> list[Any]:
+    """Each alias condition of a rule; one matching everything for a shape the gate does not know."""
+    if not set(rule) <= {"all", "any", "run", "pri"}:
+        return [None]
+    out = []
+    for key in ("all", "any"):
+        for item in rule.get(key, ()):
+            out += list(item.values()) if isinstance(item, dict) and item else [None]
+    return out
+
+
+def _alternative(condition: Any) -> tuple[Constraint, ...]:
+    """The text equalities a fact must meet to match ``condition`` (none: anything may)."""
+    terms = condition.get("$and") if isinstance(condition, dict) and len(condition) == 1 else None
+    found: dict[str, frozenset[str]] = {}
+    for term in terms if isinstance(terms, list) else [condition]:
+        equality = _equality(term)
+        if equality is not None and equality[0] not in found:
+            found[equality[0]] = equality[1]
+    return tuple(sorted(found.items(), key=lambda c: (c[0], sorted(c[1]))))
+
+
+def _equality(term: Any) -> Constraint | None:
+    """``{"field": "text"}`` or ``{"$or": [{"field": "a"}, {"field": "b"}]}``; None otherwise."""
+    if not isinstance(term, dict) or len(term) != 1:
+        return None
+    ((name, value),) = term.items()
+    if name == "$or" and isinstance(value, list) and value:
+        parts = [_equality(t) for t in value]
+        names = {p[0] for p in parts if p is not None}
+        if None in parts or len(names) != 1:
+            return None
+        return names.pop(), frozenset(v for p in parts if p is not None for v in p[1])
+    if isinstance(name, str) and not name.startswith("$") and isinstance(value, str):
+        return name, frozenset([value])
+    return None
+
+
+def _meets(fact: dict[str, Any], alternative: tuple[Constraint, ...]) -> bool:
+    for name, values in alternative:
+        value = fact.get(name)
+        if isinstance(value, str) and value not in values:
+            return False
+    return True
 
 
 def _assert(handle: int, fact: dict[str, Any], fired: list[tuple[str, dict[str, int]]]) -> None:
     """Assert one fact and drain the actions it queued, recording each firing."""
-    code, state = core.assert_fact(handle, to_json(fact).decode())
+    code, state = core.assert_fact(handle, orjson.dumps(fact).decode())
     if code == _NO_RULE_MATCHED:
         return
     if code == _SEEN_BEFORE:
@@ -106,7 +213,7 @@ def _assert(handle: int, fact: dict[str, Any], fired: list[tuple[str, dict[str, 
     result = core.start_action_for_state(handle, state)
     message = result[1] if result else None
     while message:
-        for rule, matched in json.loads(message).items():
+        for rule, matched in orjson.loads(message).items():
             if rule != START_RULE:
                 fired.append((rule, {a: f["id"] for a, f in matched.items() if a != END_ALIAS}))
         message = core.complete_and_start_action(handle, state)

@@ -28,10 +28,17 @@ def test_many_more_evaluations_than_the_session_cap(policy, case_study) -> None:
 
 def facts_of(policy, body):  # type: ignore[no-untyped-def]
     """The facts an evaluation of this timeline body asserts (at its as_of)."""
-    from engine.judging.judge import build_context, build_facts, compute_deadlines, count_repeat, recommend
+    from engine.judging.judge import (
+        build_context,
+        build_facts,
+        compute_deadlines,
+        count_repeat,
+        judged_at,
+        recommend,
+    )
 
     timeline = parse_timeline(json.dumps(body))
-    ctx = build_context(timeline, timeline.as_of)
+    ctx = build_context(timeline, judged_at(timeline))
     deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
     return build_facts(
@@ -119,7 +126,8 @@ def test_issue7_caller_ids_never_reach_the_rule_engine(policy, monkeypatch) -> N
     facts = facts_of(policy, body)
     monkeypatch.setattr(core, "assert_fact", spy)
     matches = session.run(policy, [f.message() for f in facts])
-    assert seen == [-1, *range(len(facts)), -2]
+    # the start marker, the facts some rule could match (numbered in order), the end marker
+    assert seen == [-1, *range(len(seen) - 2), -2] and 2 < len(seen) < len(facts) + 2
     assert {fact_id for _, aliases in matches for fact_id in aliases.values()} <= {f.id for f in facts}
 
 
@@ -149,3 +157,65 @@ def test_issue7_a_rule_engine_failure_is_an_engine_error(policy, monkeypatch) ->
     with pytest.raises(RuleEngineFailed) as info:
         session.run(policy, [{"id": "child", "kind": "child", "looked_after": True}])
     assert "error code: 102" in info.value.message
+
+
+def test_the_gate_never_changes_what_fires() -> None:
+    """Facts no condition could match are not sent to the core: on the generated timelines, for
+    both policies and every why-not probe ruleset, the same rules fire on the same facts as when
+    every fact is sent, and the gate kept facts out."""
+    from engine import default_registry
+    from engine.inputs import choose_policy
+    from engine.judging.explain import probe_ruleset
+    from tests.differential import CASES, case
+
+    gated, ungated = RuleSession(), RuleSession(gated=False)
+    kept_out = 0
+    for n in range(0, CASES, 2):
+        body = case(n)
+        timeline = parse_timeline(json.dumps(body))
+        policy = choose_policy(default_registry(), timeline, None, "policy")
+        facts = [f.message() for f in facts_of(policy, body)]
+        rulesets = [(policy.ruleset_name, policy.ruleset)]
+        if n % 10 == 0:
+            rulesets += [probe_ruleset(policy, c) for c in sorted({r.code for r in policy.compiled.values()})]
+        for name, definition in rulesets:
+            assert gated.run_ruleset(name, definition, facts) == ungated.run_ruleset(name, definition, facts)
+        kept_out += sum(not gated._handle(policy.ruleset_name, policy.ruleset)[1].admits(f) for f in facts)
+    assert kept_out > 0
+
+
+def test_the_gate_admits_what_it_cannot_read() -> None:
+    """Only text equalities keep a fact out; numbers, comparisons, joins and unknown shapes
+    never do, nor does a field the fact lacks or holds as a number."""
+    from engine.session import Gate
+
+    gate = Gate(
+        {
+            "a": {"all": [{"x": {"$and": [{"kind": "event"}, {"type": "found"}, {"$gt": {"at": 5}}]}}]},
+            "b": {
+                "all": [
+                    {
+                        "y": {
+                            "$and": [
+                                {"kind": "deadline"},
+                                {"$or": [{"status": "breached"}, {"status": "met_late"}]},
+                            ]
+                        }
+                    }
+                ]
+            },
+            "c": {"all": [{"z": {"$and": [{"kind": "grading"}, {"$lt": {"rank": {"x": "rank"}}}]}}]},
+        }
+    )
+    assert gate.admits({"kind": "event", "type": "found", "at": 1})  # the number is the core's to judge
+    assert not gate.admits({"kind": "event", "type": "note"})
+    assert gate.admits({"kind": "event"}) and gate.admits({"kind": "event", "type": 3})
+    assert gate.admits({"kind": "deadline", "status": "met_late"})
+    assert not gate.admits({"kind": "deadline", "status": "met"})
+    assert gate.admits({"kind": "grading", "rank": 1})
+    assert not gate.admits({"kind": "child"})
+    assert Gate({"odd": {"all": [{"x": {"$or": [{"kind": "a"}, {"type": "b"}]}}]}}).admits({"kind": "c"})
+    assert Gate({"odd": {"some": []}}).admits({"kind": "anything"})
+    assert Gate({"r": {"all": [{"x": {"$and": [{"kind": "event"}, {"tags": ["a"]}]}}]}}).admits(
+        {"kind": "event", "tags": ["b"]}
+    )
