@@ -5,14 +5,16 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from engine.contract.timeline import Timeline
 from engine.contract.vocabulary import Mode
 
 
-@dataclass(frozen=True, slots=True)
-class Ev:
-    """One event, flattened: position is its place in time order (ties keep array order)."""
+class Ev(NamedTuple):
+    """One event, flattened: position is its place in time order (ties keep array order).
+    (Named tuples, here and for the other per-evaluation records: immutable, and several times
+    cheaper to make than frozen dataclasses, which an evaluation makes by the hundred.)"""
 
     pos: int
     id: str
@@ -25,8 +27,7 @@ class Ev:
     outcome: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class GradeChange:
+class GradeChange(NamedTuple):
     pos: int
     at: int
     grade: str

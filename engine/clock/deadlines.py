@@ -11,7 +11,7 @@ not applicable (a deadline may declare it breached instead).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.clock.context import Context, Ev
 from engine.contract.timeline import Child
@@ -38,8 +38,7 @@ def next_change(policy: Policy, results: list[DeadlineResult], as_of: int) -> in
     return min((t for t in instants if t > as_of), default=None)
 
 
-@dataclass(frozen=True)
-class DeadlineResult:
+class DeadlineResult(NamedTuple):
     spec: DeadlineSpec
     occurrence: int
     start: Ev

@@ -3,7 +3,8 @@ local time with their offset, so the same input gives the same bytes on any mach
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import copy
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
@@ -17,6 +18,36 @@ Provenance = Literal["stated", "statutory", "reported", "assumed"]
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """The model of values the engine built itself from checked input: like
+        ``model_construct``, nothing is validated again, but at a fifth of its cost (an
+        evaluation makes dozens of these). Fields not given take their defaults (copied), and
+        the fields keep their declared order, which the JSON follows."""
+        out = cls.__new__(cls)
+        given = set(values)
+        names, defaults = _layout(cls)
+        if tuple(values) != names:
+            values = {n: values[n] if n in values else copy.copy(defaults[n]) for n in names}
+        setattr_ = object.__setattr__
+        setattr_(out, "__dict__", values)
+        setattr_(out, "__pydantic_fields_set__", given)
+        setattr_(out, "__pydantic_extra__", None)
+        setattr_(out, "__pydantic_private__", None)
+        return out
+
+
+_LAYOUTS: dict[type, tuple[tuple[str, ...], dict[str, Any]]] = {}
+
+
+def _layout(cls: type[_Out]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """A model's field names in declared order, and the defaults of those that have one."""
+    if cls not in _LAYOUTS:
+        fields = cls.model_fields
+        defaults = {name: f.default for name, f in fields.items() if not f.is_required()}
+        _LAYOUTS[cls] = (tuple(fields), defaults)
+    return _LAYOUTS[cls]
 
 
 class PolicyRef(_Out):

@@ -27,10 +27,10 @@ from engine.session import RULE_SESSION, Match
 
 
 def trace(policy: Policy, facts: list[Fact], matches: list[Match], why_not: str | None) -> Trace:
-    return Trace.model_construct(
+    return Trace.trusted(
         facts=[_shown(policy, f) for f in facts],
         fired=[
-            FiredRule.model_construct(rule=name, code=finding_code(policy.compiled[name].code), facts=aliases)
+            FiredRule.trusted(rule=name, code=finding_code(policy.compiled[name].code), facts=aliases)
             for name, aliases in matches
         ],
         why_not=_why_not(policy, facts, why_not) if why_not else None,
@@ -73,7 +73,7 @@ def _why_not(policy: Policy, facts: list[Fact], code: str) -> WhyNot:
                 unmet = alias
                 field = _unmet_field(rule, alias, k, fired) if not absent else None
             conditions.append(
-                Condition.model_construct(
+                Condition.trusted(
                     alias=alias,
                     fact=str(rule.when[alias]["fact"]),
                     absent=absent,
@@ -83,7 +83,7 @@ def _why_not(policy: Policy, facts: list[Fact], code: str) -> WhyNot:
                 )
             )
         out.append(
-            WhyNotRule.model_construct(
+            WhyNotRule.trusted(
                 rule=rule.name,
                 fired=unmet is None,
                 conditions=conditions,
@@ -91,7 +91,7 @@ def _why_not(policy: Policy, facts: list[Fact], code: str) -> WhyNot:
                 explanation=_sentence(conditions, unmet, rule.when),
             )
         )
-    return WhyNot.model_construct(code=finding_code(code), rules=out)
+    return WhyNot.trusted(code=finding_code(code), rules=out)
 
 
 def _unmet_field(rule: CompiledRule, alias: str, k: int, fired: set[str]) -> str | None:

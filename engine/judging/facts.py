@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.clock.context import Context, Ev
 from engine.clock.deadlines import DeadlineResult
@@ -32,8 +31,7 @@ def _nothing() -> dict[str, str]:
     return {}
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
     """A fact for the rule engine (``fields``) and, computed only if a finding quotes it, the
     display text its messages use (``render``)."""
 

@@ -31,7 +31,7 @@ from engine.policy.model import Policy
 from engine.session import RULE_SESSION, Match
 from engine.version import ENGINE_NAME, __version__
 
-ENGINE = EngineRef.model_construct(name=ENGINE_NAME, version=__version__)
+ENGINE = EngineRef.trusted(name=ENGINE_NAME, version=__version__)
 
 
 def judged_at(timeline: Timeline, as_of: datetime | None = None, now: datetime | None = None) -> datetime:
@@ -83,20 +83,20 @@ def evaluate(
         key=lambda f: _finding_order(policy, f),
     )
     # The engine builds its own output from checked values: model_construct skips re-validation.
-    return Evaluation.model_construct(
+    return Evaluation.trusted(
         incident_id=timeline.incident_id,
-        policy=PolicyRef.model_construct(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
+        policy=PolicyRef.trusted(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
         engine=ENGINE,
         as_of=iso_local(ctx.as_of, tz),
         mode="complete" if ctx.complete else "live",
         next_change_at=_next_change(policy, deadlines, facts, ctx),
-        grade=GradeView.model_construct(
+        grade=GradeView.trusted(
             current=Grade(ctx.current_grade) if ctx.current_grade else None,
             recommended=Grade(rec.grade),
             reasons=rec.reasons,
         ),
         oversight=_oversight(policy, ctx, deadlines, rec.grade),
-        repeat_missing=RepeatMissing.model_construct(
+        repeat_missing=RepeatMissing.trusted(
             episodes_in_window=repeat.episodes_in_window,
             window_days=repeat.window_days,
             threshold=repeat.threshold,
@@ -207,7 +207,7 @@ def _finding(
     else:
         at = chosen[0].at
     provenance, note = basis(policy.parameters, param_names)
-    return Finding.model_construct(
+    return Finding.trusted(
         code=finding_code(rule.code),
         clause=rule.clause,
         severity=Severity(rule.severity),
@@ -279,7 +279,7 @@ def _deadline_order(policy: Policy) -> Any:
 def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
     tz = policy.meta.timezone
     closing = d.met or d.stop
-    return Deadline.model_construct(
+    return Deadline.trusted(
         id=d.spec.id,
         occurrence=d.occurrence,
         clause=d.spec.clause,
@@ -331,7 +331,7 @@ def _oversight(
     recommended_role = None
     if GRADE_RANK[Grade(recommended)] > GRADE_RANK[Grade(in_force)] and recommended in mapping:
         recommended_role = Role(policy.deadline_specs[mapping[recommended]].owner)
-    return OversightView.model_construct(
+    return OversightView.trusted(
         required_role=Role(spec.owner) if spec else None,
         deadline=deadline_id,
         accepted_at=iso_local(accepted, policy.meta.timezone) if accepted else None,

@@ -103,14 +103,14 @@ def state_at(timeline: Timeline, policy: Policy, at: datetime) -> Step:
 
 
 def _step(result: Evaluation, triggers: list[str], new: list[Finding], events: list[StepEvent]) -> Step:
-    return Step.model_construct(
+    return Step.trusted(
         at=result.as_of,
         triggers=triggers,
         mode=result.mode,
         grade=result.grade,
         oversight=result.oversight,
         deadlines=[
-            DeadlineState.model_construct(
+            DeadlineState.trusted(
                 id=d.id,
                 occurrence=d.occurrence,
                 status=d.status,
@@ -129,7 +129,7 @@ def _step(result: Evaluation, triggers: list[str], new: list[Finding], events: l
 
 
 def _event(event: Any) -> StepEvent:
-    return StepEvent.model_construct(
+    return StepEvent.trusted(
         id=event.id,
         type=event.type,
         by=getattr(event, "by", None),
@@ -163,16 +163,16 @@ def simulate(
     the instant as the caller wrote them (``query.page``)."""
     if at is not None:
         check_as_of(timeline, at, at_field)
-        return Simulation.model_construct(
+        return Simulation.trusted(
             incident_id=timeline.incident_id,
-            policy=PolicyRef.model_construct(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
+            policy=PolicyRef.trusted(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
             until=iso_local(to_epoch(at), policy.meta.timezone),
             page=1,
             pages=1,
             steps=[state_at(timeline, policy, at)],
         )
     planned = plan(timeline, policy, until)
-    return Simulation.model_construct(
+    return Simulation.trusted(
         incident_id=timeline.incident_id,
         policy=planned.policy,
         until=iso_local(planned.horizon, policy.meta.timezone),
