@@ -11,7 +11,7 @@ not applicable (a deadline may declare it breached instead).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from engine.clock.context import Context, Ev
 from engine.contract.timeline import Child
@@ -56,12 +56,13 @@ class _Hits:
     so each occurrence finds its start, stop and meeting event by bisection: the work stays
     about linear in the number of events however many occurrences there are."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, keys: dict[int, tuple[Any, ...]]) -> None:
         self.ctx = ctx
-        self._found: dict[int, tuple[list[Ev], list[int]]] = {}
+        self._keys = keys
+        self._found: dict[Any, tuple[list[Ev], list[int]]] = {}
 
     def of(self, trigger: Trigger, done: dict[str, list[DeadlineResult]]) -> tuple[list[Ev], list[int]]:
-        key = id(trigger)
+        key = self._keys.get(id(trigger), id(trigger))
         if key not in self._found:
             hits = _matches(trigger, self.ctx, done)
             self._found[key] = (hits, [e.pos for e in hits])
@@ -71,7 +72,7 @@ class _Hits:
 def compute_deadlines(policy: Policy, ctx: Context, child: Child) -> list[DeadlineResult]:
     results: list[DeadlineResult] = []
     done: dict[str, list[DeadlineResult]] = {}
-    hits = _Hits(ctx)
+    hits = _Hits(ctx, policy.trigger_keys)
     for spec in policy.deadlines_in_order:
         if all(getattr(child, key) == value for key, value in spec.applies_if.items()):
             done[spec.id] = _occurrences(spec, policy, hits, done)

@@ -101,9 +101,28 @@ def _object(pairs: list[tuple[str, Any]]) -> _Object:
     return made
 
 
+class _Repeated(Exception):
+    """A JSON object gave a key twice: look again, naming where."""
+
+
+def _plain(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    made = dict(pairs)
+    if len(made) != len(pairs):
+        raise _Repeated
+    return made
+
+
 def _duplicate_keys(text: bytes | str) -> list[FieldError]:
     """A key given twice in one JSON object is refused: a parser keeps one of the two values
-    silently, and which one differs between parsers."""
+    silently, and which one differs between parsers. (A first pass only asks whether any object
+    repeats a key; the slower one that names them runs only when one does.)"""
+    try:
+        json.loads(text, object_pairs_hook=_plain)
+        return []
+    except _Repeated:
+        pass
+    except (ValueError, RecursionError):
+        return []
     try:
         data = json.loads(text, object_pairs_hook=_object)
     except (ValueError, RecursionError):

@@ -144,6 +144,15 @@ ForceCode = Annotated[str, StringConstraints(pattern=FORCE_CODE_PATTERN)]
 CONTRACT_CODES = frozenset(FindingCode)
 
 
+_FINDING_CODES: dict[str, FindingCode] = {m.value: m for m in FindingCode}
+# Members by value, for code that turns many checked values into members (a dictionary lookup,
+# where calling the enum costs several times more).
+ROLE_OF: dict[str, Role] = {m.value: m for m in Role}
+STATUS_OF: dict[str, Status] = {m.value: m for m in Status}
+SEVERITY_OF: dict[str, Severity] = {m.value: m for m in Severity}
+GRADE_OF: dict[str, Grade] = {m.value: m for m in Grade}
+
+
 def finding_code(code: str) -> FindingCode | str:
     """Contract v1's code as its enum member; a force's own code as it is."""
-    return FindingCode(code) if code in CONTRACT_CODES else code
+    return _FINDING_CODES.get(code, code)

@@ -12,7 +12,7 @@ from engine.clock.context import Context, Ev
 from engine.clock.deadlines import DeadlineResult
 from engine.clock.localtime import human_local, local_window_entries, zone
 from engine.contract.timeline import Child
-from engine.contract.vocabulary import GRADE_RANK, Grade
+from engine.contract.vocabulary import GRADE_OF, GRADE_RANK, Grade
 from engine.judging.grading import Recommendation, RepeatCount
 from engine.judging.wording import grade_text, role_text
 from engine.policy.model import Policy
@@ -126,7 +126,7 @@ def build_facts(
         Fact(
             "recommendation",
             "recommendation",
-            {"grade": rec.grade, "rank": GRADE_RANK[Grade(rec.grade)]},
+            {"grade": rec.grade, "rank": GRADE_RANK[GRADE_OF[rec.grade]]},
             report.at,
             (report.id,),
             lambda: {"reasons_text": "; ".join(rec.reasons)},
@@ -185,7 +185,7 @@ def _grading_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
                 "grading",
                 {
                     "grade": change.grade,
-                    "rank": GRADE_RANK[Grade(change.grade)],
+                    "rank": GRADE_RANK[GRADE_OF[change.grade]],
                     "by": e.by,
                     "at": e.at,
                     "until": until,

@@ -20,7 +20,16 @@ from engine.contract.evaluation import (
     RepeatMissing,
 )
 from engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
-from engine.contract.vocabulary import GRADE_RANK, Grade, Mode, Role, Severity, Status, finding_code
+from engine.contract.vocabulary import (
+    GRADE_OF,
+    GRADE_RANK,
+    ROLE_OF,
+    SEVERITY_OF,
+    STATUS_OF,
+    Grade,
+    Mode,
+    finding_code,
+)
 from engine.errors import FieldError, InvalidTimeline
 from engine.judging.explain import check_code
 from engine.judging.explain import trace as explain
@@ -91,8 +100,8 @@ def evaluate(
         mode="complete" if ctx.complete else "live",
         next_change_at=_next_change(policy, deadlines, facts, ctx),
         grade=GradeView.trusted(
-            current=Grade(ctx.current_grade) if ctx.current_grade else None,
-            recommended=Grade(rec.grade),
+            current=GRADE_OF[ctx.current_grade] if ctx.current_grade else None,
+            recommended=GRADE_OF[rec.grade],
             reasons=rec.reasons,
         ),
         oversight=_oversight(policy, ctx, deadlines, rec.grade),
@@ -206,11 +215,14 @@ def _finding(
         at = int(facts[alias].fields[field]) + offset
     else:
         at = chosen[0].at
-    provenance, note = basis(policy.parameters, param_names)
+    key = ("basis", *param_names)
+    if key not in policy.memo:
+        policy.memo[key] = basis(policy.parameters, param_names)
+    provenance, note = policy.memo[key]
     return Finding.trusted(
         code=finding_code(rule.code),
         clause=rule.clause,
-        severity=Severity(rule.severity),
+        severity=SEVERITY_OF[rule.severity],
         message=message,
         at=iso_local(at, tz),
         evidence=evidence,
@@ -284,13 +296,13 @@ def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
         occurrence=d.occurrence,
         clause=d.spec.clause,
         code=finding_code(d.spec.code),
-        owner=Role(d.spec.owner),
+        owner=ROLE_OF[d.spec.owner],
         duty=d.spec.duty,
         starts_at=iso_local(d.starts_at, tz),
         due_at=iso_local(d.due_at, tz),
         met_at=iso_local(d.met.at, tz) if d.met else None,
         met_by=d.met.id if d.met else None,
-        status=Status(d.status),
+        status=STATUS_OF[d.status],
         reason=_reason(d, ctx, tz),
         basis=policy.parameters[d.parameter].provenance,
         evidence=list(dict.fromkeys([d.start.id] + ([closing.id] if closing else []))),
@@ -330,9 +342,9 @@ def _oversight(
     accepted = latest[0].met.at if latest and latest[0].met else None
     recommended_role = None
     if GRADE_RANK[Grade(recommended)] > GRADE_RANK[Grade(in_force)] and recommended in mapping:
-        recommended_role = Role(policy.deadline_specs[mapping[recommended]].owner)
+        recommended_role = ROLE_OF[policy.deadline_specs[mapping[recommended]].owner]
     return OversightView.trusted(
-        required_role=Role(spec.owner) if spec else None,
+        required_role=ROLE_OF[spec.owner] if spec else None,
         deadline=deadline_id,
         accepted_at=iso_local(accepted, policy.meta.timezone) if accepted else None,
         recommended_role=recommended_role,

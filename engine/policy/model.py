@@ -97,9 +97,37 @@ class Policy:
         )
 
     def seconds(self, name: str) -> int:
-        seconds = duration_seconds(self.parameters[name])
-        assert seconds is not None
-        return seconds
+        return self.durations[name]
+
+    @cached_property
+    def durations(self) -> dict[str, int]:
+        """Each duration parameter in seconds."""
+        out = {}
+        for name, param in self.parameters.items():
+            seconds = duration_seconds(param)
+            if seconds is not None:
+                out[name] = seconds
+        return out
+
+    @cached_property
+    def trigger_keys(self) -> dict[int, tuple[Any, ...]]:
+        """Triggers of different deadlines that find the same instants (the child found, a
+        grading by the control room) share a key, so an evaluation finds their hits once. A
+        trigger on another deadline keeps its own (its hits depend on that deadline)."""
+        out: dict[int, tuple[Any, ...]] = {}
+        for d in self.deadlines:
+            for t in [*d.start_triggers, *d.met_by, *d.not_applicable_when, *d.brought_forward_by]:
+                if t.deadline_stopped is not None or t.grade_at_due is not None:
+                    continue
+                by = tuple(t.by) if isinstance(t.by, list) else t.by
+                out[id(t)] = (t.event, by, tuple(t.outcome or ()), t.grade_becomes, t.grade_leaves)
+        return out
+
+    @cached_property
+    def memo(self) -> dict[Any, Any]:
+        """Answers that depend on this policy alone, worked out on first use (e.g. the basis of
+        a finding that rests on given parameters)."""
+        return {}
 
     @cached_property
     def clocks(self) -> tuple[Clock, ...]:
