@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import multiprocessing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from engine.clock.localtime import to_epoch, zone
 from engine.contract.parse import parse_timeline
@@ -62,8 +63,8 @@ def replay_line(item: tuple[int, str]) -> dict[str, Any]:
         if len(text) > MAX_LINE_BYTES:
             raise ValueError(f"the line is over {MAX_LINE_BYTES} bytes")
         try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
+            body = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
             raise ValueError(f"the line is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise ValueError("a line is one JSON object (a contract v1 timeline)")
@@ -71,9 +72,9 @@ def replay_line(item: tuple[int, str]) -> dict[str, Any]:
         if area is not None and (not isinstance(area, str) or len(area) > 100):
             raise ValueError("area is text of at most 100 characters")
         body.setdefault("mode", "complete")
-        timeline = parse_timeline(json.dumps(body))
+        timeline = parse_timeline(orjson.dumps(body))
         policy = choose_policy(registry, timeline, job.policy, "--policy")
-        result = json.loads(evaluate(timeline, policy).to_json(indent=None))
+        result = orjson.loads(evaluate(timeline, policy).to_json(indent=None))
         out: dict[str, Any] = {
             "line": number,
             "area": area,
@@ -82,7 +83,7 @@ def replay_line(item: tuple[int, str]) -> dict[str, Any]:
         }
         if job.compare:
             other = registry.get(job.compare)
-            out["compared"] = json.loads(evaluate(timeline, other).to_json(indent=None))
+            out["compared"] = orjson.loads(evaluate(timeline, other).to_json(indent=None))
         return out
     except (ValueError, EngineError) as exc:
         reason = exc.message if isinstance(exc, EngineError) else str(exc)
