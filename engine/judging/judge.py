@@ -35,7 +35,7 @@ from engine.judging.explain import check_code
 from engine.judging.explain import trace as explain
 from engine.judging.facts import Fact, build_facts, deadline_fact_id
 from engine.judging.grading import count_repeat, recommend
-from engine.judging.wording import basis, change_phrase, event_phrase
+from engine.judging.wording import change_phrase, event_phrase
 from engine.policy.model import Policy
 from engine.session import RULE_SESSION, Match
 from engine.version import ENGINE_NAME, __version__
@@ -91,7 +91,7 @@ def evaluate(
         (_finding(policy, ctx, m, by_id, by_deadline) for m in matches),
         key=lambda f: _finding_order(policy, f),
     )
-    # The engine builds its own output from checked values: model_construct skips re-validation.
+    # The engine builds its own output from checked values: trusted() skips re-validation.
     return Evaluation.trusted(
         incident_id=timeline.incident_id,
         policy=PolicyRef.trusted(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
@@ -215,10 +215,7 @@ def _finding(
         at = int(facts[alias].fields[field]) + offset
     else:
         at = chosen[0].at
-    key = ("basis", *param_names)
-    if key not in policy.memo:
-        policy.memo[key] = basis(policy.parameters, param_names)
-    provenance, note = policy.memo[key]
+    provenance, note = policy.basis(param_names)
     return Finding.trusted(
         code=finding_code(rule.code),
         clause=rule.clause,

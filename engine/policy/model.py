@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from engine.clock.localtime import zone
-from engine.judging.wording import parameter_text
+from engine.judging.wording import basis, parameter_text
 from engine.policy.compiler import Clock, duration_seconds
 from engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, RuleSpec
 
@@ -123,10 +123,16 @@ class Policy:
                 out[id(t)] = (t.event, by, tuple(t.outcome or ()), t.grade_becomes, t.grade_leaves)
         return out
 
+    def basis(self, names: tuple[str, ...] | list[str]) -> tuple[str | None, str | None]:
+        """The provenance and sentence of a finding resting on these parameters (wording.basis),
+        worked out once per policy and list of names."""
+        key = tuple(names)
+        if key not in self._bases:
+            self._bases[key] = basis(self.parameters, list(key))
+        return self._bases[key]
+
     @cached_property
-    def memo(self) -> dict[Any, Any]:
-        """Answers that depend on this policy alone, worked out on first use (e.g. the basis of
-        a finding that rests on given parameters)."""
+    def _bases(self) -> dict[tuple[str, ...], tuple[str | None, str | None]]:
         return {}
 
     @cached_property
