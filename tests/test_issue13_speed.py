@@ -1,10 +1,12 @@
-"""What the engine does to be fast must not change what it says."""
+"""What the engine and the replay do to be fast must not change what they say."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 
-from engine import evaluate, parse_timeline
+from engine import default_registry, evaluate, parse_timeline
 from engine.contract import evaluation
 
 
@@ -37,3 +39,43 @@ def test_trusted_models_equal_model_construct(case_study, policy) -> None:  # ty
     given = {k: getattr(result, k) for k in type(result).model_fields if k != "notes"}
     a, b = evaluation.Evaluation.trusted(**given), evaluation.Evaluation.trusted(**given)
     assert a.notes == [] and a.notes is not b.notes and a.to_json() == result.to_json()
+
+
+def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
+    """With workers, replay reads at most AHEAD chunks per worker ahead of the results it has
+    given back, so its memory does not grow with the corpus."""
+    from api.replay import run
+
+    consumed = 0
+
+    def lines():  # type: ignore[no-untyped-def]
+        nonlocal consumed
+        for n in range(3000):
+            consumed += 1
+            yield f"not json {n}"
+
+    job = run.Job(str(Path(__file__).resolve().parent.parent / "rules"), None, None)
+    results = run.replay(lines(), job, workers=2, chunk=16)
+    first = next(results)
+    assert first["line"] == 1 and "error" in first
+    assert consumed <= (run.AHEAD * 2 + 1) * 16
+    rest = list(results)
+    assert consumed == 3000 and [r["line"] for r in rest] == list(range(2, 3001))
+
+
+def test_the_summary_counts_children_exactly(policy) -> None:  # type: ignore[no-untyped-def]
+    """Children are counted by a digest of their id: the counts equal counting the ids."""
+    from api.replay import run
+    from api.replay.summary import Summary
+    from api.replay.synth import synth
+
+    lines = list(synth(300, 11))
+    summary = Summary()
+    job = run.Job(str(Path(__file__).resolve().parent.parent / "rules"), None, None)
+    for result in run.replay(lines, job, workers=1):
+        summary.add(result)
+    counts = Counter(json.loads(line)["child"]["child_id"] for line in lines)
+    data = summary.as_dict(default_registry())
+    assert data["incidents"] == 300 and data["children"] == len(counts)
+    assert data["repeat_children"] == sum(1 for n in counts.values() if n > 1)
+    assert data["most_episodes"] == max(counts.values()) > 1

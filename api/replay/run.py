@@ -11,9 +11,12 @@ from __future__ import annotations
 import gzip
 import io
 import multiprocessing
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +30,7 @@ from engine.judging.judge import evaluate
 from engine.policy.registry import PolicyRegistry, registry_for
 
 MAX_LINE_BYTES = 1024 * 1024
+AHEAD = 4  # chunks in flight per worker
 _STATE: dict[str, Any] = {}
 
 
@@ -139,15 +143,27 @@ def incident_facts(timeline: Any, policy: Any, result: dict[str, Any]) -> dict[s
 
 
 def replay(lines: Iterable[str], job: Job, workers: int, chunk: int = 32) -> Iterator[dict[str, Any]]:
-    """Results in line order. With one worker the work runs in this process."""
+    """Results in line order. With one worker the work runs in this process. With more, at most
+    ``AHEAD`` chunks per worker are in flight, so memory stays flat however long the corpus is
+    (a pool's imap keeps every result the workers make until this process takes it)."""
     numbered = ((n, text) for n, text in enumerate(lines, start=1) if text.strip())
     if workers <= 1:
         _init(job)
         yield from map(replay_line, numbered)
         return
     context = multiprocessing.get_context("spawn")  # the rule engine's C core: never fork
-    with context.Pool(workers, initializer=_init, initargs=(job,), maxtasksperchild=None) as pool:
-        yield from pool.imap(replay_line, numbered, chunksize=chunk)
+    with context.Pool(workers, initializer=_init, initargs=(job,)) as pool:
+        pending: deque[AsyncResult[list[dict[str, Any]]]] = deque()
+        while items := list(islice(numbered, chunk)):
+            pending.append(pool.apply_async(_replay_items, (items,)))
+            if len(pending) >= AHEAD * workers:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
+
+
+def _replay_items(items: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    return [replay_line(item) for item in items]
 
 
 def replay_chunk(
@@ -164,4 +180,4 @@ def replay_chunk(
     if _STATE.get("job") != job:
         _STATE["job"] = job
         _STATE["registry"] = registry_checked(rules_dir, hashes)
-    return [replay_line(item) for item in items]
+    return _replay_items(items)
