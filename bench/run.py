@@ -1,17 +1,18 @@
 """The benchmark suite: measures the engine, the replay and the API on this machine and writes
 BENCHMARKS.md (machine, versions, method, command, figures).
 
-Run: .venv/bin/python bench/run.py [--replay 10000,100000] [--no-api] [--out BENCHMARKS.md]
+Run: .venv/bin/python bench/run.py [--replay 10000,100000,1000000] [--no-api] [--out BENCHMARKS.md]
 
 Method. Every figure is a median of repeated measurements with its spread (p99 or the range of
 runs). Engine: synthetic timelines of 10 to 1,000 events (a report, a grading, then reviews and
 notes every 20 minutes); each call is timed on its own after a warm-up, and evaluation is also
 given as a ratio to parsing and validating the same bytes, measured in the same run (these
 machines are shared and noisy: the ratio holds when the absolute times do not). Replay: `misper
-replay` on a `misper synth` corpus with 1 and 2 workers; memory is the sum of the resident set
-of the replay's processes, sampled every 0.2 s. API: `misper serve` and wrk on loopback (wrk
-takes one of the cores). Where the time goes: cProfile of 2,000 evaluations, own time grouped by
-module.
+replay` on a `misper synth` corpus with 1 and 2 workers, 3 runs for small corpora; memory is
+the sum of the resident set of the replay's processes, sampled every 0.2 s. API: `misper serve`
+and wrk on loopback, 3 runs of 10 s per row, wrk's own CPU time noted (it shares the cores).
+Appends: bench/append_load.py's method, 3 runs per store. Where the time goes: cProfile of 2,000
+evaluations, own time grouped by module.
 """
 
 from __future__ import annotations
@@ -185,8 +186,12 @@ def replay_figures(sizes: list[int]) -> list[str]:
         str(ROOT / ".venv" / "bin" / "misper") if (ROOT / ".venv" / "bin" / "misper").exists() else "misper"
     )
     rows = [
-        "| incidents | workers | incidents/s | wall (s) | peak memory, all processes (MB) |",
-        "|---|---|---|---|---|",
+        "Corpora up to 10,000 incidents are replayed 3 times per row (the median rate with the range "
+        "of the runs, the highest peak); larger ones once. A corpus of a million incidents is "
+        "replayed with 2 workers only (one worker would take about half an hour more).",
+        "",
+        "| incidents | workers | runs | incidents/s (range) | wall (s) | peak memory, all processes (MB) |",
+        "|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
@@ -195,67 +200,112 @@ def replay_figures(sizes: list[int]) -> list[str]:
                 subprocess.run(
                     [misper, "synth", "--incidents", str(size), "--seed", "5"], stdout=out, check=True
                 )
-            for workers in (1, 2):
-                peak = [0]
-                start = time.perf_counter()
-                proc = subprocess.Popen(
-                    [
-                        misper,
-                        "replay",
-                        str(corpus),
-                        "--workers",
-                        str(workers),
-                        "--summary",
-                        os.devnull,
-                        "--errors",
-                        os.devnull,
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-
-                def sample(proc: subprocess.Popen[bytes] = proc, peak: list[int] = peak) -> None:
-                    while proc.poll() is None:
-                        peak[0] = max(peak[0], _tree_rss(proc.pid))
-                        time.sleep(0.2)
-
-                sampler = threading.Thread(target=sample)
-                sampler.start()
-                proc.wait()
-                sampler.join()
-                wall = time.perf_counter() - start
+            for workers in (1, 2) if size < 1_000_000 else (2,):
+                runs = [_replay_once(misper, corpus, workers) for _ in range(3 if size <= 10_000 else 1)]
+                walls = sorted(wall for wall, _ in runs)
+                rates = [size / wall for wall in walls]
+                wall, peak = statistics.median(walls), max(mb for _, mb in runs)
                 rows.append(
-                    f"| {size:,} | {workers} | {size / wall:,.0f} | {wall:.1f} | {peak[0] / 1024:.0f} |"
+                    f"| {size:,} | {workers} | {len(runs)} | {size / wall:,.0f} "
+                    f"({min(rates):,.0f}-{max(rates):,.0f}) | {wall:.1f} | {peak:.0f} |"
                 )
                 if workers == 2:
-                    KEY["replay_rate"], KEY["replay_size"] = size / wall, size
-                    KEY["replay_mb"] = peak[0] / 1024
+                    KEY["replay_rate"], KEY["replay_size"], KEY["replay_mb"] = size / wall, size, peak
+            corpus.unlink()
     return rows
 
 
-def api_figures() -> list[str]:
+def _replay_once(misper: str, corpus: Path, workers: int) -> tuple[float, float]:
+    """Wall time (s) and the peak resident set of the replay's processes (MB) of one replay."""
+    peak = [0]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [misper, "replay", str(corpus), "--workers", str(workers), "--summary", os.devnull]
+        + ["--errors", os.devnull],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    proc.wait()
+    sampler.join()
+    if proc.returncode:
+        raise SystemExit(f"misper replay failed ({proc.returncode}) on {corpus}")
+    return time.perf_counter() - start, peak[0] / 1024
+
+
+def api_figures(runs: int = 3, seconds: int = 10) -> list[str]:
     if not shutil.which("wrk"):
         return ["wrk is not installed (apt-get install wrk): the API was not measured."]
-    rows = ["| route | connections | requests/s | p50 | p99 |", "|---|---|---|---|---|"]
-    for route, script in (("/healthz", None), ("POST /v1/evaluations", "bench/post_timeline.lua")):
+    rows = [
+        f"Each row: {runs} runs of {seconds} s after a 5 s warm-up; requests/s is the median with the "
+        "range of the runs, p50 and p99 the medians of the runs' percentiles, and wrk's CPU the "
+        "median of its own user+sys time over the run's length (in cores: the load generator shares "
+        "the 2 cores with the server).",
+        "",
+        "| route | connections | requests/s (range) | p50 | p99 | wrk's CPU |",
+        "|---|---|---|---|---|---|",
+    ]
+    for route, name in (("/healthz", "healthz"), ("POST /v1/evaluations", "evaluations")):
         for connections in (1, 8, 32):
             out = subprocess.run(
-                ["bash", "bench/http_load.sh", "1", str(connections), "10"] + ([] if script else ["healthz"]),
+                ["bash", "bench/http_load.sh", "1", str(connections), str(seconds), name, str(runs)],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
             ).stdout
-            rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-            p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-            p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-            if connections == 32 and rate:
-                KEY["healthz" if script is None else "api_rate"] = float(rate.group(1))
-                if script and p99:
-                    KEY["api_p99_ms"] = _ms(p99.group(1))
+            rates = [float(r) for r in re.findall(r"Requests/sec:\s+([\d.]+)", out)]
+            p50s = [_ms(v) for v in re.findall(r"^\s+50%\s+(\S+)", out, re.M)]
+            p99s = [_ms(v) for v in re.findall(r"^\s+99%\s+(\S+)", out, re.M)]
+            cpus = [
+                float(u) + float(s) for u, s in re.findall(r"wrk cpu: user ([\d.]+) s, sys ([\d.]+) s", out)
+            ]
+            if not rates:
+                rows.append(f"| {route} | {connections} | failed | | | |")
+                continue
+            rate, p50, p99 = statistics.median(rates), statistics.median(p50s), statistics.median(p99s)
+            if connections == 32:
+                KEY["healthz" if name == "healthz" else "api_rate"] = rate
+                if name != "healthz":
+                    KEY["api_p99_ms"] = p99
+            cpu = f"{statistics.median(cpus) / seconds:.2f} cores" if cpus else "?"
             rows.append(
-                f"| {route} | {connections} | {float(rate.group(1)) if rate else 0:,.0f} | "
-                f"{p50.group(1) if p50 else '?'} | {p99.group(1) if p99 else '?'} |"
+                f"| {route} | {connections} | {rate:,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) | "
+                f"{p50:.2f} ms | {p99:.2f} ms | {cpu} |"
             )
+    return rows
+
+
+def append_figures(runs: int = 3, incidents: int = 40, events: int = 25, clients: int = 8) -> list[str]:
+    """Appends to stored incidents through `misper serve`, on SQLite and on a throwaway
+    PostgreSQL cluster (the method is in bench/append_load.py)."""
+    from bench.append_load import run
+    from tests.pg import start_cluster
+
+    rows = [
+        f"Each run: {incidents} incidents, {events} appended events each, {clients} client threads, "
+        f"one event per request, `misper serve` with 4 small-lane processes; {runs} runs per store, "
+        "the median with the range.",
+        "",
+        "| store | events appended per run | events/s (range) |",
+        "|---|---|---|",
+    ]
+    cluster = start_cluster()
+    try:
+        for name, url in (("SQLite", lambda: None), ("PostgreSQL", cluster.new_database)):
+            rates = sorted(run(url(), incidents, events, clients) for _ in range(runs))
+            rows.append(
+                f"| {name} | {incidents * events:,} | {statistics.median(rates):,.0f} "
+                f"({rates[0]:,.0f}-{rates[-1]:,.0f}) |"
+            )
+    finally:
+        cluster.stop()
     return rows
 
 
@@ -359,6 +409,10 @@ def main() -> None:
             "## API (loopback, 1 server worker, wrk 2 threads on the same machine)",
             "",
             *api_figures(),
+            "",
+            "## Appends to a stored incident (loopback)",
+            "",
+            *append_figures(),
             "",
         ]
     parts += ["## Against the targets (issue 13)", "", *target_figures(), ""]
