@@ -79,6 +79,14 @@ class RuleSession:
                 ) from None
         return [(rule, {alias: ids[n] for alias, n in aliases.items()}) for rule, aliases in fired]
 
+    def gate(self, policy: Policy) -> Gate:
+        """The gate of the policy's ruleset: which facts some condition could match."""
+        made = self._handles.get(policy.ruleset_name)  # made once, never changed: no lock to read
+        if made is None:
+            with self._lock:
+                made = self._handle(policy.ruleset_name, policy.ruleset)
+        return made[1]
+
     def _session(
         self, handle: int, gate: Gate, facts: Iterable[dict[str, Any]], ids: list[str]
     ) -> list[tuple[str, dict[str, int]]]:

@@ -79,3 +79,44 @@ def test_the_summary_counts_children_exactly(policy) -> None:  # type: ignore[no
     assert data["incidents"] == 300 and data["children"] == len(counts)
     assert data["repeat_children"] == sum(1 for n in counts.values() if n > 1)
     assert data["most_episodes"] == max(counts.values()) > 1
+
+
+def test_facts_no_rule_could_match_are_not_built_and_nothing_changes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Evaluation skips building event and deadline facts the session's gate would keep out: over
+    the generated timelines the answers equal those with every fact built."""
+    from engine.inputs import choose_policy
+    from engine.session import RULE_SESSION, Gate
+    from tests.differential import CASES, case
+
+    timelines = [parse_timeline(json.dumps(case(n))) for n in range(0, CASES, 3)]
+    registry = default_registry()
+    pairs = [(t, choose_policy(registry, t, None, "policy")) for t in timelines]
+    skipping = [evaluate(t, p).to_json() for t, p in pairs]
+    gates = [RULE_SESSION.gate(p) for _, p in pairs]
+    assert any(not g.admits({"kind": "event", "type": "note"}) for g in gates)  # something is skipped
+    monkeypatch.setattr(RULE_SESSION, "gate", lambda policy: Gate({"any": {"all": [{"m": {}}]}}))
+    built = [evaluate(t, p).to_json() for t, p in pairs]
+    assert skipping == built
+
+
+def test_the_quick_phrase_check_finds_what_full_normalising_finds(policy) -> None:  # type: ignore[no-untyped-def]
+    """blaming_phrases skips normalising a text holding none of the phrases' first words; over
+    texts made of the phrases' words, cut, joined and re-cased, it finds exactly what comparing
+    the fully normalised texts finds."""
+    from itertools import product
+
+    from engine.judging.facts import blaming_phrases, normalise
+
+    phrases = tuple(policy.value("child_blaming_phrases"))
+    words = sorted({w for p in phrases for w in p.split()}) + ["Enquiries", "CCTV", "STREET-wise"]
+    texts = [
+        sep.join(words[i : i + n]).upper() if upper else sep.join(words[i : i + n])
+        for i, n, sep, upper in product(range(len(words)), (1, 2, 3), (" ", "-", ", ", "'"), (False, True))
+    ]
+    texts += [f"{p[:-1]}. {p}!" for p in phrases] + [p.replace(" ", "  ") for p in phrases]
+    found = 0
+    for text in texts:
+        expected = [p for p in phrases if f" {normalise(p)} " in f" {normalise(text)} "]
+        assert blaming_phrases(text, phrases) == expected, text
+        found += bool(expected)
+    assert found > 20

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -49,21 +49,32 @@ class Fact(NamedTuple):
         return self.render()
 
 
+_WORDS = re.compile(r"[^\W_]+")
+
+
 def normalise(text: str) -> str:
     """Case-folded words separated by single spaces: hyphens, quotes, apostrophes, punctuation
     and runs of white space all read as one space ("Lifestyle-choice" -> "lifestyle choice")."""
-    return " ".join(re.findall(r"[^\W_]+", text.casefold()))
+    return " ".join(_WORDS.findall(text.casefold()))
 
 
 @lru_cache(maxsize=16)
-def _normalised_phrases(phrases: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    return tuple((p, f" {normalise(p)} ") for p in phrases if normalise(p))
+def _normalised_phrases(phrases: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """Each phrase with its normalised form padded by spaces, and the phrases' first words."""
+    pairs = tuple((p, f" {normalise(p)} ") for p in phrases if normalise(p))
+    return pairs, tuple(dict.fromkeys(needle.split()[0] for _, needle in pairs))
 
 
 def blaming_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
     """The policy's phrases that occur in the text as whole words, in the policy's order."""
-    padded = f" {normalise(text)} "
-    return [phrase for phrase, needle in _normalised_phrases(phrases) if needle in padded]
+    pairs, first_words = _normalised_phrases(phrases)
+    # A normalised word is a piece of the case-folded text: when no phrase's first word is in
+    # it, no phrase can be (most texts; the full normalising is the costly part).
+    folded = text.casefold()
+    if not any(word in folded for word in first_words):
+        return []
+    padded = " " + " ".join(_WORDS.findall(folded)) + " "
+    return [phrase for phrase, needle in pairs if needle in padded]
 
 
 def _sentences(text: str) -> list[str]:
@@ -87,10 +98,15 @@ def build_facts(
     deadlines: list[DeadlineResult],
     repeat: RepeatCount,
     rec: Recommendation,
+    admits: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[Fact]:
     """The timeline's facts: the incident, the child, the repeat count and the recommended grade,
     every event, the grade periods, the deadline occurrences, the texts that use the policy's
-    child-blaming phrases and the nights a high-risk period enters the intelligence gap."""
+    child-blaming phrases and the nights a high-risk period enters the intelligence gap.
+
+    With ``admits`` (the rule session's gate), an event or deadline fact whose kind and text
+    fields no rule condition could match is not built at all (the session would not send it to
+    the rule engine anyway); without it, every fact is built (for a trace, which lists them)."""
     tz = policy.meta.timezone
     report = ctx.report
     facts = [
@@ -133,7 +149,21 @@ def build_facts(
         ),
     ]
     local = zone(tz)
-    facts += [_event_fact(e, tz, local) for e in ctx.events]
+    events: Sequence[Ev] = ctx.events
+    if admits is not None:
+        # The probes hold the same text fields as the facts, less the local-time ones; a field
+        # a probe lacks never keeps it out, so a fact kept out here would be kept out anyway.
+        events = [
+            e
+            for e in ctx.events
+            if admits({"kind": "event", "type": e.type, "by": e.by, "grade": e.grade, "outcome": e.outcome})
+        ]
+        deadlines = [
+            d
+            for d in deadlines
+            if admits({"kind": "deadline", "deadline": d.spec.id, "status": d.status, "owner": d.spec.owner})
+        ]
+    facts += [_event_fact(e, tz, local) for e in events]
     facts += _grading_facts(policy, ctx, tz)
     facts += [_deadline_fact(d) for d in deadlines]
     facts += _blaming_facts(policy, ctx, tz)

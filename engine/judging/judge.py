@@ -82,7 +82,9 @@ def evaluate(
     deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
     rec = recommend(policy, timeline.child, repeat)
-    facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, rec)
+    # A trace lists every fact, and a rule clock reads facts the rules may not: then all are built.
+    admits = None if trace or why_not or policy.clocks else RULE_SESSION.gate(policy).admits
+    facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, rec, admits)
     matches = RULE_SESSION.run(policy, (f.message() for f in facts))
     by_id = {f.id: f for f in facts}
     by_deadline = {deadline_fact_id(d): d for d in deadlines}
