@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -200,3 +201,22 @@ def test_replay_over_http_streams_results_then_the_summary(api: Api, corpus: Pat
     assert api.client.post("/v1/replays", content=b"{}", headers=api.auth("control_room")).status_code == 403
     bad = api.client.post("/v1/replays?compare=nope", content=b"{}", headers=api.auth("auditor"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.compare"
+
+
+def test_a_key_given_twice_in_a_line_is_refused_as_over_http() -> None:
+    """A corpus line whose object repeats a key is refused naming the field (the parsed line
+    would keep one value silently), with the line's other errors beside it."""
+    from api.replay.run import Job, replay
+
+    line = next(iter(synth(1, 3)))
+    once = line.replace('"age_years":', '"age_years":9,"age_years":', 1)
+    twice_and_wrong = re.sub(r'"age_years":(\d+)', r'"age_years":\1,"age_years":"nine"', line, count=1)
+    job = Job(str(Path(__file__).resolve().parent.parent / "rules"), None, None)
+    results = list(replay([line, once, twice_and_wrong], job, workers=1))
+    assert "error" not in results[0]
+    repeated = {
+        "field": "child.age_years",
+        "message": "is given more than once in one object; give each field once",
+    }
+    assert results[1]["errors"] == [repeated]
+    assert results[2]["errors"][0] == repeated and len(results[2]["errors"]) == 2

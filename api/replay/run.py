@@ -23,8 +23,9 @@ from typing import IO, Any
 import orjson
 
 from engine.clock.localtime import to_epoch, zone
-from engine.contract.parse import parse_timeline
-from engine.errors import EngineError
+from engine.contract.parse import duplicate_keys, parse_timeline
+from engine.contract.timeline import Timeline
+from engine.errors import EngineError, InvalidTimeline
 from engine.inputs import choose_policy
 from engine.judging.judge import evaluate
 from engine.policy.registry import PolicyRegistry, registry_for
@@ -76,7 +77,7 @@ def replay_line(item: tuple[int, str]) -> dict[str, Any]:
         if area is not None and (not isinstance(area, str) or len(area) > 100):
             raise ValueError("area is text of at most 100 characters")
         body.setdefault("mode", "complete")
-        timeline = parse_timeline(orjson.dumps(body))
+        timeline = _parse(text, body)
         policy = choose_policy(registry, timeline, job.policy, "--policy")
         result = orjson.loads(evaluate(timeline, policy).to_json(indent=None))
         out: dict[str, Any] = {
@@ -93,6 +94,19 @@ def replay_line(item: tuple[int, str]) -> dict[str, Any]:
         reason = exc.message if isinstance(exc, EngineError) else str(exc)
         fields = [e.as_dict() for e in exc.errors] if isinstance(exc, EngineError) else []
         return {"line": number, "error": reason, "errors": fields}
+
+
+def _parse(text: str, body: dict[str, Any]) -> Timeline:
+    """The line's timeline; a key repeated in one object of the line is refused, as over HTTP
+    (the parsed body keeps only one of the two values)."""
+    repeated = duplicate_keys(text)
+    try:
+        timeline = parse_timeline(orjson.dumps(body), keys_checked=True)
+    except InvalidTimeline as exc:
+        raise InvalidTimeline(exc.message, repeated + exc.errors) from None
+    if repeated:
+        raise InvalidTimeline("the timeline does not follow contract v1", repeated)
+    return timeline
 
 
 def incident_facts(timeline: Any, policy: Any, result: dict[str, Any]) -> dict[str, Any]:

@@ -18,8 +18,11 @@ OFFSET_HINT = (
 )
 
 
-def parse_timeline(raw: bytes | str | dict[str, Any]) -> Timeline:
-    """Validate a contract v1 timeline; duplicate identical events are dropped, conflicts rejected."""
+def parse_timeline(raw: bytes | str | dict[str, Any], *, keys_checked: bool = False) -> Timeline:
+    """Validate a contract v1 timeline; duplicate identical events are dropped, conflicts rejected.
+
+    ``keys_checked``: the bytes were written by a JSON serialiser from parsed data whose source
+    was checked with ``duplicate_keys``, so no object in them can repeat a key."""
     if isinstance(raw, bytes | str):
         text = raw
     else:
@@ -36,7 +39,7 @@ def parse_timeline(raw: bytes | str | dict[str, Any]) -> Timeline:
         errors = [field_error(err, data) for err in exc.errors(include_url=False)]
         raise InvalidTimeline("the timeline does not follow contract v1", errors) from None
     deduped, errors = _dedupe_events(timeline)
-    errors = _duplicate_keys(text) + errors
+    errors = ([] if keys_checked else duplicate_keys(text)) + errors
     current, correction_errors = _corrected(timeline)
     errors += correction_errors
     if not correction_errors:
@@ -112,7 +115,7 @@ def _plain(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return made
 
 
-def _duplicate_keys(text: bytes | str) -> list[FieldError]:
+def duplicate_keys(text: bytes | str) -> list[FieldError]:
     """A key given twice in one JSON object is refused: a parser keeps one of the two values
     silently, and which one differs between parsers. (A first pass only asks whether any object
     repeats a key; the slower one that names them runs only when one does.)"""
