@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from api.replay.run import Job, open_corpus, replay
+from api.replay.run import Job, open_corpus, replay, result_line
 from api.replay.summary import Summary
 from engine.policy.registry import PolicyRegistry
 
@@ -56,12 +56,9 @@ def run_replay(args: Any, registry: PolicyRegistry, rules_dir: Path) -> int:
                 errors.write(json.dumps(result, separators=(",", ":")) + "\n")
                 continue
             if out:
-                out.write(
-                    json.dumps({k: v for k, v in result.items() if k != "facts"}, separators=(",", ":"))
-                    + "\n"
-                )
+                out.write(result["out"] + "\n")
             if table:
-                _rows(table, result)
+                _rows(table, result_line(result))
     data = summary.as_dict(registry)
     data["errors_file"] = errors_path
     if args.report:

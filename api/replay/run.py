@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,7 @@ from typing import IO, Any
 import orjson
 
 from engine.clock.localtime import to_epoch, zone
+from engine.contract.evaluation import Evaluation
 from engine.contract.parse import duplicate_keys, parse_timeline
 from engine.contract.timeline import Timeline
 from engine.errors import EngineError, InvalidTimeline
@@ -59,8 +61,10 @@ def _init(job: Job) -> None:
 
 
 def replay_line(item: tuple[int, str]) -> dict[str, Any]:
-    """One corpus line -> its result: the evaluation(s) and the facts the summary counts, or the
-    reason it could not be evaluated."""
+    """One corpus line -> its result, or the reason it could not be evaluated. A result is small
+    for the process that aggregates: the facts the summary counts and ``out``, the result line
+    as JSON text (line, area, evaluation and, when comparing, the other policy's evaluation),
+    written by the engine's own serialiser; only what needs more parses it back."""
     number, text = item
     job: Job = _STATE["job"]
     registry: PolicyRegistry = _STATE["registry"]
@@ -79,21 +83,35 @@ def replay_line(item: tuple[int, str]) -> dict[str, Any]:
         body.setdefault("mode", "complete")
         timeline = _parse(text, body)
         policy = choose_policy(registry, timeline, job.policy, "--policy")
-        result = orjson.loads(evaluate(timeline, policy).to_json(indent=None))
-        out: dict[str, Any] = {
-            "line": number,
-            "area": area,
-            "evaluation": result,
-            "facts": incident_facts(timeline, policy, result),
-        }
+        evaluation = evaluate(timeline, policy)
+        facts = incident_facts(timeline, policy, evaluation)
+        out = f'{{"line":{number},"area":{orjson.dumps(area).decode()},"evaluation":'
+        out += evaluation.to_json(indent=None)
         if job.compare:
-            other = registry.get(job.compare)
-            out["compared"] = orjson.loads(evaluate(timeline, other).to_json(indent=None))
-        return out
+            compared = evaluate(timeline, registry.get(job.compare))
+            facts["compare"] = [_comparable(evaluation), _comparable(compared)]
+            out += f',"compared":{compared.to_json(indent=None)}'
+        return {"line": number, "area": area, "facts": facts, "out": out + "}"}
     except (ValueError, EngineError) as exc:
         reason = exc.message if isinstance(exc, EngineError) else str(exc)
         fields = [e.as_dict() for e in exc.errors] if isinstance(exc, EngineError) else []
         return {"line": number, "error": reason, "errors": fields}
+
+
+def result_line(result: dict[str, Any]) -> dict[str, Any]:
+    """A result's line as data: line, area, evaluation (and compared)."""
+    return json.loads(result["out"])  # type: ignore[no-any-return]
+
+
+def _comparable(evaluation: Evaluation) -> dict[str, Any]:
+    """What a comparison of two policies looks at."""
+    return {
+        "recommended": evaluation.grade.recommended.value,
+        "required_role": evaluation.oversight.required_role.value
+        if evaluation.oversight.required_role
+        else None,
+        "codes": sorted({str(f.code) for f in evaluation.findings if f.severity.value != "warning"}),
+    }
 
 
 def _parse(text: str, body: dict[str, Any]) -> Timeline:
@@ -109,38 +127,37 @@ def _parse(text: str, body: dict[str, Any]) -> Timeline:
     return timeline
 
 
-def incident_facts(timeline: Any, policy: Any, result: dict[str, Any]) -> dict[str, Any]:
+def incident_facts(timeline: Any, policy: Any, evaluation: Evaluation) -> dict[str, Any]:
     """What the summary counts of one incident (small: the full evaluation is not kept)."""
     control_room = policy.control_room
-    initial = next(
-        (
-            e.grade
-            for e in sorted(timeline.events, key=lambda e: e.at)
-            if e.type == "risk_graded" and e.by in control_room
-        ),
-        None,
-    )
+    events = sorted(timeline.events, key=lambda e: e.at)
+    initial = next((e.grade for e in events if e.type == "risk_graded" and e.by in control_room), None)
     report = timeline.report().at
     local = datetime.fromtimestamp(to_epoch(report), zone(policy.meta.timezone))
     delays = []
-    for d in result["deadlines"]:
-        if d["status"] in ("met", "met_late"):
+    for d in evaluation.deadlines:
+        status = d.status.value
+        if status in ("met", "met_late"):
             late = (
-                to_epoch(datetime.fromisoformat(d["met_at"])) - to_epoch(datetime.fromisoformat(d["due_at"]))
+                to_epoch(datetime.fromisoformat(d.met_at)) - to_epoch(datetime.fromisoformat(d.due_at))  # type: ignore[arg-type]
             ) // 60
-            delays.append([d["id"], d["clause"], int(late)])
-        elif d["status"] == "breached":
-            delays.append([d["id"], d["clause"], None])
+            delays.append([d.id, d.clause, int(late)])
+        elif status == "breached":
+            delays.append([d.id, d.clause, None])
+    findings = [[f.clause, f.severity.value] for f in evaluation.findings]
+    grade = evaluation.grade
     return {
         "incident_id": timeline.incident_id,
         "child_id": timeline.child.child_id,
+        "policy": evaluation.policy.id,
         "month": f"{local:%Y-%m}",
-        "initial_grade": initial,
-        "final_grade": result["grade"]["current"],
-        "recommended_grade": result["grade"]["recommended"],
-        "applicable": sorted({d["clause"] for d in result["deadlines"] if d["status"] != "not_applicable"}),
-        "breached": sorted({f["clause"] for f in result["findings"] if f["severity"] == "breach"}),
-        "breaches": sum(f["severity"] == "breach" for f in result["findings"]),
+        "initial_grade": initial.value if initial else None,
+        "final_grade": grade.current.value if grade.current else None,
+        "recommended_grade": grade.recommended.value,
+        "applicable": sorted({d.clause for d in evaluation.deadlines if d.status.value != "not_applicable"}),
+        "breached": sorted({clause for clause, severity in findings if severity == "breach"}),
+        "breaches": sum(severity == "breach" for _, severity in findings),
+        "findings": findings,
         "delays": delays,
         # For the report's drawing of the incidents with the most breaches (no free text).
         "events": [
@@ -148,12 +165,17 @@ def incident_facts(timeline: Any, policy: Any, result: dict[str, Any]) -> dict[s
                 "id": e.id,
                 "type": e.type,
                 "at": e.at.isoformat(),
-                "by": getattr(e, "by", None),
-                "grade": getattr(e, "grade", None),
+                "by": _text(getattr(e, "by", None)),
+                "grade": _text(getattr(e, "grade", None)),
             }
-            for e in sorted(timeline.events, key=lambda e: e.at)
+            for e in events
         ],
     }
+
+
+def _text(value: Any) -> str | None:
+    """An enum member as its plain text (cheaper to send between processes)."""
+    return None if value is None else str(value)
 
 
 def replay(lines: Iterable[str], job: Job, workers: int, chunk: int = 32) -> Iterator[dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,13 +60,13 @@ class Summary:
         if "error" in result:
             self.errors += 1
             return
-        facts, evaluation = result["facts"], result["evaluation"]
-        policy = evaluation["policy"]["id"]
+        facts = result["facts"]
+        policy = facts["policy"]
         self.incidents += 1
         self.children[child_digest(facts["child_id"])] += 1
         self.policies[policy] += 1
         self._grades(facts)
-        self._clauses(policy, facts, evaluation)
+        self._clauses(policy, facts)
         area = result.get("area") or "not given"
         self.areas[area]["incidents"] += 1
         self.areas[area]["breaches"] += facts["breaches"]
@@ -76,8 +77,8 @@ class Summary:
             heapq.heappush(self.top, entry)
         elif entry[:2] > self.top[0][:2]:
             heapq.heapreplace(self.top, entry)
-        if "compared" in result:
-            self._compare(facts["incident_id"], evaluation, result["compared"])
+        if "compare" in facts:
+            self._compare(facts["incident_id"], *facts["compare"])
 
     def _grades(self, facts: dict[str, Any]) -> None:
         for kind in ("initial", "final", "recommended"):
@@ -87,13 +88,13 @@ class Summary:
         if facts["final_grade"] != facts["recommended_grade"]:
             self.grade_changes["final differs from recommended"] += 1
 
-    def _clauses(self, policy: str, facts: dict[str, Any], evaluation: dict[str, Any]) -> None:
+    def _clauses(self, policy: str, facts: dict[str, Any]) -> None:
         for clause in facts["applicable"]:
             self.applicable[(policy, clause)] += 1
         for clause in facts["breached"]:
             self.breached[(policy, clause)] += 1
-        for f in evaluation["findings"]:
-            self.findings[(policy, f["clause"], f["severity"])] += 1
+        for clause, severity in facts["findings"]:
+            self.findings[(policy, clause, severity)] += 1
         for deadline, clause, late in facts["delays"]:
             key = (policy, clause, deadline)
             if late is None:
@@ -103,18 +104,18 @@ class Summary:
 
     def _compare(self, incident: str, first: dict[str, Any], second: dict[str, Any]) -> None:
         changes = {
-            "recommended grade": first["grade"]["recommended"] != second["grade"]["recommended"],
-            "required oversight": first["oversight"]["required_role"] != second["oversight"]["required_role"],
-            "findings": _codes(first) != _codes(second),
+            "recommended grade": first["recommended"] != second["recommended"],
+            "required oversight": first["required_role"] != second["required_role"],
+            "findings": first["codes"] != second["codes"],
         }
         for what, changed in changes.items():
             if changed:
                 self.compare[what] += 1
                 self._example(f"changed:{what}", incident)
-        for code in _codes(second) - _codes(first):
+        for code in sorted(set(second["codes"]) - set(first["codes"])):
             self.appeared[code] += 1
             self._example(f"appeared:{code}", incident)
-        for code in _codes(first) - _codes(second):
+        for code in sorted(set(first["codes"]) - set(second["codes"])):
             self.disappeared[code] += 1
             self._example(f"disappeared:{code}", incident)
 
@@ -182,27 +183,7 @@ class Summary:
             "deadlines": deadlines,
             "areas": {k: dict(v) for k, v in sorted(self.areas.items())},
             "months": {k: dict(v) for k, v in sorted(self.months.items())},
-            "most_breaches": [
-                {
-                    "line": e[2]["result"]["line"],
-                    "incident_id": e[2]["result"]["facts"]["incident_id"],
-                    "breaches": e[0],
-                    "findings": [
-                        {k: f[k] for k in ("clause", "code", "severity", "message", "evidence", "at")}
-                        for f in e[2]["result"]["evaluation"]["findings"]
-                        if f["severity"] == "breach"
-                    ],
-                    "events": e[2]["result"]["facts"]["events"],
-                    "deadlines": [
-                        {
-                            k: d[k]
-                            for k in ("id", "occurrence", "clause", "starts_at", "due_at", "met_at", "status")
-                        }
-                        for d in e[2]["result"]["evaluation"]["deadlines"]
-                    ],
-                }
-                for e in top
-            ],
+            "most_breaches": [_most(e[0], e[2]["result"]) for e in top],
         }
         if self.compare or self.appeared or self.disappeared:
             out["comparison"] = {
@@ -222,12 +203,29 @@ class Summary:
         return out
 
 
+def _most(breaches: int, result: dict[str, Any]) -> dict[str, Any]:
+    """One of the incidents with the most breaches, for the report's drawing (no free text but
+    the findings' own sentences)."""
+    evaluation = json.loads(result["out"])["evaluation"]
+    return {
+        "line": result["line"],
+        "incident_id": result["facts"]["incident_id"],
+        "breaches": breaches,
+        "findings": [
+            {k: f[k] for k in ("clause", "code", "severity", "message", "evidence", "at")}
+            for f in evaluation["findings"]
+            if f["severity"] == "breach"
+        ],
+        "events": result["facts"]["events"],
+        "deadlines": [
+            {k: d[k] for k in ("id", "occurrence", "clause", "starts_at", "due_at", "met_at", "status")}
+            for d in evaluation["deadlines"]
+        ],
+    }
+
+
 def child_digest(child_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(child_id.encode(), digest_size=8).digest(), "little")
-
-
-def _codes(evaluation: dict[str, Any]) -> set[str]:
-    return {f["code"] for f in evaluation["findings"] if f["severity"] != "warning"}
 
 
 def _basis(policy: Any, clause: str) -> str:

@@ -82,9 +82,7 @@ async def create_replay(
             lines = []
             for result in chunk:
                 summary.add(result)
-                lines.append(
-                    json.dumps({k: v for k, v in result.items() if k != "facts"}, separators=(",", ":"))
-                )
+                lines.append(result["out"] if "out" in result else json.dumps(result, separators=(",", ":")))
             yield ("\n".join(lines) + "\n").encode()
         yield (json.dumps({"summary": summary.as_dict(registry)}, separators=(",", ":")) + "\n").encode()
 
