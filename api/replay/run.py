@@ -160,13 +160,14 @@ def incident_facts(timeline: Any, policy: Any, evaluation: Evaluation) -> dict[s
         "findings": findings,
         "delays": delays,
         # For the report's drawing of the incidents with the most breaches (no free text).
+        # (Plain lookups: a missing attribute on a model is slow to ask for.)
         "events": [
             {
                 "id": e.id,
                 "type": e.type,
                 "at": e.at.isoformat(),
-                "by": _text(getattr(e, "by", None)),
-                "grade": _text(getattr(e, "grade", None)),
+                "by": _text(e.__dict__.get("by")),
+                "grade": _text(e.__dict__.get("grade")),
             }
             for e in events
         ],

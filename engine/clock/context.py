@@ -82,26 +82,29 @@ class Context:
 def build_context(timeline: Timeline, as_of: datetime) -> Context:
     as_of_epoch = int(as_of.timestamp() // 1)
     # Time order; at one instant the report comes first (it starts every clock), then array order.
-    indexed = sorted(
-        enumerate(timeline.events), key=lambda pair: (pair[1].at, pair[1].type != "report_received", pair[0])
-    )
+    # The instant is compared as whole seconds and microseconds (exactly the datetimes' order,
+    # and much cheaper than comparing datetimes whose offsets differ).
+    rows = []
+    for n, event in enumerate(timeline.events):
+        moment = event.at
+        at = int(moment.timestamp() // 1)
+        if at <= as_of_epoch:
+            rows.append((at, moment.microsecond, event.type != "report_received", n, event))
+    rows.sort()
     events: list[Ev] = []
-    for _, event in indexed:
-        at = int(event.at.timestamp() // 1)
-        if at > as_of_epoch:
-            continue
+    for pos, (at, _, _, _, event) in enumerate(rows):
         fields = event.__dict__  # plain lookups: a missing attribute on a model is slow to ask for
         events.append(
             Ev(
-                pos=len(events),
-                id=event.id,
-                type=event.type,
-                at=at,
-                by=fields.get("by") or "",
-                grade=fields.get("grade") or "",
-                text=fields.get("text") or "",
-                voice_of_child=fields.get("voice_of_child"),
-                outcome=fields.get("outcome") or "",
+                pos,
+                event.id,
+                event.type,
+                at,
+                fields.get("by") or "",
+                fields.get("grade") or "",
+                fields.get("text") or "",
+                fields.get("voice_of_child"),
+                fields.get("outcome") or "",
             )
         )
     report = next(e for e in events if e.type == "report_received")
