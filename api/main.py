@@ -10,11 +10,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import access_log, openapi, problems
 from api.keys import KeyStore
+from api.requests import checked
 from api.routes import evaluations, health, incidents, pages, policies, problem_pages, replays, simulations
 from api.settings import Settings
 from api.store import upgrade
-from api.work import shared_work
+from api.work import Work, shared_work
 from engine import PolicyRegistry
+from engine.jobs import warm
 from engine.policy.registry import registry_for
 from engine.policy.selftest import check_all_policy_tests
 
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.registry = registry or load_registry(settings)
         prepare_store(settings)
+        work: Work = app.state.work
+        work.small.warm = work.large.warm = (warm, checked(app.state.registry, settings))
         yield
 
     app = FastAPI(

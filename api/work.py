@@ -13,8 +13,11 @@ A large timeline never queues in front of a small one. Each lane runs its proces
 bounded number of requests wait; beyond that a request is answered 429 at once (with
 Retry-After), before its body is read when its Content-Length says which lane it needs. A worker
 that dies (the rule engine's C core can crash) is replaced and its request answered 503; workers
-are also replaced after MAX_TASKS jobs, which returns their memory to the system (the first job of
-a fresh worker waits for it to start: about half a second).
+are also replaced after about MAX_TASKS jobs, which returns their memory to the system. The
+replacement is started and warmed (its processes spawned and the rules loaded, about half a
+second) while the old pool goes on taking jobs, so no request waits for it (measured: when the
+first jobs of a fresh pool waited for it to start, p99 at 32 connections went from 45 ms to
+over 250 ms).
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from api.problems import ApiProblem
 from engine.jobs import watch_parent
 
 SMALL_BYTES = 16 * 1024
-# Worker processes are replaced after this many jobs (returning their memory to the system).
+# Worker processes are replaced after this many jobs (returning their memory to the system). A
+# worker's resident set is flat once its caches fill (measured: 57.9 MB after 1,000 synthetic
+# incidents, 60.3 MB after 10,000 and after 50,000), and each replacement costs about half a
+# second of a core, so at full load (about 800 a second) it happens about once a minute.
 # Not with max_tasks_per_child: on Python 3.11 a pool using it stops running queued jobs once a
 # worker retires (measured: a 1-worker pool with max_tasks_per_child=2 hung after 2 of 10 jobs).
-MAX_TASKS = 10_000
+MAX_TASKS = 50_000
 
 
 @dataclass
@@ -47,6 +53,11 @@ class Lane:
     waiting: int
     _pool: ProcessPoolExecutor | None = None
     _jobs: int = 0  # jobs given to the current pool
+    # A picklable job that readies a fresh worker (loads the rules), given by the app; a new pool
+    # takes over once it has run in each of its processes.
+    warm: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+    _next: ProcessPoolExecutor | None = None
+    _warming: list[Future[Any]] = field(default_factory=list)
     _busy: int = 0  # requests admitted: running or waiting
     _lock: asyncio.Lock | None = field(default=None, repr=False)
 
@@ -104,26 +115,38 @@ class Lane:
                 release()
 
     def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is not None and self._jobs >= MAX_TASKS:
-            # A fresh pool takes new jobs; the old one finishes those it has, then its
-            # processes exit.
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        if self._pool is not None and self._jobs >= MAX_TASKS and self._next is None:
+            # The replacement starts while this pool goes on taking jobs.
+            self._next = self._new_pool()
+            if self.warm is not None:
+                fn, args = self.warm
+                self._warming = [self._next.submit(fn, *args) for _ in range(self.processes)]
+        if self._next is not None and all(f.done() for f in self._warming):
+            # The fresh pool is ready: it takes new jobs; the old one finishes those it has,
+            # then its processes exit.
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool, self._next, self._warming = self._next, None, []
+            self._jobs = 0
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
-                initializer=watch_parent,
-                initargs=(os.getpid(),),
-            )
+            self._pool = self._new_pool()
             self._jobs = 0
         self._jobs += 1
         return self._pool
 
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=multiprocessing.get_context("spawn"),  # never fork a threaded server
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        )
+
     def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._next):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool, self._next, self._warming = None, None, []
 
 
 @dataclass

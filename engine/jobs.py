@@ -21,6 +21,7 @@ from engine.inputs import agree, choose_policy
 from engine.judging.judge import evaluate
 from engine.judging.simulate import simulate
 from engine.policy.registry import PolicyRegistry, registry_for
+from engine.session import RULE_SESSION
 
 
 def registry_checked(rules_dir: str, hashes: dict[str, str]) -> PolicyRegistry:
@@ -34,6 +35,17 @@ def registry_checked(rules_dir: str, hashes: dict[str, str]) -> PolicyRegistry:
             [FieldError(rules_dir, "differs from the policies checked at start-up")],
         )
     return registry
+
+
+def warm(rules_dir: str, hashes: dict[str, str]) -> None:
+    """Ready a fresh worker process before it takes requests: load the rules and create their
+    rulesets in the rule engine. Rules changed since start-up are left for a real job to report."""
+    try:
+        registry = registry_checked(rules_dir, hashes)
+    except PolicyInvalid:
+        return
+    for policy in registry.policies:
+        RULE_SESSION.gate(policy)
 
 
 def evaluation_json(

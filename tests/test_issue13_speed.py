@@ -120,3 +120,33 @@ def test_the_quick_phrase_check_finds_what_full_normalising_finds(policy) -> Non
         assert blaming_phrases(text, phrases) == expected, text
         found += bool(expected)
     assert found > 20
+
+
+def test_a_worker_pool_is_replaced_only_once_its_successor_is_warm(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """When a lane retires its pool, the successor starts and warms while the old pool goes on
+    answering: jobs given meanwhile run on the old pool, without waiting for the warm-up."""
+    import asyncio
+    import os
+    import time
+
+    import api.work as work
+
+    monkeypatch.setattr(work, "MAX_TASKS", 3)
+    lane = work.Lane("test", 1, 64)
+    lane.warm = (time.sleep, (3.0,))
+
+    async def scenario() -> tuple[list[int], float, list[int]]:
+        first = [await lane.run(os.getpid) for _ in range(5)]  # the 4th starts the successor
+        started = time.perf_counter()
+        during = [await lane.run(os.getpid) for _ in range(5)]
+        waited = time.perf_counter() - started
+        await asyncio.sleep(4.0)  # the successor's warm-up ends
+        after = [await lane.run(os.getpid) for _ in range(2)]
+        return first + during, waited, after
+
+    try:
+        before, waited, after = asyncio.run(asyncio.wait_for(scenario(), timeout=120))
+    finally:
+        lane.shutdown()
+    assert len(set(before)) == 1 and waited < 2.0  # the old pool answered, not the warming one
+    assert set(after).isdisjoint(before) and len(set(after)) == 1
