@@ -50,7 +50,7 @@ def run_replay(args: Any, registry: PolicyRegistry, rules_dir: Path) -> int:
             handle = files.enter_context(open(args.csv, "w", encoding="utf-8", newline=""))
             table = csv.DictWriter(handle, CSV_FIELDS, lineterminator="\n")
             table.writeheader()
-        for result in _progress(replay(corpus, job, workers), _count(args.corpus)):
+        for result in _progress(replay(corpus, job, workers), args.corpus):
             summary.add(result)
             if "error" in result:
                 errors.write(json.dumps(result, separators=(",", ":")) + "\n")
@@ -85,11 +85,13 @@ def _count(path: str) -> int | None:
         return sum(1 for t in f if t.strip())
 
 
-def _progress(results: Iterator[dict[str, Any]], total: int | None) -> Iterator[dict[str, Any]]:
-    """A progress bar with the rate and the time left, on a terminal only."""
+def _progress(results: Iterator[dict[str, Any]], corpus: str) -> Iterator[dict[str, Any]]:
+    """A progress bar with the rate and the time left, on a terminal only (only then is the
+    corpus read once more to count its lines)."""
     if not sys.stderr.isatty():
         yield from results
         return
+    total = _count(corpus)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
