@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from engine.clock.localtime import to_epoch
 from engine.contract.timeline import Timeline
 from engine.contract.vocabulary import Mode
 
@@ -80,14 +81,14 @@ class Context:
 
 
 def build_context(timeline: Timeline, as_of: datetime) -> Context:
-    as_of_epoch = int(as_of.timestamp() // 1)
+    as_of_epoch = to_epoch(as_of)
     # Time order; at one instant the report comes first (it starts every clock), then array order.
     # The instant is compared as whole seconds and microseconds (exactly the datetimes' order,
     # and much cheaper than comparing datetimes whose offsets differ).
     rows = []
     for n, event in enumerate(timeline.events):
         moment = event.at
-        at = int(moment.timestamp() // 1)
+        at = to_epoch(moment)
         if at <= as_of_epoch:
             rows.append((at, moment.microsecond, event.type != "report_received", n, event))
     rows.sort()

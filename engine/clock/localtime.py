@@ -12,9 +12,20 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_EXACT = 2**33  # seconds (until the year 2242): a double holds every microsecond below this
+
+
 def to_epoch(moment: datetime) -> int:
-    """Whole seconds since the epoch; the contract's instants carry no sub-second meaning."""
-    return int(moment.timestamp() // 1)
+    """Whole seconds since the epoch, exactly (rounded down); the contract's instants carry no
+    sub-second meaning. A float timestamp's floor is exact while a double still holds every
+    microsecond; beyond that (a .999999 would round up to the next second) it is worked out in
+    whole numbers."""
+    seconds = moment.timestamp()
+    if -_EXACT < seconds < _EXACT:
+        return int(seconds // 1)
+    return (moment - _EPOCH) // _SECOND
 
 
 @lru_cache(maxsize=8192)

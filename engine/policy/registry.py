@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from engine.clock.localtime import to_epoch
 from engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
 from engine.policy.loader import load_policy
 from engine.policy.model import Policy
@@ -53,7 +54,7 @@ class PolicyRegistry:
     def in_force(self, moment: datetime) -> Policy:
         """The version whose local effective dates contain ``moment``; never a silent default."""
         for policy in self._by_id.values():
-            if policy.in_force_at(int(moment.timestamp() // 1)):
+            if policy.in_force_at(to_epoch(moment)):
                 return policy
         known = ", ".join(f"{p.id} ({_span(p)})" for p in self._by_id.values())
         raise NoPolicyInForce(
