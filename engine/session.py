@@ -33,7 +33,8 @@ import copy
 import itertools
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import durable_rules_engine as core
@@ -67,23 +68,15 @@ class RuleSession:
     ) -> list[Match]:
         """The same for any ruleset, created under ``name`` on first use."""
         ids: list[str] = []
-        with self._lock:
-            try:
-                fired = self._session(*self._handle(name, definition), facts, ids)
-            except EngineError:
-                raise
-            except Exception as exc:  # the C core raises bare Exceptions with error codes
-                raise RuleEngineFailed(
-                    f"the rule engine could not evaluate this timeline under {name}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
+        with self._lock, _core_errors(name):
+            fired = self._session(*self._handle(name, definition), facts, ids)
         return [(rule, {alias: ids[n] for alias, n in aliases.items()}) for rule, aliases in fired]
 
     def gate(self, policy: Policy) -> Gate:
         """The gate of the policy's ruleset: which facts some condition could match."""
         made = self._handles.get(policy.ruleset_name)  # made once, never changed: no lock to read
         if made is None:
-            with self._lock:
+            with self._lock, _core_errors(policy.ruleset_name):
                 made = self._handle(policy.ruleset_name, policy.ruleset)
         return made[1]
 
@@ -113,6 +106,19 @@ class RuleSession:
             handle = core.create_ruleset(name, json.dumps(definition, ensure_ascii=False))
             self._handles[name] = (handle, gate)
         return self._handles[name]
+
+
+@contextmanager
+def _core_errors(name: str) -> Iterator[None]:
+    """Anything the C core raises (bare Exceptions with error codes) as RuleEngineFailed."""
+    try:
+        yield
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise RuleEngineFailed(
+            f"the rule engine could not evaluate this timeline under {name}: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 Constraint = tuple[str, frozenset[str]]  # a field and the texts it must equal one of

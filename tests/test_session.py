@@ -219,3 +219,19 @@ def test_the_gate_admits_what_it_cannot_read() -> None:
     assert Gate({"r": {"all": [{"x": {"$and": [{"kind": "event"}, {"tags": ["a"]}]}}]}}).admits(
         {"kind": "event", "tags": ["b"]}
     )
+
+
+def test_a_ruleset_the_core_refuses_is_an_engine_error_from_the_gate_too(monkeypatch, policy) -> None:  # type: ignore[no-untyped-def]
+    """Asking a policy's gate creates its ruleset on first use: a refusal by the C core is a
+    RuleEngineFailed there as in a run, never a bare Exception."""
+    import durable_rules_engine
+
+    from engine.errors import RuleEngineFailed
+
+    def refuse(name: str, text: str) -> int:
+        raise Exception("Could not create ruleset, error code: 101")
+
+    monkeypatch.setattr(durable_rules_engine, "create_ruleset", refuse)
+    for ask in (lambda s: s.gate(policy), lambda s: s.run(policy, [])):
+        with pytest.raises(RuleEngineFailed, match="error code: 101"):
+            ask(RuleSession())
