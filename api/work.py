@@ -89,9 +89,13 @@ class Lane:
                 released = True
                 self._busy -= 1
 
+        pool = None
         try:
             pool = self._executor()
             future: Future[bytes] = pool.submit(fn, *args)
+        except BrokenProcessPool:
+            release()
+            raise self._broken(pool) from None
         except BaseException:
             release()
             raise
@@ -99,14 +103,7 @@ class Lane:
         try:
             return await asyncio.shield(waiting)
         except BrokenProcessPool:
-            if self._pool is pool:
-                self._pool = None  # made again for the next request (a retired pool is let go)
-            raise ApiProblem(
-                503,
-                "evaluation_failed",
-                "The evaluation could not be made",
-                "the worker process evaluating this request stopped; it has been replaced, retry",
-            ) from None
+            raise self._broken(pool) from None
         except asyncio.CancelledError:
             waiting.add_done_callback(release)  # the client left: free the slot when the work ends
             raise
@@ -123,16 +120,34 @@ class Lane:
                 self._warming = [self._next.submit(fn, *args) for _ in range(self.processes)]
         if self._next is not None and all(f.done() for f in self._warming):
             # The fresh pool is ready: it takes new jobs; the old one finishes those it has,
-            # then its processes exit.
+            # then its processes exit. A fresh pool that broke while warming is dropped, and a
+            # new one started cold in its place (as before warming existed: never a loop of
+            # pools breaking while they warm).
+            fresh: ProcessPoolExecutor | None = self._next
+            if any(not f.cancelled() and isinstance(f.exception(), BrokenProcessPool) for f in self._warming):
+                self._next.shutdown(wait=False, cancel_futures=True)
+                fresh = None
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
-            self._pool, self._next, self._warming = self._next, None, []
+            self._pool, self._next, self._warming = fresh, None, []
             self._jobs = 0
         if self._pool is None:
             self._pool = self._new_pool()
             self._jobs = 0
         self._jobs += 1
         return self._pool
+
+    def _broken(self, pool: ProcessPoolExecutor | None) -> ApiProblem:
+        """A worker process stopped: the pool is made again for the next request (a retired
+        pool is let go), and this one is answered 503."""
+        if pool is not None and self._pool is pool:
+            self._pool = None
+        return ApiProblem(
+            503,
+            "evaluation_failed",
+            "The evaluation could not be made",
+            "the worker process evaluating this request stopped; it has been replaced, retry",
+        )
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(

@@ -150,3 +150,81 @@ def test_a_worker_pool_is_replaced_only_once_its_successor_is_warm(monkeypatch) 
         lane.shutdown()
     assert len(set(before)) == 1 and waited < 2.0  # the old pool answered, not the warming one
     assert set(after).isdisjoint(before) and len(set(after)) == 1
+
+
+def test_time_order_and_whole_seconds_are_exact_in_far_years(policy) -> None:  # type: ignore[no-untyped-def]
+    """Events are ordered by whole seconds and microseconds: the whole seconds must be exact
+    even where a float timestamp rounds .999999 up (after 2514; the contract allows to 2999)."""
+    from datetime import datetime
+
+    from engine.clock.context import build_context
+    from engine.clock.localtime import to_epoch
+
+    for text, expected in (
+        ("2999-06-01T00:10:00.999999+00:00", 32485191000),
+        ("2600-01-01T00:00:00.999999-05:00", 19880917200),
+        ("2023-07-11T19:40:00.999999+01:00", 1689100800),
+        ("1900-01-01T00:00:00.5+00:00", -2208988800),
+    ):
+        assert to_epoch(datetime.fromisoformat(text)) == expected, text
+    body = {
+        "incident_id": "ORD-1",
+        "as_of": "2999-06-01T03:00:00+00:00",
+        "child": {"child_id": "C-1", "age_years": 14},
+        "events": [
+            {"id": "e01", "type": "report_received", "at": "2999-06-01T00:00:00+00:00", "by": "call_handler"},
+            {
+                "id": "e02",
+                "type": "risk_graded",
+                "at": "2999-06-01T00:10:00.999999+00:00",
+                "by": "call_handler",
+                "grade": "high",
+            },
+            {
+                "id": "e03",
+                "type": "risk_graded",
+                "at": "2999-06-01T00:10:01+00:00",
+                "by": "call_handler",
+                "grade": "medium",
+            },
+        ],
+    }
+    timeline = parse_timeline(json.dumps(body))
+    ctx = build_context(timeline, datetime.fromisoformat(body["as_of"]))
+    assert [e.id for e in ctx.events] == ["e01", "e02", "e03"] and ctx.events[1].at == 32485191000
+    assert evaluate(timeline, policy).grade.current == "medium"
+
+
+def _die() -> None:
+    import os
+
+    os._exit(1)  # a worker that dies while warming (killed for memory, a crash of the C core)
+
+
+def _twice(x: int) -> int:
+    return 2 * x
+
+
+def test_a_successor_pool_that_breaks_while_warming_is_not_handed_over(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A pool whose worker dies during its warm-up is dropped and a fresh one used instead:
+    every job is still answered."""
+    import asyncio
+
+    import api.work as work
+
+    monkeypatch.setattr(work, "MAX_TASKS", 2)
+    lane = work.Lane("test", 1, 8)
+    lane.warm = (_die, ())
+
+    async def scenario() -> list[int]:
+        out = []
+        for n in range(8):
+            out.append(await lane.run(_twice, n))
+            await asyncio.sleep(0.3)
+        return out
+
+    try:
+        answers = asyncio.run(asyncio.wait_for(scenario(), timeout=120))
+    finally:
+        lane.shutdown()
+    assert answers == [2 * n for n in range(8)] and lane._busy == 0

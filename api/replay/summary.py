@@ -38,7 +38,7 @@ class Summary:
     errors: int = 0
     # Episodes per child, keyed by a 64-bit digest of the child's id: a fixed size per child
     # however long the ids, and no ids held (the chance that two of a million children's ids
-    # share a digest is about 1 in 30 million).
+    # share a digest is about 1 in 37 million).
     children: Counter[int] = field(default_factory=Counter)
     policies: Counter[str] = field(default_factory=Counter)
     grades: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
