@@ -54,7 +54,8 @@ class Lane:
     _pool: ProcessPoolExecutor | None = None
     _jobs: int = 0  # jobs given to the current pool
     # A picklable job that readies a fresh worker (loads the rules), given by the app; a new pool
-    # takes over once it has run in each of its processes.
+    # takes over once one such job per process has run (a process may run two, so one may
+    # still be cold).
     warm: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
     _next: ProcessPoolExecutor | None = None
     _warming: list[Future[Any]] = field(default_factory=list)

@@ -63,7 +63,7 @@ def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
     assert consumed == 3000 and [r["line"] for r in rest] == list(range(2, 3001))
 
 
-def test_the_summary_counts_children_exactly(policy) -> None:  # type: ignore[no-untyped-def]
+def test_the_summary_counts_children_exactly() -> None:
     """Children are counted by a digest of their id: the counts equal counting the ids."""
     from api.replay import run
     from api.replay.summary import Summary

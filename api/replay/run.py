@@ -25,7 +25,7 @@ import orjson
 
 from engine.clock.localtime import to_epoch, zone
 from engine.contract.evaluation import Evaluation
-from engine.contract.parse import duplicate_keys, parse_timeline
+from engine.contract.parse import BROKEN, duplicate_keys, parse_timeline
 from engine.contract.timeline import Timeline
 from engine.errors import EngineError, InvalidTimeline
 from engine.inputs import choose_policy
@@ -123,7 +123,7 @@ def _parse(text: str, body: dict[str, Any]) -> Timeline:
     except InvalidTimeline as exc:
         raise InvalidTimeline(exc.message, repeated + exc.errors) from None
     if repeated:
-        raise InvalidTimeline("the timeline does not follow contract v1", repeated)
+        raise InvalidTimeline(BROKEN, repeated)
     return timeline
 
 

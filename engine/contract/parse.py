@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from engine.contract.timeline import EVENT_MODELS, Child, Event, PreviousEpisode, Timeline
 from engine.errors import FieldError, InvalidTimeline
 
+BROKEN = "the timeline does not follow contract v1"  # the message of every InvalidTimeline
 OFFSET_HINT = (
     "must carry a UTC offset, e.g. 2023-07-11T19:40:00+01:00: a local time without one is "
     "ambiguous around daylight-saving changes"
@@ -29,15 +30,13 @@ def parse_timeline(raw: bytes | str | dict[str, Any], *, keys_checked: bool = Fa
         try:
             text = json.dumps(raw)
         except (TypeError, ValueError) as exc:
-            raise InvalidTimeline(
-                "the timeline does not follow contract v1", [FieldError("body", f"is not JSON data: {exc}")]
-            ) from None
+            raise InvalidTimeline(BROKEN, [FieldError("body", f"is not JSON data: {exc}")]) from None
     try:
         timeline = Timeline.model_validate_json(text)
     except ValidationError as exc:
         data = _loads_or_none(text)
         errors = [field_error(err, data) for err in exc.errors(include_url=False)]
-        raise InvalidTimeline("the timeline does not follow contract v1", errors) from None
+        raise InvalidTimeline(BROKEN, errors) from None
     deduped, errors = _dedupe_events(timeline)
     errors = ([] if keys_checked else duplicate_keys(text)) + errors
     current, correction_errors = _corrected(timeline)
@@ -45,7 +44,7 @@ def parse_timeline(raw: bytes | str | dict[str, Any], *, keys_checked: bool = Fa
     if not correction_errors:
         errors += _semantic_errors(timeline, current)
     if errors:
-        raise InvalidTimeline("the timeline does not follow contract v1", errors)
+        raise InvalidTimeline(BROKEN, errors)
     kept = {id(e) for _, e in current}
     view = [e for e in deduped.events if id(e) in kept] if len(current) < len(timeline.events) else None
     return deduped.model_copy(update={"events": view}) if view is not None else deduped

@@ -19,6 +19,7 @@ from engine.contract.evaluation import (
     PolicyRef,
     RepeatMissing,
 )
+from engine.contract.parse import BROKEN
 from engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
 from engine.contract.vocabulary import (
     GRADE_OF,
@@ -132,7 +133,7 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> No
     elif to_epoch(moment) < to_epoch(report_at):  # the engine counts whole seconds
         problem = f"is before the report was received ({report_at.isoformat()})"
     if problem:
-        raise InvalidTimeline("the timeline does not follow contract v1", [FieldError(name, problem)])
+        raise InvalidTimeline(BROKEN, [FieldError(name, problem)])
 
 
 def _next_change(
