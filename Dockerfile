@@ -9,14 +9,14 @@ RUN python -m venv /opt/misper
 ENV PATH=/opt/misper/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # Dependencies in their own layer, rebuilt only when pyproject.toml changes: install the
-# project's dependency list against empty packages, then drop the placeholder.
-COPY pyproject.toml README.md ./
-RUN mkdir engine api rules \
- && touch engine/__init__.py api/__init__.py rules/__init__.py \
- && pip install . \
- && pip uninstall -y misper \
- && rm -rf engine api rules build
+# project's dependency list as pyproject.toml states it.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+    > requirements.txt \
+ && pip install -r requirements.txt \
+ && rm requirements.txt
 # Then the code, without touching the dependencies.
+COPY README.md ./
 COPY engine engine
 COPY api api
 COPY rules rules

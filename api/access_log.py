@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import INTERNAL, problem_response
+from misper.api.problems import INTERNAL, problem_response
 
 LOG = logging.getLogger("misper.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

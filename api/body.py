@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
-from api.problems import ApiProblem
+from misper.api.problems import ApiProblem
 
 
 async def read_capped(request: Request, limit: int) -> bytes:

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from api.keys import KeyRole, KeyStore, KeyStoreError
-from api.settings import Settings
-from engine import (
+from misper.api.keys import KeyRole, KeyStore, KeyStoreError
+from misper.api.settings import Settings
+from misper.engine import (
     EngineError,
     Policy,
     PolicyRegistry,
@@ -22,8 +22,8 @@ from engine import (
     parse_instant,
     parse_timeline,
 )
-from engine.policy.registry import check_versions, default_rules_dir, registry_for
-from engine.version import __version__
+from misper.engine.policy.registry import check_versions, default_rules_dir, registry_for
+from misper.engine.version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,14 +154,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from api.replay.command import run_replay
+    from misper.api.replay.command import run_replay
 
     rules = Path(args.rules) if args.rules else default_rules_dir()
     return run_replay(args, _registry(args.rules), rules)
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from engine.judging.simulate import simulate
+    from misper.engine.judging.simulate import simulate
 
     loaded = _timeline_and_policy(args)
     if loaded is None:
@@ -171,7 +171,7 @@ def _simulate(args: argparse.Namespace) -> int:
     until = parse_instant("--until", args.until) if args.until else None
     result = simulate(timeline, policy, until, args.page, "--page", at, "--at")
     if args.format == "text":
-        from api.text import render_simulation
+        from misper.api.text import render_simulation
 
         sys.stdout.write(render_simulation(result))
     else:
@@ -180,7 +180,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from api.replay.synth import synth
+    from misper.api.replay.synth import synth
 
     if args.incidents < 1:
         print("misper: --incidents must be at least 1", file=sys.stderr)
@@ -192,8 +192,8 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from api.main import prepare_store
-    from api.store import redacted, upgrade
+    from misper.api.main import prepare_store
+    from misper.api.store import redacted, upgrade
 
     settings = Settings.from_env()
     prepare_store(settings)
@@ -206,8 +206,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from api.incident_jobs import verify
-    from api.main import prepare_store
+    from misper.api.incident_jobs import verify
+    from misper.api.main import prepare_store
 
     settings = Settings.from_env()
     prepare_store(settings)
@@ -253,7 +253,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         timeline, policy, as_of, trace=args.trace, why_not=args.why_not, why_not_field="--why-not"
     )
     if args.format == "text":
-        from api.text import render
+        from misper.api.text import render
 
         sys.stdout.write(render(result))
     else:
@@ -287,7 +287,7 @@ def _policies(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from engine.policy.selftest import run_policy_tests
+    from misper.engine.policy.selftest import run_policy_tests
 
     folder = Path(args.folder) if args.folder else default_rules_dir()
     folders = (
@@ -321,8 +321,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.main import load_registry, prepare_store
-    from api.protocol import GuardedH11Protocol
+    from misper.api.main import load_registry, prepare_store
+    from misper.api.protocol import GuardedH11Protocol
 
     settings = Settings.from_env()
     # A broken or missing rules folder, overlapping versions, a failing embedded test or an
@@ -331,7 +331,7 @@ def _serve(args: argparse.Namespace) -> int:
     prepare_store(settings)
     print(f"misper: serving on http://{args.host}:{args.port} (keys: {settings.keys_file})", file=sys.stderr)
     uvicorn.run(
-        "api.main:app",
+        "misper.api.main:app",
         host=args.host,
         port=args.port,
         workers=args.workers,

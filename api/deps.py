@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.keys import ApiKey, KeyRole, KeyStore, KeyStoreUnreadable
-from api.problems import ApiProblem
-from api.settings import Settings
-from api.work import Work
-from engine import PolicyRegistry
+from misper.api.keys import ApiKey, KeyRole, KeyStore, KeyStoreUnreadable
+from misper.api.problems import ApiProblem
+from misper.api.settings import Settings
+from misper.api.work import Work
+from misper.engine import PolicyRegistry
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made with `misper keys create`.")
 UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="misper"'}

@@ -11,17 +11,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from api.store import Store, Summary
-from engine.clock.localtime import to_epoch
-from engine.contract.evaluation import Evaluation
-from engine.contract.parse import field_error, parse_timeline
-from engine.contract.timeline import Child, Event, Id, Timeline
-from engine.errors import EngineError, FieldError, InvalidRequest, InvalidTimeline
-from engine.inputs import choose_policy
-from engine.jobs import registry_checked
-from engine.judging.judge import evaluate
-from engine.policy.registry import PolicyRegistry
-from engine.version import __version__
+from misper.api.store import Store, Summary
+from misper.engine.clock.localtime import to_epoch
+from misper.engine.contract.evaluation import Evaluation
+from misper.engine.contract.parse import field_error, parse_timeline
+from misper.engine.contract.timeline import Child, Event, Id, Timeline
+from misper.engine.errors import EngineError, FieldError, InvalidRequest, InvalidTimeline
+from misper.engine.inputs import choose_policy
+from misper.engine.jobs import registry_checked
+from misper.engine.judging.judge import evaluate
+from misper.engine.policy.registry import PolicyRegistry
+from misper.engine.version import __version__
 
 EVENT = TypeAdapter(Event)
 OPEN_STATUSES = ("pending", "due_soon", "breached")

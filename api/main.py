@@ -8,17 +8,26 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import access_log, openapi, problems
-from api.keys import KeyStore
-from api.requests import checked
-from api.routes import evaluations, health, incidents, pages, policies, problem_pages, replays, simulations
-from api.settings import Settings
-from api.store import upgrade
-from api.work import Work, shared_work
-from engine import PolicyRegistry
-from engine.jobs import warm
-from engine.policy.registry import registry_for
-from engine.policy.selftest import check_all_policy_tests
+from misper.api import access_log, openapi, problems
+from misper.api.keys import KeyStore
+from misper.api.requests import checked
+from misper.api.routes import (
+    evaluations,
+    health,
+    incidents,
+    pages,
+    policies,
+    problem_pages,
+    replays,
+    simulations,
+)
+from misper.api.settings import Settings
+from misper.api.store import upgrade
+from misper.api.work import Work, shared_work
+from misper.engine import PolicyRegistry
+from misper.engine.jobs import warm
+from misper.engine.policy.registry import registry_for
+from misper.engine.policy.selftest import check_all_policy_tests
 
 
 def load_registry(settings: Settings) -> PolicyRegistry:

@@ -10,11 +10,11 @@ import yaml
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.incident_jobs import MODELS, EventBatch, IncidentProfile
-from api.problem_types import REGISTRY
-from api.problems import MEDIA_TYPE, Problem
-from engine import Timeline
-from engine.contract.evaluation import Evaluation, Simulation
+from misper.api.incident_jobs import MODELS, EventBatch, IncidentProfile
+from misper.api.problem_types import REGISTRY
+from misper.api.problems import MEDIA_TYPE, Problem
+from misper.engine import Timeline
+from misper.engine.contract.evaluation import Evaluation, Simulation
 
 REF = "#/components/schemas/{model}"
 EXAMPLES = Path(__file__).resolve().parent / "examples"

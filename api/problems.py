@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import problem_types
-from api.store import IncidentConflict, StoreNotReady, UnknownIncident
-from engine import (
+from misper.api import problem_types
+from misper.api.store import IncidentConflict, StoreNotReady, UnknownIncident
+from misper.engine import (
     EngineError,
     FieldError,
     InvalidRequest,
@@ -21,7 +21,7 @@ from engine import (
     PolicyInvalid,
     UnknownPolicy,
 )
-from engine.errors import RuleEngineFailed
+from misper.engine.errors import RuleEngineFailed
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = problem_types.TYPE_BASE  # each type is a page served at /problems/<slug>

@@ -23,8 +23,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from api.problems import MEDIA_TYPE, TYPE_BASE
-from api.settings import positive_from_env
+from misper.api.problems import MEDIA_TYPE, TYPE_BASE
+from misper.api.settings import positive_from_env
 
 DEFAULT_REQUEST_SECONDS = 10.0
 DEFAULT_MAX_CONNECTIONS = 512

@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import Request
 from pydantic import WithJsonSchema
 
-from api.body import read_capped
-from api.problems import ApiProblem
-from api.settings import Settings
-from engine import FieldError, PolicyRegistry, parse_instant
+from misper.api.body import read_capped
+from misper.api.problems import ApiProblem
+from misper.api.settings import Settings
+from misper.engine import FieldError, PolicyRegistry, parse_instant
 
 
 def only_query(*names: str) -> Callable[[Request], Awaitable[None]]:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.policy.registry import default_rules_dir
+from misper.engine.policy.registry import default_rules_dir
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -37,7 +37,7 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        from api.store import database_url
+        from misper.api.store import database_url
 
         return database_url(self.data_dir, self.database)
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.contract.evaluation import Evaluation, Simulation
+from misper.engine.contract.evaluation import Evaluation, Simulation
 
 STATUS_STYLE = {
     "met": "green",

@@ -31,8 +31,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.problems import ApiProblem
-from engine.jobs import watch_parent
+from misper.api.problems import ApiProblem
+from misper.engine.jobs import watch_parent
 
 SMALL_BYTES = 16 * 1024
 # Worker processes are replaced after this many jobs (returning their memory to the system). A

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import default_registry, evaluate, parse_timeline
+from misper.engine import default_registry, evaluate, parse_timeline
 
 ROOT = Path(__file__).resolve().parent.parent
 

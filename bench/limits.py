@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import default_registry, evaluate, parse_timeline  # noqa: E402
-from engine.judging.simulate import PAGE_WORK, plan, simulate  # noqa: E402
+from misper.engine import default_registry, evaluate, parse_timeline  # noqa: E402
+from misper.engine.judging.simulate import PAGE_WORK, plan, simulate  # noqa: E402
 
 T0 = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
 

@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import default_registry, evaluate, parse_timeline  # noqa: E402
+from misper.engine import default_registry, evaluate, parse_timeline  # noqa: E402
 
 REPORT = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
 KEY: dict[str, float] = {}  # the figures the targets name, filled in as they are measured

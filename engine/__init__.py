@@ -1,9 +1,9 @@
 """misper's policy engine: timelines in, explained evaluations out. It knows no web."""
 
-from engine.contract.evaluation import Evaluation
-from engine.contract.parse import parse_timeline
-from engine.contract.timeline import Timeline
-from engine.errors import (
+from misper.engine.contract.evaluation import Evaluation
+from misper.engine.contract.parse import parse_timeline
+from misper.engine.contract.timeline import Timeline
+from misper.engine.errors import (
     EngineError,
     FieldError,
     InvalidRequest,
@@ -12,11 +12,11 @@ from engine.errors import (
     PolicyInvalid,
     UnknownPolicy,
 )
-from engine.inputs import agree, choose_policy, parse_instant
-from engine.judging.judge import evaluate
-from engine.policy.loader import load_policy
-from engine.policy.model import Policy
-from engine.policy.registry import PolicyRegistry, default_registry
+from misper.engine.inputs import agree, choose_policy, parse_instant
+from misper.engine.judging.judge import evaluate
+from misper.engine.policy.loader import load_policy
+from misper.engine.policy.model import Policy
+from misper.engine.policy.registry import PolicyRegistry, default_registry
 
 __all__ = [
     "EngineError",

@@ -7,11 +7,11 @@ import re
 from datetime import datetime
 from typing import TypeVar
 
-from engine.contract.parse import OFFSET_HINT
-from engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
-from engine.errors import FieldError, InvalidRequest
-from engine.policy.model import Policy
-from engine.policy.registry import PolicyRegistry
+from misper.engine.contract.parse import OFFSET_HINT
+from misper.engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
+from misper.engine.errors import FieldError, InvalidRequest
+from misper.engine.policy.model import Policy
+from misper.engine.policy.registry import PolicyRegistry
 
 T = TypeVar("T")
 # '2023-07-11T19:40:00 01:00': a '+' that URL decoding turned into a space.

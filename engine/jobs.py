@@ -15,13 +15,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from engine.contract.parse import parse_timeline
-from engine.errors import FieldError, PolicyInvalid
-from engine.inputs import agree, choose_policy
-from engine.judging.judge import evaluate
-from engine.judging.simulate import simulate
-from engine.policy.registry import PolicyRegistry, registry_for
-from engine.session import RULE_SESSION
+from misper.engine.contract.parse import parse_timeline
+from misper.engine.errors import FieldError, PolicyInvalid
+from misper.engine.inputs import agree, choose_policy
+from misper.engine.judging.judge import evaluate
+from misper.engine.judging.simulate import simulate
+from misper.engine.policy.registry import PolicyRegistry, registry_for
+from misper.engine.session import RULE_SESSION
 
 
 def registry_checked(rules_dir: str, hashes: dict[str, str]) -> PolicyRegistry:

@@ -40,9 +40,9 @@ from typing import Any
 import durable_rules_engine as core
 import orjson
 
-from engine.errors import EngineError, RuleEngineFailed
-from engine.policy.compiler import END_ALIAS
-from engine.policy.model import END_KIND, START_KIND, START_RULE, Policy
+from misper.engine.errors import EngineError, RuleEngineFailed
+from misper.engine.policy.compiler import END_ALIAS
+from misper.engine.policy.model import END_KIND, START_KIND, START_RULE, Policy
 
 Match = tuple[str, dict[str, str]]  # (rule name, alias -> fact id)
 _NO_RULE_MATCHED, _SEEN_BEFORE = 1, 2

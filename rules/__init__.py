@@ -1,5 +1,3 @@
-"""The policy versions misper ships, one folder each; read by engine.policy.loader, not code."""
+"""The policy versions misper ships, one folder each; read by the engine's policy loader, not code.
 
-from pathlib import Path
-
-RULES_DIR = Path(__file__).resolve().parent
+The folder is found through ``importlib.resources.files("misper.rules")``."""

@@ -8,10 +8,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.keys import KeyRole, KeyStore
-from api.main import create_app
-from api.settings import Settings
-from engine.policy.registry import default_rules_dir
+from misper.api.keys import KeyRole, KeyStore
+from misper.api.main import create_app
+from misper.api.settings import Settings
+from misper.engine.policy.registry import default_rules_dir
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine import Policy, default_registry
+from misper.engine import Policy, default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -63,7 +63,7 @@ def misper(
     """The misper command as a user runs it, from the project folder. ``env``, when given, is
     the whole environment besides a minimal PATH (so nothing of the caller's leaks in)."""
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "misper.api.cli", *args],
         cwd=ROOT,
         input=stdin,
         capture_output=True,

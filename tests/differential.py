@@ -163,9 +163,9 @@ def answer(n: int) -> dict[str, Any]:
     """What the engine says about case n, or the error it raises: the evaluation without the
     engine's name and version and the policy's content hash, which change by design when the
     engine or the wording of the rules files changes."""
-    from engine import default_registry, evaluate, parse_timeline
-    from engine.errors import EngineError
-    from engine.inputs import choose_policy
+    from misper.engine import default_registry, evaluate, parse_timeline
+    from misper.engine.errors import EngineError
+    from misper.engine.inputs import choose_policy
 
     body = case(n)
     try:

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.settings import Settings
-from engine import PolicyInvalid
+from misper.api.main import create_app
+from misper.api.settings import Settings
+from misper.engine import PolicyInvalid
 from tests.api_support import make_api
 from tests.conftest import FIXTURES, ROOT, report_timeline
 
@@ -273,7 +273,7 @@ def test_a_broken_rules_folder_stops_start_up(tmp_path) -> None:
     with pytest.raises(PolicyInvalid), TestClient(app):
         pass
     run = subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", "--port", "1"],
+        [sys.executable, "-m", "misper.api.cli", "serve", "--port", "1"],
         cwd=ROOT,
         timeout=60,
         capture_output=True,
@@ -397,7 +397,7 @@ def _problem_slugs_raised() -> set[str]:
     """Every slug the API's code passes to ApiProblem, and every engine error code."""
     import ast
 
-    from engine.errors import EngineError
+    from misper.engine.errors import EngineError
 
     slugs: set[str] = set()
     for path in (ROOT / "api").rglob("*.py"):
@@ -414,14 +414,14 @@ def _problem_slugs_raised() -> set[str]:
         cls = pending.pop()
         slugs.add(cls.code)
         pending += cls.__subclasses__()
-    from api.problems import HTTP_TITLES
+    from misper.api.problems import HTTP_TITLES
 
     slugs |= {t.lower().replace(" ", "_") for t in HTTP_TITLES.values()} | {"request_failed", "bad_request"}
     return slugs
 
 
 def test_issue12_every_problem_type_is_listed_and_has_a_page(api) -> None:
-    from api.problem_types import REGISTRY
+    from misper.api.problem_types import REGISTRY
 
     raised = _problem_slugs_raised()
     assert raised <= set(REGISTRY), raised - set(REGISTRY)
@@ -437,7 +437,7 @@ def test_issue12_every_problem_type_is_listed_and_has_a_page(api) -> None:
 def test_issue12_every_field_and_parameter_has_a_description(api) -> None:
     import yaml
 
-    from api.openapi import DESCRIPTIONS, describe
+    from misper.api.openapi import DESCRIPTIONS, describe
 
     document = api.client.get("/openapi.json").json()
     schemas = document["components"]["schemas"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine import evaluate, parse_timeline
+from misper.engine import evaluate, parse_timeline
 from tests.conftest import FIXTURES
 
 REQUIRED = {  # the findings the policy spec's case-study section lists

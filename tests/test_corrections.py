@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from engine import InvalidTimeline, evaluate, parse_timeline
+from misper.engine import InvalidTimeline, evaluate, parse_timeline
 from tests.conftest import report_timeline
 
 GRADED = {

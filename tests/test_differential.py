@@ -35,8 +35,8 @@ def test_why_not_over_generated_timelines_agrees_with_the_findings() -> None:
     """For every code a policy can raise, on a third of the generated cases: why-not says a rule
     fired exactly when the evaluation has a finding from that rule. (It runs probe rulesets
     through the rule engine; this also exercises their joins and absences for crashes.)"""
-    from engine import default_registry, evaluate, parse_timeline
-    from engine.inputs import choose_policy
+    from misper.engine import default_registry, evaluate, parse_timeline
+    from misper.engine.inputs import choose_policy
     from tests.differential import case
 
     registry = default_registry()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import default_registry
-from engine.policy.selftest import policy_cases, run_case
+from misper.engine import default_registry
+from misper.engine.policy.selftest import policy_cases, run_case
 
 CASES = [
     pytest.param(policy, name, spec, case, id=name)

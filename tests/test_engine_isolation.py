@@ -9,12 +9,13 @@ from tests.conftest import ROOT
 
 PROBE = """
 import json, sys
-import engine
-from engine.policy.selftest import run_policy_tests
+import misper.engine as engine
+from misper.engine.policy.selftest import run_policy_tests
 policy = engine.default_registry().get("suffolk-2023-02")
 timeline = engine.parse_timeline(open("fixtures/timelines/case-study.json", "rb").read())
 engine.evaluate(timeline, policy)
-web = sorted(m for m in sys.modules if m.split(".")[0] in {"fastapi", "starlette", "uvicorn", "api", "httpx"})
+web = {"fastapi", "starlette", "uvicorn", "httpx"}
+web = sorted(m for m in sys.modules if m.split(".")[0] in web or m.startswith("misper.api"))
 print(json.dumps(web))
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from engine import choose_policy, default_registry, evaluate, parse_timeline
+from misper.engine import choose_policy, default_registry, evaluate, parse_timeline
 from tests.conftest import FIXTURES
 
 EXPECTED = yaml.safe_load((FIXTURES / "expected.yaml").read_text())

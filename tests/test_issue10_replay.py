@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from api.replay.synth import synth
+from misper.api.replay.synth import synth
 from tests.api_support import Api
 from tests.conftest import misper
 
@@ -206,7 +206,7 @@ def test_replay_over_http_streams_results_then_the_summary(api: Api, corpus: Pat
 def test_a_key_given_twice_in_a_line_is_refused_as_over_http() -> None:
     """A corpus line whose object repeats a key is refused naming the field (the parsed line
     would keep one value silently), with the line's other errors beside it."""
-    from api.replay.run import Job, replay
+    from misper.api.replay.run import Job, replay
 
     line = next(iter(synth(1, 3)))
     once = line.replace('"age_years":', '"age_years":9,"age_years":', 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api.settings import cors_origins
+from misper.api.settings import cors_origins
 from tests.api_support import make_api
 from tests.conftest import misper
 

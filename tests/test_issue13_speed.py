@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from engine import default_registry, evaluate, parse_timeline
-from engine.contract import evaluation
+from misper.engine import default_registry, evaluate, parse_timeline
+from misper.engine.contract import evaluation
 
 
 def test_trusted_models_equal_model_construct(case_study, policy) -> None:  # type: ignore[no-untyped-def]
@@ -44,7 +44,7 @@ def test_trusted_models_equal_model_construct(case_study, policy) -> None:  # ty
 def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
     """With workers, replay reads at most AHEAD chunks per worker ahead of the results it has
     given back, so its memory does not grow with the corpus."""
-    from api.replay import run
+    from misper.api.replay import run
 
     consumed = 0
 
@@ -65,9 +65,9 @@ def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
 
 def test_the_summary_counts_children_exactly() -> None:
     """Children are counted by a digest of their id: the counts equal counting the ids."""
-    from api.replay import run
-    from api.replay.summary import Summary
-    from api.replay.synth import synth
+    from misper.api.replay import run
+    from misper.api.replay.summary import Summary
+    from misper.api.replay.synth import synth
 
     lines = list(synth(300, 11))
     summary = Summary()
@@ -84,8 +84,8 @@ def test_the_summary_counts_children_exactly() -> None:
 def test_facts_no_rule_could_match_are_not_built_and_nothing_changes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Evaluation skips building event and deadline facts the session's gate would keep out: over
     the generated timelines the answers equal those with every fact built."""
-    from engine.inputs import choose_policy
-    from engine.session import RULE_SESSION, Gate
+    from misper.engine.inputs import choose_policy
+    from misper.engine.session import RULE_SESSION, Gate
     from tests.differential import CASES, case
 
     timelines = [parse_timeline(json.dumps(case(n))) for n in range(0, CASES, 3)]
@@ -105,7 +105,7 @@ def test_the_quick_phrase_check_finds_what_full_normalising_finds(policy) -> Non
     the fully normalised texts finds."""
     from itertools import product
 
-    from engine.judging.facts import blaming_phrases, normalise
+    from misper.engine.judging.facts import blaming_phrases, normalise
 
     phrases = tuple(policy.value("child_blaming_phrases"))
     words = sorted({w for p in phrases for w in p.split()}) + ["Enquiries", "CCTV", "STREET-wise"]
@@ -157,8 +157,8 @@ def test_time_order_and_whole_seconds_are_exact_in_far_years(policy) -> None:  #
     even where a float timestamp rounds .999999 up (after 2514; the contract allows to 2999)."""
     from datetime import datetime
 
-    from engine.clock.context import build_context
-    from engine.clock.localtime import to_epoch
+    from misper.engine.clock.context import build_context
+    from misper.engine.clock.localtime import to_epoch
 
     for text, expected in (
         ("2999-06-01T00:10:00.999999+00:00", 32485191000),

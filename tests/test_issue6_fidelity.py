@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine import evaluate, parse_timeline
-from engine.judging.judge import judged_at
+from misper.engine import evaluate, parse_timeline
+from misper.engine.judging.judge import judged_at
 from tests.conftest import FIXTURES, report_timeline
 
 TIMELINES = sorted((FIXTURES / "timelines").glob("*.json"))
@@ -182,7 +182,7 @@ def test_issue6_found_deceased_asks_for_no_interviews(policy) -> None:
 
 
 def test_issue6_an_unknown_placement_or_outcome_is_refused() -> None:
-    from engine import InvalidTimeline
+    from misper.engine import InvalidTimeline
 
     body = report_timeline(
         [{"id": "f", "type": "found", "at": "2023-07-11T22:00:00+01:00", "outcome": "fine"}]

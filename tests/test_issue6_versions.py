@@ -11,10 +11,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.settings import Settings
-from engine import PolicyInvalid, default_registry, evaluate, parse_timeline
-from engine.policy.registry import PolicyRegistry, default_rules_dir
+from misper.api.main import create_app
+from misper.api.settings import Settings
+from misper.engine import PolicyInvalid, default_registry, evaluate, parse_timeline
+from misper.engine.policy.registry import PolicyRegistry, default_rules_dir
 from tests.api_support import make_api
 from tests.conftest import ROOT, misper, report_timeline
 
@@ -229,7 +229,7 @@ def test_issue6_cli_help_version_and_engine_stamp() -> None:
     bare = misper()
     assert bare.returncode == 0 and "evaluate" in bare.stdout and "usage: misper" in bare.stdout
     version = misper("--version")
-    from engine.version import __version__
+    from misper.engine.version import __version__
 
     assert version.stdout.strip() == f"misper {__version__}"
     case = ROOT / "fixtures" / "golden" / "case-study.json"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from engine import InvalidTimeline, parse_timeline
+from misper.engine import InvalidTimeline, parse_timeline
 from tests.api_support import make_api
 from tests.conftest import misper, report_timeline
 
@@ -135,7 +135,7 @@ def test_issue7_parallel_key_creates_are_all_kept(tmp_path) -> None:
 def test_issue7_a_revoke_racing_creates_is_kept(tmp_path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from api.keys import KeyStore
+    from misper.api.keys import KeyStore
 
     secret = _keys(tmp_path, "create", "--name", "victim", "--role", "auditor").stdout.strip()
     with ThreadPoolExecutor(10) as pool:
@@ -204,7 +204,7 @@ def _alternating_reviews(n: int) -> dict:
 def _calls(body: dict, policy) -> int:
     """Python and C function calls made by one evaluation: a count, not a time, so the test
     cannot pass or fail with the machine's load."""
-    from engine import evaluate
+    from misper.engine import evaluate
 
     timeline = parse_timeline(json.dumps(body))
     evaluate(timeline, policy)  # warm caches

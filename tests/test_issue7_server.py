@@ -90,7 +90,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
         "MISPER_MAX_CONNECTIONS": "40",
     }
     made = subprocess.run(
-        [sys.executable, "-m", "api.cli", "keys", "create", "--name", "t", "--role", "admin"],
+        [sys.executable, "-m", "misper.api.cli", "keys", "create", "--name", "t", "--role", "admin"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -101,7 +101,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     log = data / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "misper.api.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -165,8 +165,8 @@ def test_issue7_connections_beyond_the_cap_are_refused_and_the_server_recovers(s
 
 
 def test_issue7_a_simulation_from_a_worker_process_equals_one_made_in_process(server: Server) -> None:
-    from engine import default_registry, parse_timeline
-    from engine.judging.simulate import simulate
+    from misper.engine import default_registry, parse_timeline
+    from misper.engine.judging.simulate import simulate
 
     case = (ROOT / "fixtures" / "timelines" / "case-study.json").read_bytes()
     status, body = server.request("POST", "/v1/simulations", case)

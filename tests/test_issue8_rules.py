@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import evaluate, load_policy, parse_timeline
-from engine.policy.facts_schema import FACT_FIELDS
+from misper.engine import evaluate, load_policy, parse_timeline
+from misper.engine.policy.facts_schema import FACT_FIELDS
 from tests.conftest import misper, report_timeline
 from tests.test_policy_loading import SHIPPED, copy_of_policy, edit, problems  # noqa: F401
 

@@ -45,7 +45,8 @@ def serving(
     key_file = data / "admin.key"
     if not key_file.exists():
         made = subprocess.run(
-            [sys.executable, "-m", "api.cli", "keys", "create", "--name", "desk", "--role", "control_room"],
+            [sys.executable, "-m", "misper.api.cli", "keys", "create", "--name", "desk", "--role"]
+            + ["control_room"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -57,7 +58,7 @@ def serving(
     log = data / f"server-{port}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "misper.api.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,

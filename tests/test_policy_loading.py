@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine import PolicyInvalid, evaluate, load_policy, parse_timeline
-from engine.policy.registry import default_rules_dir
+from misper.engine import PolicyInvalid, evaluate, load_policy, parse_timeline
+from misper.engine.policy.registry import default_rules_dir
 from tests.conftest import report_timeline
 
 SHIPPED = default_rules_dir() / "suffolk-2023-02"

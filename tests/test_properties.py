@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import default_registry, evaluate, parse_timeline
+from misper.engine import default_registry, evaluate, parse_timeline
 
 POLICY = default_registry().get("suffolk-2023-02")
 POLICY_CLAUSE = {d.id: d.clause for d in POLICY.deadlines}

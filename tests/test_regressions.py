@@ -10,8 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from engine import InvalidRequest, InvalidTimeline, evaluate, parse_timeline
-from engine.judging.simulate import simulate
+from misper.engine import InvalidRequest, InvalidTimeline, evaluate, parse_timeline
+from misper.engine.judging.simulate import simulate
 from tests.api_support import make_api
 from tests.conftest import FIXTURES, ROOT, report_timeline
 
@@ -82,7 +82,7 @@ def test_issue2_as_of_whose_offset_overflows_is_refused(policy) -> None:
         [
             sys.executable,
             "-m",
-            "api.cli",
+            "misper.api.cli",
             "evaluate",
             "fixtures/timelines/case-study.json",
             "--as-of",
@@ -139,7 +139,7 @@ def test_issue2_periodic_reviews_are_never_truncated(policy) -> None:
 def test_issue3_a_long_simulation_comes_in_pages_never_cut_short(policy) -> None:
     """Issue 7: a long simulation is not refused nor truncated; it comes in pages of bounded
     work, and the pages together are every step, with new findings counted across pages."""
-    from engine.judging.simulate import PAGE_WORK, plan
+    from misper.engine.judging.simulate import PAGE_WORK, plan
 
     notes = [
         {

@@ -11,9 +11,9 @@ import durable_rules_engine as core
 import pytest
 import yaml
 
-from engine import evaluate, load_policy, parse_timeline
-from engine.policy.registry import default_rules_dir
-from engine.session import RuleSession
+from misper.engine import evaluate, load_policy, parse_timeline
+from misper.engine.policy.registry import default_rules_dir
+from misper.engine.session import RuleSession
 from tests.conftest import report_timeline
 
 
@@ -28,7 +28,7 @@ def test_many_more_evaluations_than_the_session_cap(policy, case_study) -> None:
 
 def facts_of(policy, body):  # type: ignore[no-untyped-def]
     """The facts an evaluation of this timeline body asserts (at its as_of)."""
-    from engine.judging.judge import (
+    from misper.engine.judging.judge import (
         build_context,
         build_facts,
         compute_deadlines,
@@ -146,7 +146,7 @@ def test_issue7_sequence_ids_do_not_collide_in_one_session() -> None:
 
 
 def test_issue7_a_rule_engine_failure_is_an_engine_error(policy, monkeypatch) -> None:
-    from engine.errors import RuleEngineFailed
+    from misper.engine.errors import RuleEngineFailed
 
     session = RuleSession()
 
@@ -163,9 +163,9 @@ def test_the_gate_never_changes_what_fires() -> None:
     """Facts no condition could match are not sent to the core: on the generated timelines, for
     both policies and every why-not probe ruleset, the same rules fire on the same facts as when
     every fact is sent, and the gate kept facts out."""
-    from engine import default_registry
-    from engine.inputs import choose_policy
-    from engine.judging.explain import probe_ruleset
+    from misper.engine import default_registry
+    from misper.engine.inputs import choose_policy
+    from misper.engine.judging.explain import probe_ruleset
     from tests.differential import CASES, case
 
     gated, ungated = RuleSession(), RuleSession(gated=False)
@@ -187,7 +187,7 @@ def test_the_gate_never_changes_what_fires() -> None:
 def test_the_gate_admits_what_it_cannot_read() -> None:
     """Only text equalities keep a fact out; numbers, comparisons, joins and unknown shapes
     never do, nor does a field the fact lacks or holds as a number."""
-    from engine.session import Gate
+    from misper.engine.session import Gate
 
     gate = Gate(
         {
@@ -226,7 +226,7 @@ def test_a_ruleset_the_core_refuses_is_an_engine_error_from_the_gate_too(monkeyp
     RuleEngineFailed there as in a run, never a bare Exception."""
     import durable_rules_engine
 
-    from engine.errors import RuleEngineFailed
+    from misper.engine.errors import RuleEngineFailed
 
     def refuse(name: str, text: str) -> int:
         raise Exception("Could not create ruleset, error code: 101")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine import InvalidTimeline, parse_timeline
+from misper.engine import InvalidTimeline, parse_timeline
 from tests.conftest import report_timeline
 
 

@@ -12,9 +12,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from api.replay.run import Job, open_corpus, replay, result_line
-from api.replay.summary import Summary
-from engine.policy.registry import PolicyRegistry
+from misper.api.replay.run import Job, open_corpus, replay, result_line
+from misper.api.replay.summary import Summary
+from misper.engine.policy.registry import PolicyRegistry
 
 CSV_FIELDS = [
     "line",
@@ -62,7 +62,7 @@ def run_replay(args: Any, registry: PolicyRegistry, rules_dir: Path) -> int:
     data = summary.as_dict(registry)
     data["errors_file"] = errors_path
     if args.report:
-        from api.replay.report import write_report
+        from misper.api.replay.report import write_report
 
         write_report(Path(args.report), data, registry)
     text = json.dumps(data, indent=2)

@@ -23,14 +23,14 @@ from typing import IO, Any
 
 import orjson
 
-from engine.clock.localtime import to_epoch, zone
-from engine.contract.evaluation import Evaluation
-from engine.contract.parse import BROKEN, duplicate_keys, parse_timeline
-from engine.contract.timeline import Timeline
-from engine.errors import EngineError, InvalidTimeline
-from engine.inputs import choose_policy
-from engine.judging.judge import evaluate
-from engine.policy.registry import PolicyRegistry, registry_for
+from misper.engine.clock.localtime import to_epoch, zone
+from misper.engine.contract.evaluation import Evaluation
+from misper.engine.contract.parse import BROKEN, duplicate_keys, parse_timeline
+from misper.engine.contract.timeline import Timeline
+from misper.engine.errors import EngineError, InvalidTimeline
+from misper.engine.inputs import choose_policy
+from misper.engine.judging.judge import evaluate
+from misper.engine.policy.registry import PolicyRegistry, registry_for
 
 MAX_LINE_BYTES = 1024 * 1024
 AHEAD = 4  # chunks in flight per worker
@@ -211,7 +211,7 @@ def replay_chunk(
     items: list[tuple[int, str]],
 ) -> list[dict[str, Any]]:
     """A chunk of corpus lines, in a server's worker process (the rules checked at start-up)."""
-    from engine.jobs import registry_checked
+    from misper.engine.jobs import registry_checked
 
     job = Job(rules_dir, policy, compare)
     if _STATE.get("job") != job:

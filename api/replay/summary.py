@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.policy.registry import PolicyRegistry
+from misper.engine.policy.registry import PolicyRegistry
 
 TOP = 10
 EXAMPLES = 3

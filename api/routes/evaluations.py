@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.deps import PolicyDep, SettingsDep, WorkDep, allow
-from api.keys import KeyRole
-from api.openapi import json_response, problems, roles, timeline_body
-from api.requests import (
+from misper.api.deps import PolicyDep, SettingsDep, WorkDep, allow
+from misper.api.keys import KeyRole
+from misper.api.openapi import json_response, problems, roles, timeline_body
+from misper.api.requests import (
     QueryInstant,
     checked,
     declared_length,
@@ -18,8 +18,8 @@ from api.requests import (
     read_body,
     remember_policy,
 )
-from engine.contract.vocabulary import FORCE_CODE_PATTERN
-from engine.jobs import evaluation_json
+from misper.engine.contract.vocabulary import FORCE_CODE_PATTERN
+from misper.engine.jobs import evaluation_json
 
 router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
 Caller = Depends(allow(KeyRole.CONTROL_ROOM, KeyRole.TRAINER, KeyRole.AUDITOR))

@@ -4,10 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import KeysDep, PolicyDep
-from api.openapi import problems
-from api.problems import ApiProblem
-from api.requests import only_query
+from misper.api.deps import KeysDep, PolicyDep
+from misper.api.openapi import problems
+from misper.api.problems import ApiProblem
+from misper.api.requests import only_query
 
 router = APIRouter(tags=["health"], dependencies=[Depends(only_query())])
 

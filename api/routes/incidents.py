@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api import incident_jobs as jobs
-from api.deps import CallerDep, PolicyDep, SettingsDep, WorkDep, allow
-from api.keys import KeyRole
-from api.openapi import REF, json_response, problems, roles
-from api.requests import (
+from misper.api import incident_jobs as jobs
+from misper.api.deps import CallerDep, PolicyDep, SettingsDep, WorkDep, allow
+from misper.api.keys import KeyRole
+from misper.api.openapi import REF, json_response, problems, roles
+from misper.api.requests import (
     QueryInstant,
     checked,
     declared_length,

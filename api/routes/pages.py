@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.problems import ApiProblem
+from misper.api.problems import ApiProblem
 
 ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
 ASSET_URL = "/docs-assets"

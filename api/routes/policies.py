@@ -6,13 +6,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from api.deps import PolicyDep, get_caller
-from api.openapi import problems, roles
-from api.problems import ApiProblem
-from api.requests import only_query
-from engine import Policy, UnknownPolicy
-from engine.contract.vocabulary import CONTRACT_CODES
-from engine.policy.files import DeadlineSpec, Parameter, RuleSpec, TestCase
+from misper.api.deps import PolicyDep, get_caller
+from misper.api.openapi import problems, roles
+from misper.api.problems import ApiProblem
+from misper.api.requests import only_query
+from misper.engine import Policy, UnknownPolicy
+from misper.engine.contract.vocabulary import CONTRACT_CODES
+from misper.engine.policy.files import DeadlineSpec, Parameter, RuleSpec, TestCase
 
 router = APIRouter(
     prefix="/v1/policies", tags=["policies"], dependencies=[Depends(get_caller), Depends(only_query())]

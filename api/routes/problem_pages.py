@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from api.openapi import problems
-from api.problem_types import REGISTRY
-from api.problems import ApiProblem
-from api.requests import only_query
+from misper.api.openapi import problems
+from misper.api.problem_types import REGISTRY
+from misper.api.problems import ApiProblem
+from misper.api.requests import only_query
 
 router = APIRouter(prefix="/problems", tags=["problems"], dependencies=[Depends(only_query())])
 

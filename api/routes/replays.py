@@ -10,14 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import PolicyDep, SettingsDep, WorkDep, allow
-from api.keys import KeyRole
-from api.openapi import problems, roles
-from api.problems import ApiProblem
-from api.replay.run import replay_chunk
-from api.replay.summary import Summary
-from api.requests import checked, only_query, read_body
-from engine import FieldError, UnknownPolicy
+from misper.api.deps import PolicyDep, SettingsDep, WorkDep, allow
+from misper.api.keys import KeyRole
+from misper.api.openapi import problems, roles
+from misper.api.problems import ApiProblem
+from misper.api.replay.run import replay_chunk
+from misper.api.replay.summary import Summary
+from misper.api.requests import checked, only_query, read_body
+from misper.engine import FieldError, UnknownPolicy
 
 router = APIRouter(prefix="/v1/replays", tags=["replays"])
 CHUNK = 200  # corpus lines per job in a worker process

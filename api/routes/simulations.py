@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.deps import PolicyDep, SettingsDep, WorkDep, allow
-from api.keys import KeyRole
-from api.openapi import json_response, problems, roles, timeline_body
-from api.requests import QueryInstant, checked, instant, only_query, read_body
-from engine.jobs import simulation_json
+from misper.api.deps import PolicyDep, SettingsDep, WorkDep, allow
+from misper.api.keys import KeyRole
+from misper.api.openapi import json_response, problems, roles, timeline_body
+from misper.api.requests import QueryInstant, checked, instant, only_query, read_body
+from misper.engine.jobs import simulation_json
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 Caller = Depends(allow(KeyRole.TRAINER, KeyRole.AUDITOR))

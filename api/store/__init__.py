@@ -25,8 +25,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from api.store.schema import decisions, events, incidents, profiles
-from engine.errors import EngineError, FieldError
+from misper.api.store.schema import decisions, events, incidents, profiles
+from misper.engine.errors import EngineError, FieldError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DATABASE_FILE = "misper.db"

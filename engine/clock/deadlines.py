@@ -13,10 +13,10 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Any, NamedTuple
 
-from engine.clock.context import Context, Ev
-from engine.contract.timeline import Child
-from engine.policy.files import DeadlineSpec, Trigger
-from engine.policy.model import Policy
+from misper.engine.clock.context import Context, Ev
+from misper.engine.contract.timeline import Child
+from misper.engine.policy.files import DeadlineSpec, Trigger
+from misper.engine.policy.model import Policy
 
 
 def due_soon_at(start: int, due: int, percent: int) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
-from engine.contract.vocabulary import FindingCode, ForceCode, Grade, Role, Severity, Status
+from misper.engine.contract.vocabulary import FindingCode, ForceCode, Grade, Role, Severity, Status
 
 # Instants are rendered by the engine in the policy's local time with their offset; the schema
 # says they are date-times, so a generated client parses them as such.

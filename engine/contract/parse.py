@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.contract.timeline import EVENT_MODELS, Child, Event, PreviousEpisode, Timeline
-from engine.errors import FieldError, InvalidTimeline
+from misper.engine.contract.timeline import EVENT_MODELS, Child, Event, PreviousEpisode, Timeline
+from misper.engine.errors import FieldError, InvalidTimeline
 
 BROKEN = "the timeline does not follow contract v1"  # the message of every InvalidTimeline
 OFFSET_HINT = (

@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
-from engine.contract.vocabulary import FoundOutcome, Grade, Mode, Placement, RecordKind, RiskFactor, Role
+from misper.engine.contract.vocabulary import (
+    FoundOutcome,
+    Grade,
+    Mode,
+    Placement,
+    RecordKind,
+    RiskFactor,
+    Role,
+)
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)

@@ -13,17 +13,17 @@ from typing import Any
 
 import yaml
 
-from engine.clock.localtime import iso_local
-from engine.contract.evaluation import Condition, FiredRule, Trace, WhyNot, WhyNotRule
-from engine.contract.vocabulary import finding_code
-from engine.errors import FieldError, InvalidRequest
-from engine.judging.facts import STILL_IN_FORCE, Fact
-from engine.policy.compiler import END_ALIAS
-from engine.policy.facts_schema import FACT_FIELDS, INSTANT
-from engine.policy.loader import joins_first
-from engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
-from engine.policy.names import unknown
-from engine.session import RULE_SESSION, Match
+from misper.engine.clock.localtime import iso_local
+from misper.engine.contract.evaluation import Condition, FiredRule, Trace, WhyNot, WhyNotRule
+from misper.engine.contract.vocabulary import finding_code
+from misper.engine.errors import FieldError, InvalidRequest
+from misper.engine.judging.facts import STILL_IN_FORCE, Fact
+from misper.engine.policy.compiler import END_ALIAS
+from misper.engine.policy.facts_schema import FACT_FIELDS, INSTANT
+from misper.engine.policy.loader import joins_first
+from misper.engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
+from misper.engine.policy.names import unknown
+from misper.engine.session import RULE_SESSION, Match
 
 
 def trace(policy: Policy, facts: list[Fact], matches: list[Match], why_not: str | None) -> Trace:

@@ -8,14 +8,14 @@ from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from engine.clock.context import Context, Ev
-from engine.clock.deadlines import DeadlineResult
-from engine.clock.localtime import human_local, local_window_entries, zone
-from engine.contract.timeline import Child
-from engine.contract.vocabulary import GRADE_OF, GRADE_RANK, Grade
-from engine.judging.grading import Recommendation, RepeatCount
-from engine.judging.wording import grade_text, role_text
-from engine.policy.model import Policy
+from misper.engine.clock.context import Context, Ev
+from misper.engine.clock.deadlines import DeadlineResult
+from misper.engine.clock.localtime import human_local, local_window_entries, zone
+from misper.engine.contract.timeline import Child
+from misper.engine.contract.vocabulary import GRADE_OF, GRADE_RANK, Grade
+from misper.engine.judging.grading import Recommendation, RepeatCount
+from misper.engine.judging.wording import grade_text, role_text
+from misper.engine.policy.model import Policy
 
 QUOTE_LIMIT = 300  # characters of a quoted sentence in a finding
 PLACEMENT_TEXT = {

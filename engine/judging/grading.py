@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine.clock.context import Context
-from engine.clock.localtime import zone
-from engine.contract.timeline import Child
-from engine.contract.vocabulary import Grade
-from engine.policy.model import Policy
+from misper.engine.clock.context import Context
+from misper.engine.clock.localtime import zone
+from misper.engine.contract.timeline import Child
+from misper.engine.contract.vocabulary import Grade
+from misper.engine.policy.model import Policy
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from engine.clock.context import Context, Ev, build_context
-from engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change
-from engine.clock.localtime import human_duration, human_local, iso_local, to_epoch
-from engine.contract.evaluation import (
+from misper.engine.clock.context import Context, Ev, build_context
+from misper.engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change
+from misper.engine.clock.localtime import human_duration, human_local, iso_local, to_epoch
+from misper.engine.contract.evaluation import (
     Deadline,
     EngineRef,
     Evaluation,
@@ -19,9 +19,9 @@ from engine.contract.evaluation import (
     PolicyRef,
     RepeatMissing,
 )
-from engine.contract.parse import BROKEN
-from engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
-from engine.contract.vocabulary import (
+from misper.engine.contract.parse import BROKEN
+from misper.engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
+from misper.engine.contract.vocabulary import (
     GRADE_OF,
     GRADE_RANK,
     ROLE_OF,
@@ -31,15 +31,15 @@ from engine.contract.vocabulary import (
     Mode,
     finding_code,
 )
-from engine.errors import FieldError, InvalidTimeline
-from engine.judging.explain import check_code
-from engine.judging.explain import trace as explain
-from engine.judging.facts import Fact, build_facts, deadline_fact_id
-from engine.judging.grading import count_repeat, recommend
-from engine.judging.wording import change_phrase, event_phrase
-from engine.policy.model import Policy
-from engine.session import RULE_SESSION, Match
-from engine.version import ENGINE_NAME, __version__
+from misper.engine.errors import FieldError, InvalidTimeline
+from misper.engine.judging.explain import check_code
+from misper.engine.judging.explain import trace as explain
+from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id
+from misper.engine.judging.grading import count_repeat, recommend
+from misper.engine.judging.wording import change_phrase, event_phrase
+from misper.engine.policy.model import Policy
+from misper.engine.session import RULE_SESSION, Match
+from misper.engine.version import ENGINE_NAME, __version__
 
 ENGINE = EngineRef.trusted(name=ENGINE_NAME, version=__version__)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.clock.deadlines import due_soon_at
-from engine.clock.localtime import iso_local, to_epoch
-from engine.contract.evaluation import (
+from misper.engine.clock.deadlines import due_soon_at
+from misper.engine.clock.localtime import iso_local, to_epoch
+from misper.engine.contract.evaluation import (
     Deadline,
     DeadlineState,
     Evaluation,
@@ -27,10 +27,10 @@ from engine.contract.evaluation import (
     Step,
     StepEvent,
 )
-from engine.contract.timeline import Timeline
-from engine.errors import FieldError, InvalidRequest
-from engine.judging.judge import check_as_of, evaluate, rule_clocks
-from engine.policy.model import Policy
+from misper.engine.contract.timeline import Timeline
+from misper.engine.errors import FieldError, InvalidRequest
+from misper.engine.judging.judge import check_as_of, evaluate, rule_clocks
+from misper.engine.policy.model import Policy
 
 # The work of a page: the sum, over its steps, of the events at or before each ("step-events"),
 # about 110 us each on the reference machine (bench/limits.py), so a page takes at most

@@ -3,11 +3,11 @@ inspector can paste into a report. Rendered only for the findings and deadlines 
 
 from __future__ import annotations
 
-from engine.clock.context import Ev, GradeChange
-from engine.clock.localtime import human_duration, human_local
-from engine.contract.vocabulary import GRADE_RANK, Grade
-from engine.policy.checks import DURATION_UNITS
-from engine.policy.files import Parameter
+from misper.engine.clock.context import Ev, GradeChange
+from misper.engine.clock.localtime import human_duration, human_local
+from misper.engine.contract.vocabulary import GRADE_RANK, Grade
+from misper.engine.policy.checks import DURATION_UNITS
+from misper.engine.policy.files import Parameter
 
 ROLE_TEXT = {"cid_supervisor": "CID supervisor", "mash": "MASH", "": "unrecorded role"}
 # What each event is, after "the <role>'s".

@@ -7,7 +7,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.contract.vocabulary import (
+from misper.engine.contract.vocabulary import (
     FORCE_CODE_PATTERN,
     EventType,
     FindingCode,
@@ -16,10 +16,10 @@ from engine.contract.vocabulary import (
     RiskFactor,
     Role,
 )
-from engine.policy.compiler import template_fields
-from engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, Trigger
-from engine.policy.names import unknown
-from engine.policy.problems import Problems
+from misper.engine.policy.compiler import template_fields
+from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, Trigger
+from misper.engine.policy.names import unknown
+from misper.engine.policy.problems import Problems
 
 DURATION_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 DERIVED_INDICATORS = {"looked_after", "under_age", "frequent_episodes"}

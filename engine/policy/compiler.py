@@ -24,11 +24,11 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.contract.vocabulary import GRADE_RANK, Grade
-from engine.policy.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INSTANT, NUMBERS, TEXT
-from engine.policy.files import Parameter
-from engine.policy.names import unknown
-from engine.policy.problems import Problems
+from misper.engine.contract.vocabulary import GRADE_RANK, Grade
+from misper.engine.policy.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INSTANT, NUMBERS, TEXT
+from misper.engine.policy.files import Parameter
+from misper.engine.policy.names import unknown
+from misper.engine.policy.problems import Problems
 
 OPERATORS = {"eq": None, "ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 EXPRESSION = re.compile(

@@ -5,7 +5,7 @@ produces exactly these fields.
 
 from __future__ import annotations
 
-from engine.contract.vocabulary import EventType, FoundOutcome, Grade, Placement, Role, Status
+from misper.engine.contract.vocabulary import EventType, FoundOutcome, Grade, Placement, Role, Status
 
 INT = "int"
 INSTANT = "instant"  # epoch seconds; compared like INT, shown as ISO 8601 in a trace

@@ -10,14 +10,14 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from engine.errors import FieldError, PolicyInvalid
-from engine.policy import checks
-from engine.policy.compiler import EXPRESSION, check_template, compile_when, duration_seconds
-from engine.policy.facts_schema import FACT_FIELDS, INSTANT
-from engine.policy.files import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
-from engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
-from engine.policy.names import unknown
-from engine.policy.problems import Problems
+from misper.engine.errors import FieldError, PolicyInvalid
+from misper.engine.policy import checks
+from misper.engine.policy.compiler import EXPRESSION, check_template, compile_when, duration_seconds
+from misper.engine.policy.facts_schema import FACT_FIELDS, INSTANT
+from misper.engine.policy.files import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
+from misper.engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
+from misper.engine.policy.names import unknown
+from misper.engine.policy.problems import Problems
 
 M = TypeVar("M", bound=BaseModel)
 _SPEC_KEYS = {

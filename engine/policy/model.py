@@ -10,10 +10,10 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from engine.clock.localtime import zone
-from engine.judging.wording import basis, parameter_text
-from engine.policy.compiler import Clock, duration_seconds
-from engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, RuleSpec
+from misper.engine.clock.localtime import zone
+from misper.engine.judging.wording import basis, parameter_text
+from misper.engine.policy.compiler import Clock, duration_seconds
+from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, RuleSpec
 
 START_RULE = "__start__"
 START_KIND, END_KIND = "start", "end"  # marker facts asserted first and last in every session

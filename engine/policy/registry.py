@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
-from engine.clock.localtime import to_epoch
-from engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
-from engine.policy.loader import load_policy
-from engine.policy.model import Policy
-from engine.policy.names import unknown
+from misper.engine.clock.localtime import to_epoch
+from misper.engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
+from misper.engine.policy.loader import load_policy
+from misper.engine.policy.model import Policy
+from misper.engine.policy.names import unknown
 
 RULES_ENV = "MISPER_RULES_DIR"
 
@@ -96,9 +97,12 @@ def default_rules_dir() -> Path:
     configured = os.environ.get(RULES_ENV)
     if configured:
         return Path(configured)
-    from rules import RULES_DIR
+    return shipped_rules_dir()
 
-    return RULES_DIR
+
+def shipped_rules_dir() -> Path:
+    """The policy versions installed with misper (the ``misper.rules`` package's folder)."""
+    return Path(str(resources.files("misper.rules")))
 
 
 @lru_cache(maxsize=4)

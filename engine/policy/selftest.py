@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.contract.evaluation import Evaluation
-from engine.contract.parse import parse_timeline
-from engine.errors import EngineError, FieldError, PolicyInvalid
-from engine.judging.judge import evaluate
-from engine.policy.files import DeadlineSpec, RuleSpec, TestCase
-from engine.policy.model import Policy
+from misper.engine.contract.evaluation import Evaluation
+from misper.engine.contract.parse import parse_timeline
+from misper.engine.errors import EngineError, FieldError, PolicyInvalid
+from misper.engine.judging.judge import evaluate
+from misper.engine.policy.files import DeadlineSpec, RuleSpec, TestCase
+from misper.engine.policy.model import Policy
 
 _CHECKED: set[str] = set()  # content hashes whose embedded tests passed in this process
 RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
