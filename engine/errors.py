@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One bad field: where it is (``events[2].at``) and what would be accepted."""
+    """One bad field: where it is (``events[2].at``) and what would be accepted.
+
+    ``parameter``: the field is a value asked beside the timeline (``policy``, ``as_of``,
+    ``why_not``, ``until``, ``page``, ``at``, ``compare``), named plainly; each way in renames
+    it once, in its own words (``--as-of`` on the command line, ``query.as_of`` over HTTP)."""
 
     field: str
     message: str
+    parameter: bool = False
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "message": self.message}
+
+
+# The values a caller may ask beside a timeline, by their plain names.
+PARAMETERS = ("policy", "compare", "as_of", "why_not", "until", "page", "at")
+
+
+def relabelled(errors: list[FieldError], labels: Mapping[str, str]) -> list[FieldError]:
+    """The errors with each parameter named as a way in calls it (others as they are)."""
+    return [replace(e, field=labels.get(e.field, e.field)) if e.parameter else e for e in errors]
 
 
 class EngineError(Exception):

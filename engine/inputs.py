@@ -1,5 +1,6 @@
-"""What both doors (the CLI and HTTP) take beside a timeline, read the same way: instants written
-as text, values given twice, and the choice of policy version."""
+"""What every way in takes beside a timeline, read the same way: instants written as text, values
+given twice, and the choice of policy version. Each is named by its plain parameter name; errors
+about them are parameter errors (see FieldError), which each way in names in its own words."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ T = TypeVar("T")
 LOST_PLUS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?$")
 
 
-def parse_instant(field: str, text: str) -> datetime:
-    """An ISO 8601 instant with a UTC offset; ``field`` names it as the caller wrote it
-    (``query.as_of``, ``--as-of``)."""
+def parse_instant(name: str, text: str) -> datetime:
+    """An ISO 8601 instant with a UTC offset, given as the parameter ``name`` (``as_of``)."""
     value = text.strip()
     problem = None
     moment = None
@@ -41,23 +41,29 @@ def parse_instant(field: str, text: str) -> datetime:
     elif moment is not None and not in_range(moment):
         problem = RANGE_MESSAGE
     if problem or moment is None:
-        raise InvalidRequest(f"{field} is not a valid instant", [FieldError(field, problem or OFFSET_HINT)])
+        raise InvalidRequest(
+            f"{name} is not a valid instant", [FieldError(name, problem or OFFSET_HINT, parameter=True)]
+        )
     return moment
 
 
-def agree(field: str, given: T | None, in_timeline: T | None, name: str) -> T | None:
+def agree(name: str, given: T | None, in_timeline: T | None) -> T | None:
     """A value given beside the timeline and in it must be the same: nothing is silently chosen."""
     if given is not None and in_timeline is not None and given != in_timeline:
         shown = in_timeline.isoformat() if isinstance(in_timeline, datetime) else in_timeline
         raise InvalidRequest(
             f"{name} is given twice with different values",
-            [FieldError(field, f"differs from the {name} in the timeline ({shown}); send one")],
+            [
+                FieldError(
+                    name, f"differs from the {name} in the timeline ({shown}); send one", parameter=True
+                )
+            ],
         )
     return given if given is not None else in_timeline
 
 
-def choose_policy(registry: PolicyRegistry, timeline: Timeline, named: str | None, field: str) -> Policy:
+def choose_policy(registry: PolicyRegistry, timeline: Timeline, named: str | None = None) -> Policy:
     """The policy named (beside the timeline and/or in it, which must agree), else the version
     in force at the report."""
-    chosen = agree(field, named, timeline.policy, "policy")
+    chosen = agree("policy", named, timeline.policy)
     return registry.get(chosen) if chosen else registry.in_force(timeline.report().at)

@@ -8,10 +8,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from misper.api.http.app import create_app
 from misper.api.keys import KeyRole, KeyStore
-from misper.api.main import create_app
 from misper.api.settings import Settings
-from misper.engine.policy.registry import default_rules_dir
+from misper.engine.policy.registry import shipped_rules_dir
 
 
 @dataclass
@@ -27,8 +27,13 @@ class Api:
 
 
 def make_api(data_dir: Path, **settings: object) -> Api:
-    config = Settings(data_dir=data_dir, rules_dir=default_rules_dir(), max_body_bytes=1024 * 1024)
-    config = Settings(**{**config.__dict__, **settings})  # type: ignore[arg-type]
+    given = {
+        "data_dir": data_dir,
+        "rules_dir": shipped_rules_dir(),
+        "max_body_bytes": 1024 * 1024,
+        **settings,
+    }
+    config = Settings(**given)  # type: ignore[arg-type]
     store = KeyStore(config.keys_file)
     keys = {role.value: store.create(f"test-{role.value}", role.value) for role in KeyRole}
     app = create_app(config)

@@ -170,7 +170,7 @@ def answer(n: int) -> dict[str, Any]:
     body = case(n)
     try:
         timeline = parse_timeline(json.dumps(body))
-        policy = choose_policy(default_registry(), timeline, None, "policy")
+        policy = choose_policy(default_registry(), timeline)
         out = json.loads(evaluate(timeline, policy).to_json())
     except EngineError as exc:
         return {"case": n, "error": type(exc).__name__, "detail": str(exc)}

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from misper.api.main import create_app
+from misper.api.http.app import create_app
 from misper.api.settings import Settings
 from misper.engine import PolicyInvalid
 from tests.api_support import make_api
@@ -255,7 +255,7 @@ def test_openapi_has_the_contract_examples(api) -> None:
 
 
 def test_openapi_example_evaluation_is_current(api, request) -> None:
-    path = ROOT / "api" / "examples"
+    path = ROOT / "api" / "http" / "examples"
     response = api.client.post(
         "/v1/evaluations", content=(path / "timeline.json").read_bytes(), headers=api.auth()
     )
@@ -414,14 +414,14 @@ def _problem_slugs_raised() -> set[str]:
         cls = pending.pop()
         slugs.add(cls.code)
         pending += cls.__subclasses__()
-    from misper.api.problems import HTTP_TITLES
+    from misper.api.http.problems import HTTP_TITLES
 
     slugs |= {t.lower().replace(" ", "_") for t in HTTP_TITLES.values()} | {"request_failed", "bad_request"}
     return slugs
 
 
 def test_issue12_every_problem_type_is_listed_and_has_a_page(api) -> None:
-    from misper.api.problem_types import REGISTRY
+    from misper.api.http.problem_types import REGISTRY
 
     raised = _problem_slugs_raised()
     assert raised <= set(REGISTRY), raised - set(REGISTRY)
@@ -437,7 +437,7 @@ def test_issue12_every_problem_type_is_listed_and_has_a_page(api) -> None:
 def test_issue12_every_field_and_parameter_has_a_description(api) -> None:
     import yaml
 
-    from misper.api.openapi import DESCRIPTIONS, describe
+    from misper.api.http.openapi import DESCRIPTIONS, describe
 
     document = api.client.get("/openapi.json").json()
     schemas = document["components"]["schemas"]

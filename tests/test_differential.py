@@ -42,7 +42,7 @@ def test_why_not_over_generated_timelines_agrees_with_the_findings() -> None:
     registry = default_registry()
     for n in range(0, CASES, 3):
         timeline = parse_timeline(json.dumps(case(n)))
-        policy = choose_policy(registry, timeline, None, "policy")
+        policy = choose_policy(registry, timeline)
         plain = evaluate(timeline, policy)
         for code in sorted({r.code for r in policy.compiled.values()}):
             why = evaluate(timeline, policy, why_not=code).trace.why_not  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ TIMELINES = sorted((FIXTURES / "timelines").glob("*.json"))
 
 def evaluation(path):
     timeline = parse_timeline(path.read_bytes())
-    return evaluate(timeline, choose_policy(default_registry(), timeline, None, "policy"))
+    return evaluate(timeline, choose_policy(default_registry(), timeline))
 
 
 def test_there_are_enough_fixtures() -> None:

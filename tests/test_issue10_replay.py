@@ -206,13 +206,13 @@ def test_replay_over_http_streams_results_then_the_summary(api: Api, corpus: Pat
 def test_a_key_given_twice_in_a_line_is_refused_as_over_http() -> None:
     """A corpus line whose object repeats a key is refused naming the field (the parsed line
     would keep one value silently), with the line's other errors beside it."""
-    from misper.api.replay.run import Job, replay
+    from misper.api.replay.runner import ReplayOptions, replay
 
     line = next(iter(synth(1, 3)))
     once = line.replace('"age_years":', '"age_years":9,"age_years":', 1)
     twice_and_wrong = re.sub(r'"age_years":(\d+)', r'"age_years":\1,"age_years":"nine"', line, count=1)
-    job = Job(str(Path(__file__).resolve().parent.parent / "rules"), None, None)
-    results = list(replay([line, once, twice_and_wrong], job, workers=1))
+    rules = str(Path(__file__).resolve().parent.parent / "rules")
+    results = list(replay([line, once, twice_and_wrong], rules, ReplayOptions(), workers=1))
     assert "error" not in results[0]
     repeated = {
         "field": "child.age_years",

@@ -44,7 +44,7 @@ def test_trusted_models_equal_model_construct(case_study, policy) -> None:  # ty
 def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
     """With workers, replay reads at most AHEAD chunks per worker ahead of the results it has
     given back, so its memory does not grow with the corpus."""
-    from misper.api.replay import run
+    from misper.api.replay import runner as run
 
     consumed = 0
 
@@ -54,8 +54,8 @@ def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
             consumed += 1
             yield f"not json {n}"
 
-    job = run.Job(str(Path(__file__).resolve().parent.parent / "rules"), None, None)
-    results = run.replay(lines(), job, workers=2, chunk=16)
+    rules = str(Path(__file__).resolve().parent.parent / "rules")
+    results = run.replay(lines(), rules, run.ReplayOptions(), workers=2, chunk=16)
     first = next(results)
     assert first["line"] == 1 and "error" in first
     assert consumed <= (run.AHEAD * 2 + 1) * 16
@@ -65,14 +65,14 @@ def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
 
 def test_the_summary_counts_children_exactly() -> None:
     """Children are counted by a digest of their id: the counts equal counting the ids."""
-    from misper.api.replay import run
+    from misper.api.replay import runner as run
     from misper.api.replay.summary import Summary
     from misper.api.replay.synth import synth
 
     lines = list(synth(300, 11))
     summary = Summary()
-    job = run.Job(str(Path(__file__).resolve().parent.parent / "rules"), None, None)
-    for result in run.replay(lines, job, workers=1):
+    rules = str(Path(__file__).resolve().parent.parent / "rules")
+    for result in run.replay(lines, rules, run.ReplayOptions(), workers=1):
         summary.add(result)
     counts = Counter(json.loads(line)["child"]["child_id"] for line in lines)
     data = summary.as_dict(default_registry())
@@ -90,7 +90,7 @@ def test_facts_no_rule_could_match_are_not_built_and_nothing_changes(monkeypatch
 
     timelines = [parse_timeline(json.dumps(case(n))) for n in range(0, CASES, 3)]
     registry = default_registry()
-    pairs = [(t, choose_policy(registry, t, None, "policy")) for t in timelines]
+    pairs = [(t, choose_policy(registry, t)) for t in timelines]
     skipping = [evaluate(t, p).to_json() for t, p in pairs]
     gates = [RULE_SESSION.gate(p) for _, p in pairs]
     assert any(not g.admits({"kind": "event", "type": "note"}) for g in gates)  # something is skipped
@@ -129,7 +129,7 @@ def test_a_worker_pool_is_replaced_only_once_its_successor_is_warm(monkeypatch) 
     import os
     import time
 
-    import api.work as work
+    import misper.api.workers.pools as work
 
     monkeypatch.setattr(work, "MAX_TASKS", 3)
     lane = work.Lane("test", 1, 64)
@@ -158,7 +158,7 @@ def test_time_order_and_whole_seconds_are_exact_in_far_years(policy) -> None:  #
     from datetime import datetime
 
     from misper.engine.clock.context import build_context
-    from misper.engine.clock.localtime import to_epoch
+    from misper.engine.localtime import to_epoch
 
     for text, expected in (
         ("2999-06-01T00:10:00.999999+00:00", 32485191000),
@@ -210,7 +210,7 @@ def test_a_successor_pool_that_breaks_while_warming_is_not_handed_over(monkeypat
     every job is still answered."""
     import asyncio
 
-    import api.work as work
+    import misper.api.workers.pools as work
 
     monkeypatch.setattr(work, "MAX_TASKS", 2)
     lane = work.Lane("test", 1, 8)

@@ -11,14 +11,14 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from misper.api.main import create_app
+from misper.api.http.app import create_app
 from misper.api.settings import Settings
 from misper.engine import PolicyInvalid, default_registry, evaluate, parse_timeline
-from misper.engine.policy.registry import PolicyRegistry, default_rules_dir
+from misper.engine.policy.registry import PolicyRegistry, shipped_rules_dir
 from tests.api_support import make_api
 from tests.conftest import ROOT, misper, report_timeline
 
-SHIPPED = default_rules_dir()
+SHIPPED = shipped_rules_dir()
 
 
 @pytest.fixture

@@ -262,7 +262,7 @@ def test_issue7_worker_processes_are_replaced_without_losing_work(monkeypatch) -
     import asyncio
     import os
 
-    import api.work as work
+    import misper.api.workers.pools as work
 
     monkeypatch.setattr(work, "MAX_TASKS", 3)
     lane = work.Lane("test", 1, 64)

@@ -24,7 +24,7 @@ CLOSE = "2023-07-14T09:00:00%2B01:00"
 
 @pytest.fixture
 def live(tmp_path: Path, database: str | None) -> Iterator[Api]:
-    made = make_api(tmp_path, database=database)
+    made = make_api(tmp_path, database_url=database)
     with made.client:
         yield made
 
@@ -224,16 +224,14 @@ def test_every_evaluation_is_recorded_and_can_be_verified(tmp_path: Path, live: 
     assert record["key_name"] == "test-auditor" and record["as_of"] == "2023-07-14T09:00:00+01:00"
     assert record["policy"]["id"] == "suffolk-2023-02" and len(record["result_sha256"]) == 64
     env = {"MISPER_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}
-    url = live.app.state.settings.database
+    url = live.app.state.settings.database_url
     if url:
         env["MISPER_DATABASE_URL"] = url
     verified = misper("audit", "verify", "SUF-23-004711", env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.count(": OK (same answer)") == 2
     # A record that no longer matches what the engine says is reported, and the exit code says so.
-    engine = sa.create_engine(
-        live.app.state.settings.database_url.replace("postgresql://", "postgresql+psycopg://")
-    )
+    engine = sa.create_engine(live.app.state.settings.store_url)
     with engine.begin() as db:
         db.execute(sa.text("UPDATE decisions SET result_sha256 = :h WHERE seq = 1"), {"h": "0" * 64})
     engine.dispose()

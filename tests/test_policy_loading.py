@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from misper.engine import PolicyInvalid, evaluate, load_policy, parse_timeline
-from misper.engine.policy.registry import default_rules_dir
+from misper.engine.policy.registry import shipped_rules_dir
 from tests.conftest import report_timeline
 
-SHIPPED = default_rules_dir() / "suffolk-2023-02"
+SHIPPED = shipped_rules_dir() / "suffolk-2023-02"
 
 
 @pytest.fixture

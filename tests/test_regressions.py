@@ -182,7 +182,7 @@ def broken_job(*args, **kwargs):
 
 
 def test_issue3_an_unexpected_error_is_a_500_problem_and_logs_no_child_data(tmp_path, monkeypatch) -> None:
-    import api.routes.evaluations as route
+    import misper.api.http.routes.evaluations as route
 
     monkeypatch.setattr(route, "evaluation_json", broken_job)  # raised in the worker process
     lines: list[str] = []

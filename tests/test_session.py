@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from misper.engine import evaluate, load_policy, parse_timeline
-from misper.engine.policy.registry import default_rules_dir
+from misper.engine.policy.registry import shipped_rules_dir
 from misper.engine.session import RuleSession
 from tests.conftest import report_timeline
 
@@ -65,7 +65,7 @@ def test_threads_share_one_engine_safely(policy, case_study) -> None:
 
 def test_two_versions_of_a_policy_live_side_by_side(tmp_path, policy) -> None:
     copy = tmp_path / "suffolk-2023-02"
-    shutil.copytree(default_rules_dir() / "suffolk-2023-02", copy)
+    shutil.copytree(shipped_rules_dir() / "suffolk-2023-02", copy)
     path = copy / "parameters.yaml"
     data = yaml.safe_load(path.read_text())
     data["initial_grading"]["value"] = 90
@@ -173,7 +173,7 @@ def test_the_gate_never_changes_what_fires() -> None:
     for n in range(0, CASES, 2):
         body = case(n)
         timeline = parse_timeline(json.dumps(body))
-        policy = choose_policy(default_registry(), timeline, None, "policy")
+        policy = choose_policy(default_registry(), timeline)
         facts = [f.message() for f in facts_of(policy, body)]
         rulesets = [(policy.ruleset_name, policy.ruleset)]
         if n % 10 == 0:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from misper.engine.clock.localtime import to_epoch
 from misper.engine.contract.timeline import Timeline
 from misper.engine.contract.vocabulary import Mode
+from misper.engine.localtime import to_epoch
 
 
 class Ev(NamedTuple):

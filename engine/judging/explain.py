@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
-from misper.engine.clock.localtime import iso_local
 from misper.engine.contract.evaluation import Condition, FiredRule, Trace, WhyNot, WhyNotRule
 from misper.engine.contract.vocabulary import finding_code
 from misper.engine.errors import FieldError, InvalidRequest
 from misper.engine.judging.facts import STILL_IN_FORCE, Fact
+from misper.engine.localtime import iso_local
 from misper.engine.policy.compiler import END_ALIAS
 from misper.engine.policy.facts_schema import FACT_FIELDS, INSTANT
 from misper.engine.policy.loader import joins_first
@@ -37,14 +37,16 @@ def trace(policy: Policy, facts: list[Fact], matches: list[Match], why_not: str 
     )
 
 
-def check_code(policy: Policy, code: str | None, field: str) -> None:
+def check_code(policy: Policy, code: str | None) -> None:
     """A code asked about must be one some rule of the policy raises."""
     if code is None:
         return
     raised = {r.code for r in policy.compiled.values()}
     bad = unknown(f"finding code of policy {policy.id}", code, raised)
     if bad:
-        raise InvalidRequest("there is no such finding code to explain", [FieldError(field, bad)])
+        raise InvalidRequest(
+            "there is no such finding code to explain", [FieldError("why_not", bad, parameter=True)]
+        )
 
 
 def _shown(policy: Policy, fact: Fact) -> dict[str, Any]:

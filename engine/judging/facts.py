@@ -10,11 +10,11 @@ from typing import Any, NamedTuple
 
 from misper.engine.clock.context import Context, Ev
 from misper.engine.clock.deadlines import DeadlineResult
-from misper.engine.clock.localtime import human_local, local_window_entries, zone
 from misper.engine.contract.timeline import Child
 from misper.engine.contract.vocabulary import GRADE_OF, GRADE_RANK, Grade
 from misper.engine.judging.grading import Recommendation, RepeatCount
 from misper.engine.judging.wording import grade_text, role_text
+from misper.engine.localtime import human_local, local_window_entries, zone
 from misper.engine.policy.model import Policy
 
 QUOTE_LIMIT = 300  # characters of a quoted sentence in a finding

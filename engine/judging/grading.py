@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from misper.engine.clock.context import Context
-from misper.engine.clock.localtime import zone
 from misper.engine.contract.timeline import Child
 from misper.engine.contract.vocabulary import Grade
+from misper.engine.localtime import zone
 from misper.engine.policy.model import Policy
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from misper.engine.clock.context import Context, Ev, build_context
 from misper.engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change
-from misper.engine.clock.localtime import human_duration, human_local, iso_local, to_epoch
 from misper.engine.contract.evaluation import (
     Deadline,
     EngineRef,
@@ -37,6 +36,7 @@ from misper.engine.judging.explain import trace as explain
 from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id
 from misper.engine.judging.grading import count_repeat, recommend
 from misper.engine.judging.wording import change_phrase, event_phrase
+from misper.engine.localtime import human_duration, human_local, iso_local, to_epoch
 from misper.engine.policy.model import Policy
 from misper.engine.session import RULE_SESSION, Match
 from misper.engine.version import ENGINE_NAME, __version__
@@ -71,12 +71,11 @@ def evaluate(
     *,
     trace: bool = False,
     why_not: str | None = None,
-    why_not_field: str = "why_not",
 ) -> Evaluation:
     """Judge the timeline at ``judged_at(timeline, as_of)``. With ``trace``, say which facts were
     asserted and which rules fired; with ``why_not`` (a finding code), also why that code's rules
     did not fire."""
-    check_code(policy, why_not, why_not_field)
+    check_code(policy, why_not)
     moment = judged_at(timeline, as_of)
     check_as_of(timeline, moment)
     ctx = build_context(timeline, moment)
@@ -122,7 +121,7 @@ def evaluate(
     )
 
 
-def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> None:
+def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of", parameter: bool = False) -> None:
     """An instant to judge at must carry an offset, lie in range and not precede the report."""
     report_at = timeline.report().at
     problem = None
@@ -133,7 +132,7 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of") -> No
     elif to_epoch(moment) < to_epoch(report_at):  # the engine counts whole seconds
         problem = f"is before the report was received ({report_at.isoformat()})"
     if problem:
-        raise InvalidTimeline(BROKEN, [FieldError(name, problem)])
+        raise InvalidTimeline(BROKEN, [FieldError(name, problem, parameter=parameter)])
 
 
 def _next_change(

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from misper.engine.clock.deadlines import due_soon_at
-from misper.engine.clock.localtime import iso_local, to_epoch
 from misper.engine.contract.evaluation import (
     Deadline,
     DeadlineState,
@@ -30,6 +29,7 @@ from misper.engine.contract.evaluation import (
 from misper.engine.contract.timeline import Timeline
 from misper.engine.errors import FieldError, InvalidRequest
 from misper.engine.judging.judge import check_as_of, evaluate, rule_clocks
+from misper.engine.localtime import iso_local, to_epoch
 from misper.engine.policy.model import Policy
 
 # The work of a page: the sum, over its steps, of the events at or before each ("step-events"),
@@ -68,13 +68,11 @@ def plan(timeline: Timeline, policy: Policy, until: datetime | None = None) -> P
     return Plan(horizon, final.policy, instants, pages)
 
 
-def steps(
-    timeline: Timeline, policy: Policy, planned: Plan, page: int = 1, page_field: str = "page"
-) -> Iterator[Step]:
+def steps(timeline: Timeline, policy: Policy, planned: Plan, page: int = 1) -> Iterator[Step]:
     """One page's steps, one evaluation each, in time order. A step that has no event and changes
     nothing (no status, grade or oversight, no new finding) is left out. A step's new findings are
     those the step before did not have (for a page's first step, the instant before it)."""
-    first, end = _page(planned, page, page_field)
+    first, end = _page(planned, page)
     seen: set[tuple[str, ...]] = set()
     state: tuple[object, ...] = ()
     if first > 0:
@@ -154,15 +152,12 @@ def simulate(
     policy: Policy,
     until: datetime | None = None,
     page: int = 1,
-    page_field: str = "page",
     at: datetime | None = None,
-    at_field: str = "at",
 ) -> Simulation:
     """One page of the simulation (the first by default; ``pages`` says how many there are), or
-    with ``at`` the state at that one instant. ``page_field`` and ``at_field`` name the page and
-    the instant as the caller wrote them (``query.page``)."""
+    with ``at`` the state at that one instant."""
     if at is not None:
-        check_as_of(timeline, at, at_field)
+        check_as_of(timeline, at, "at", parameter=True)
         return Simulation.trusted(
             incident_id=timeline.incident_id,
             policy=PolicyRef.trusted(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
@@ -178,15 +173,19 @@ def simulate(
         until=iso_local(planned.horizon, policy.meta.timezone),
         page=page,
         pages=len(planned.pages),
-        steps=list(steps(timeline, policy, planned, page, page_field)),
+        steps=list(steps(timeline, policy, planned, page)),
     )
 
 
-def _page(planned: Plan, page: int, field: str) -> tuple[int, int]:
+def _page(planned: Plan, page: int) -> tuple[int, int]:
     if not 1 <= page <= len(planned.pages):
         raise InvalidRequest(
             "there is no such page of this simulation",
-            [FieldError(field, f"must be between 1 and {len(planned.pages)}, the number of pages")],
+            [
+                FieldError(
+                    "page", f"must be between 1 and {len(planned.pages)}, the number of pages", parameter=True
+                )
+            ],
         )
     return planned.pages[page - 1]
 

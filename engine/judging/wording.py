@@ -4,8 +4,8 @@ inspector can paste into a report. Rendered only for the findings and deadlines 
 from __future__ import annotations
 
 from misper.engine.clock.context import Ev, GradeChange
-from misper.engine.clock.localtime import human_duration, human_local
 from misper.engine.contract.vocabulary import GRADE_RANK, Grade
+from misper.engine.localtime import human_duration, human_local
 from misper.engine.policy.checks import DURATION_UNITS
 from misper.engine.policy.files import Parameter
 

@@ -17,9 +17,9 @@ from misper.engine.contract.vocabulary import (
     Role,
 )
 from misper.engine.policy.compiler import template_fields
+from misper.engine.policy.faults import Faults
 from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, Trigger
 from misper.engine.policy.names import unknown
-from misper.engine.policy.problems import Problems
 
 DURATION_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 DERIVED_INDICATORS = {"looked_after", "under_age", "frequent_episodes"}
@@ -55,7 +55,7 @@ OPTIONAL_PARAMETERS = {
 TOGETHER = [("intelligence_cover_from", "intelligence_cover_until")]
 
 
-def check_identity(meta: PolicyMeta, folder_name: str, problems: Problems) -> None:
+def check_identity(meta: PolicyMeta, folder_name: str, problems: Faults) -> None:
     """The folder is named after the policy id, and the effective dates run forwards."""
     if meta.id != folder_name:
         problems.add(
@@ -70,7 +70,7 @@ def check_identity(meta: PolicyMeta, folder_name: str, problems: Problems) -> No
 
 
 def check_meta(
-    meta: PolicyMeta, params: dict[str, Parameter], deadlines: list[DeadlineSpec], problems: Problems
+    meta: PolicyMeta, params: dict[str, Parameter], deadlines: list[DeadlineSpec], problems: Faults
 ) -> None:
     try:
         ZoneInfo(meta.timezone)
@@ -105,7 +105,7 @@ def check_meta(
             problems.add(where, "needs a sentence saying what the code means")
 
 
-def check_messages(messages: Any, where: str, problems: Problems, required: bool = False) -> None:
+def check_messages(messages: Any, where: str, problems: Faults, required: bool = False) -> None:
     """Deadline message templates: each placeholder one its status provides."""
     for key, fields in DEADLINE_MESSAGE_FIELDS.items():
         template = messages.get(key)
@@ -122,7 +122,7 @@ def check_messages(messages: Any, where: str, problems: Problems, required: bool
             problems.add(f"{where}.{key}", unknown("placeholder", name, fields))
 
 
-def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: Problems) -> None:
+def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: Faults) -> None:
     _check_engine_parameters(params, problems)
     indicators = set(RiskFactor) | DERIVED_INDICATORS
     for name, param in params.items():
@@ -141,7 +141,7 @@ def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: P
                 )
 
 
-def _check_engine_parameters(params: dict[str, Parameter], problems: Problems) -> None:
+def _check_engine_parameters(params: dict[str, Parameter], problems: Faults) -> None:
     """The parameters the engine reads by name: present (unless optional) with their units."""
     for name, unit in REQUIRED_PARAMETERS.items():
         if name not in params:
@@ -174,13 +174,13 @@ def check_parameter_value(param: Parameter) -> str | None:
     return None if ok else f"a list of {unit} must be a non-empty list of names or phrases"
 
 
-def check_names(clause: str, code: str, meta: PolicyMeta, where: Problems) -> None:
+def check_names(clause: str, code: str, meta: PolicyMeta, where: Faults) -> None:
     """The clause is the policy's; the code is contract v1's or one the policy declares."""
     where.add("clause", unknown("clause", clause, meta.clauses))
     where.add("code", unknown("finding code", code, set(FindingCode) | set(meta.finding_codes)))
 
 
-def resolve_roles(spec: DeadlineSpec, params: dict[str, Parameter], where: Problems) -> DeadlineSpec:
+def resolve_roles(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> DeadlineSpec:
     """A trigger's ``by`` may name a parameter holding roles (control_room_roles): the deadline
     is given the roles themselves."""
 
@@ -216,7 +216,7 @@ def check_deadline(
     spec: DeadlineSpec,
     meta: PolicyMeta,
     params: dict[str, Parameter],
-    where: Problems,
+    where: Faults,
     deadline_ids: set[str],
 ) -> None:
     check_names(spec.clause, spec.code, meta, where)
@@ -238,7 +238,7 @@ def check_deadline(
         )
 
 
-def _check_triggers(spec: DeadlineSpec, where: Problems, deadline_ids: set[str]) -> None:
+def _check_triggers(spec: DeadlineSpec, where: Faults, deadline_ids: set[str]) -> None:
     """Each list of triggers takes its own kinds; nth counts meeting events only."""
     for i, trigger in enumerate(spec.start_triggers):
         at = f"starts[{i}]" if isinstance(spec.starts, list) else "starts"
@@ -263,7 +263,7 @@ def _check_triggers(spec: DeadlineSpec, where: Problems, deadline_ids: set[str])
         where.add("starts", "nth counts meeting events: it is for met_by only")
 
 
-def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Problems) -> None:
+def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> None:
     if (spec.due_after is None) == (spec.due_after_by_grade is None):
         where.add("due_after", "give exactly one of due_after and due_after_by_grade")
     durations = {n for n, p in params.items() if p.unit in DURATION_UNITS}
@@ -279,7 +279,7 @@ def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Pro
 TRIGGER_KINDS = ("event", "grade_becomes", "grade_leaves", "grade_at_due", "deadline_stopped")
 
 
-def check_trigger(trigger: Trigger, at: str, where: Problems, kinds: set[str]) -> None:
+def check_trigger(trigger: Trigger, at: str, where: Faults, kinds: set[str]) -> None:
     given = [k for k in TRIGGER_KINDS if getattr(trigger, k) is not None]
     allowed = [k for k in TRIGGER_KINDS if k in kinds]
     if len(given) != 1 or given[0] not in kinds:
@@ -301,7 +301,7 @@ def check_trigger(trigger: Trigger, at: str, where: Problems, kinds: set[str]) -
             where.add(f"{at}.{key}", unknown("grade", getattr(trigger, key), Grade))
 
 
-def check_deadline_links(deadlines: list[DeadlineSpec], problems: Problems) -> None:
+def check_deadline_links(deadlines: list[DeadlineSpec], problems: Faults) -> None:
     """A deadline started by another must not, through others, start itself."""
     parent = {d.id: t.deadline_stopped for d in deadlines for t in d.start_triggers if t.deadline_stopped}
     for spec_id in parent:
@@ -316,7 +316,7 @@ def check_deadline_links(deadlines: list[DeadlineSpec], problems: Problems) -> N
             )
 
 
-def check_test_ids(tests: list[Any], where: Problems) -> None:
+def check_test_ids(tests: list[Any], where: Faults) -> None:
     seen: set[str] = set()
     for test in tests:
         if test.id in seen:

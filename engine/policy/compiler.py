@@ -26,9 +26,9 @@ from typing import Any
 
 from misper.engine.contract.vocabulary import GRADE_RANK, Grade
 from misper.engine.policy.facts_schema import BOOL, DISPLAY_FIELDS, FACT_FIELDS, INSTANT, NUMBERS, TEXT
+from misper.engine.policy.faults import Faults
 from misper.engine.policy.files import Parameter
 from misper.engine.policy.names import unknown
-from misper.engine.policy.problems import Problems
 
 OPERATORS = {"eq": None, "ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 EXPRESSION = re.compile(
@@ -70,7 +70,7 @@ def duration_seconds(param: Parameter) -> int | None:
 
 def compile_when(
     when: dict[str, dict[str, Any]],
-    problems: Problems,
+    problems: Faults,
     params: dict[str, Parameter],
     deadline_ids: set[str] | None = None,
 ) -> When:
@@ -97,7 +97,7 @@ def _compile_alias(
     kind: str,
     spec: dict[str, Any],
     out: When,
-    problems: Problems,
+    problems: Faults,
     params: dict[str, Parameter],
     deadline_ids: set[str] | None,
 ) -> None:
@@ -131,7 +131,7 @@ class _Field:
     kind: str
     name: str
     when: When
-    problems: Problems
+    problems: Faults
     params: dict[str, Parameter]
     names: frozenset[str] | None
 
@@ -291,7 +291,7 @@ def template_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
-def check_template(template: str, when: When, params: dict[str, Parameter], problems: Problems) -> None:
+def check_template(template: str, when: When, params: dict[str, Parameter], problems: Faults) -> None:
     """Every {alias.field} in a rule message names a present alias and a field of its fact;
     every {parameters.name} a parameter."""
     try:

@@ -14,10 +14,10 @@ from misper.engine.errors import FieldError, PolicyInvalid
 from misper.engine.policy import checks
 from misper.engine.policy.compiler import EXPRESSION, check_template, compile_when, duration_seconds
 from misper.engine.policy.facts_schema import FACT_FIELDS, INSTANT
+from misper.engine.policy.faults import Faults
 from misper.engine.policy.files import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
 from misper.engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
 from misper.engine.policy.names import unknown
-from misper.engine.policy.problems import Problems
 
 M = TypeVar("M", bound=BaseModel)
 _SPEC_KEYS = {
@@ -28,7 +28,7 @@ _SPEC_KEYS = {
 def load_policy(folder: str | Path) -> Policy:
     """Load and check one policy folder; raise PolicyInvalid listing every problem found."""
     folder = Path(folder)
-    problems = Problems(folder.name + "/", [])
+    problems = Faults(folder.name + "/", [])
     raw = _read_yaml_files(folder, problems)
     # A file missing or not YAML is reported by _read_yaml_files; one that is empty, here.
     meta = _model(PolicyMeta, raw["policy.yaml"], "policy.yaml", problems) if "policy.yaml" in raw else None
@@ -41,7 +41,7 @@ def load_policy(folder: str | Path) -> Policy:
     if meta is None or params is None or any(v is None for v in clause_files.values()):
         raise _invalid(folder, problems)
     deadlines = [
-        (n, checks.resolve_roles(d, params, Problems(f"{folder.name}/{n}: deadline {d.id}", problems.items)))
+        (n, checks.resolve_roles(d, params, Faults(f"{folder.name}/{n}: deadline {d.id}", problems.items)))
         for n, cf in clause_files.items()
         if cf
         for d in cf.deadlines
@@ -82,12 +82,12 @@ def joins_first(ruleset: dict[str, Any]) -> dict[str, Any]:
     return {n: ruleset[n] for n in ordered}
 
 
-def _invalid(folder: Path, problems: Problems) -> PolicyInvalid:
+def _invalid(folder: Path, problems: Faults) -> PolicyInvalid:
     errors = [FieldError(where, message) for where, message in problems.items]
     return PolicyInvalid(f"the policy folder {folder} is not valid ({len(errors)} problems)", errors)
 
 
-def _read_yaml_files(folder: Path, problems: Problems) -> dict[str, Any]:
+def _read_yaml_files(folder: Path, problems: Faults) -> dict[str, Any]:
     if not folder.is_dir():
         problems.add("", f"{folder} is not a folder")
         return {}
@@ -103,7 +103,7 @@ def _read_yaml_files(folder: Path, problems: Problems) -> dict[str, Any]:
     return raw
 
 
-def _model(model: type[M], data: Any, name: str, problems: Problems) -> M | None:
+def _model(model: type[M], data: Any, name: str, problems: Faults) -> M | None:
     if data is None:
         problems.add(name, "is empty; it needs its settings")
         return None
@@ -137,7 +137,7 @@ def _has(node: Any, part: Any) -> bool:
     return isinstance(part, int) and 0 <= part < len(node)
 
 
-def _parameters(data: Any, problems: Problems) -> dict[str, Parameter] | None:
+def _parameters(data: Any, problems: Faults) -> dict[str, Parameter] | None:
     if not isinstance(data, dict):
         problems.add("parameters.yaml", "must map parameter names to their settings")
         return None
@@ -154,14 +154,14 @@ def _compile(
     params: dict[str, Parameter],
     deadlines: list[tuple[str, DeadlineSpec]],
     rules: list[tuple[str, RuleSpec]],
-    problems: Problems,
+    problems: Faults,
     folder: str,
 ) -> tuple[dict[str, CompiledRule], dict[str, Any]]:
     compiled: dict[str, CompiledRule] = {}
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": START_KIND}}], "run": START_RULE}}
     deadline_ids = {d.id for _, d in deadlines}
     for file, spec in deadlines:
-        where = Problems(f"{folder}/{file}: deadline {spec.id}", problems.items)
+        where = Faults(f"{folder}/{file}: deadline {spec.id}", problems.items)
         checks.check_deadline(spec, meta, params, where, deadline_ids)
         checks.check_test_ids(spec.tests, where)
         severity = spec.severity or meta.deadline_severity
@@ -183,7 +183,7 @@ def _compile(
             )
             _add(name, rule, compiled_when.conditions, compiled, ruleset, where)
     for file, rule_spec in rules:
-        where = Problems(f"{folder}/{file}: rule {rule_spec.id}", problems.items)
+        where = Faults(f"{folder}/{file}: rule {rule_spec.id}", problems.items)
         compiled_rule, conditions = _compile_rule(rule_spec, meta, params, deadline_ids, where)
         _add(rule_spec.id, compiled_rule, conditions, compiled, ruleset, where)
     return compiled, ruleset
@@ -194,7 +194,7 @@ def _compile_rule(
     meta: PolicyMeta,
     params: dict[str, Parameter],
     deadline_ids: set[str],
-    where: Problems,
+    where: Faults,
 ) -> tuple[CompiledRule, list[dict[str, Any]]]:
     checks.check_names(rule.clause, rule.code, meta, where)
     when = compile_when(rule.when, where, params, deadline_ids)
@@ -222,7 +222,7 @@ def _compile_rule(
 
 
 def _finding_instant(
-    text: str, present: dict[str, str], params: dict[str, Parameter], where: Problems
+    text: str, present: dict[str, str], params: dict[str, Parameter], where: Faults
 ) -> tuple[str, str, int] | None:
     """A rule's ``at``: an instant of a matched fact, optionally moved by a named duration
     ("$high.at + la_strategy_discussion"; the older "alias.field" form is accepted too)."""
@@ -252,7 +252,7 @@ def _add(
     conditions: list[dict[str, Any]],
     compiled: dict[str, CompiledRule],
     ruleset: dict[str, Any],
-    where: Problems,
+    where: Faults,
 ) -> None:
     if name in compiled:
         where.add("id", f"the rule id {name!r} is used twice")

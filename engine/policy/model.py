@@ -10,8 +10,8 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from misper.engine.clock.localtime import zone
 from misper.engine.judging.wording import basis, parameter_text
+from misper.engine.localtime import zone
 from misper.engine.policy.compiler import Clock, duration_seconds
 from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, RuleSpec
 

@@ -6,19 +6,16 @@ overlap, fail when the set is loaded, as does a rules folder that is missing or 
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from misper.engine.clock.localtime import to_epoch
 from misper.engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
+from misper.engine.localtime import to_epoch
 from misper.engine.policy.loader import load_policy
 from misper.engine.policy.model import Policy
 from misper.engine.policy.names import unknown
-
-RULES_ENV = "MISPER_RULES_DIR"
 
 
 class PolicyRegistry:
@@ -33,7 +30,7 @@ class PolicyRegistry:
         if not rules_dir.is_dir():
             raise PolicyInvalid(
                 f"the rules folder {rules_dir} does not exist",
-                [FieldError(str(rules_dir), "is not a folder; set MISPER_RULES_DIR to a folder of policies")],
+                [FieldError(str(rules_dir), "is not a folder of policy versions")],
             )
         folders = sorted(p.parent for p in rules_dir.glob("*/policy.yaml"))
         if not folders:
@@ -92,14 +89,6 @@ def _span(p: Policy) -> str:
     return f"from {p.meta.effective_from}" + (f" to {ends}" if ends else ", open-ended")
 
 
-def default_rules_dir() -> Path:
-    """MISPER_RULES_DIR when set (every command honours it), else the shipped rules."""
-    configured = os.environ.get(RULES_ENV)
-    if configured:
-        return Path(configured)
-    return shipped_rules_dir()
-
-
 def shipped_rules_dir() -> Path:
     """The policy versions installed with misper (the ``misper.rules`` package's folder)."""
     return Path(str(resources.files("misper.rules")))
@@ -112,5 +101,6 @@ def registry_for(rules_dir: Path) -> PolicyRegistry:
 
 
 def default_registry() -> PolicyRegistry:
-    """The configured policies (MISPER_RULES_DIR, else the shipped rules)."""
-    return registry_for(default_rules_dir())
+    """The policies shipped with misper (a way in that honours MISPER_RULES_DIR passes its
+    folder to ``registry_for``: the engine never reads the environment)."""
+    return registry_for(shipped_rules_dir())

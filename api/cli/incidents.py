@@ -1,0 +1,51 @@
+"""`misper db upgrade` and `misper audit verify`: the incident database and its audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from misper.api.incidents.service import verify
+from misper.api.incidents.store import IncidentStore, redacted
+from misper.api.settings import Settings
+from misper.api.startup import prepare_store
+from misper.engine.policy.registry import registry_for
+
+
+def add_commands(sub: Any) -> None:
+    db = sub.add_parser(
+        "db", help="the incident database (SQLite in the data folder, or MISPER_DATABASE_URL)"
+    )
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply the schema migrations not yet applied").set_defaults(
+        func=upgrade
+    )
+    audit = sub.add_parser("audit", help="the audit trail of decisions served from stored incidents")
+    audit_sub = audit.add_subparsers(required=True, metavar="ACTION")
+    check = audit_sub.add_parser(
+        "verify", help="re-evaluate every decision recorded for an incident and compare it with the record"
+    )
+    check.add_argument("incident", help="incident id")
+    check.set_defaults(func=audit_verify)
+
+
+def upgrade(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    prepare_store(settings)
+    print(f"misper: {redacted(settings.store_url)} is at the latest migration")
+    return 0
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    prepare_store(settings)
+    results = verify(IncidentStore(settings.store_url), registry_for(settings.rules_dir), args.incident)
+    for seq, same, why in results:
+        print(f"decision {seq}: {'OK' if same else 'DIFFERS'} ({why})")
+    differ = sum(not same for _, same, _ in results)
+    print(
+        f"misper: {len(results)} decisions, {len(results) - differ} reproduced, {differ} different",
+        file=sys.stderr,
+    )
+    return 1 if differ else 0

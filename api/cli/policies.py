@@ -1,0 +1,77 @@
+"""`misper policies` and `misper rules`: the policy versions, checked and compiled."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from misper.api.cli.common import RULES_HELP, registry, rules_dir
+from misper.engine import load_policy
+from misper.engine.policy.registry import check_versions
+from misper.engine.policy.selftest import run_policy_tests
+
+
+def add_commands(sub: Any) -> None:
+    pol = sub.add_parser("policies", help="list the policy versions")
+    pol.add_argument("--rules", help=RULES_HELP)
+    pol.set_defaults(func=policies)
+    rules = sub.add_parser("rules", help="work with rules folders")
+    rules_sub = rules.add_subparsers(required=True, metavar="ACTION")
+    val = rules_sub.add_parser(
+        "validate", help="check a policy folder (or a folder of them) and run its embedded tests"
+    )
+    val.add_argument("folder", nargs="?", help="default: the shipped rules")
+    val.add_argument("--no-tests", action="store_true", help="check the files only")
+    val.set_defaults(func=validate)
+    comp = rules_sub.add_parser(
+        "compiled", help="print a policy's rules as compiled for the rule engine (durable-rules JSON)"
+    )
+    comp.add_argument("policy", help="policy id")
+    comp.add_argument("--rules", help=RULES_HELP)
+    comp.set_defaults(func=compiled)
+
+
+def policies(args: argparse.Namespace) -> int:
+    for p in registry(args.rules).policies:
+        ends = p.meta.effective_to or "-"
+        print(f"{p.id}\t{p.meta.effective_from}\t{ends}\t{p.sha256}\t{p.meta.title}")
+    return 0
+
+
+def compiled(args: argparse.Namespace) -> int:
+    policy = registry(args.rules).get(args.policy)
+    print(json.dumps(policy.ruleset, indent=2, ensure_ascii=False))
+    return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    folder = Path(args.folder) if args.folder else rules_dir(None)
+    folders = (
+        [folder]
+        if (folder / "policy.yaml").exists()
+        else sorted(p.parent for p in folder.glob("*/policy.yaml"))
+    )
+    if not folders:
+        print(f"misper: no policy.yaml in {folder} or its sub-folders", file=sys.stderr)
+        return 2
+    failed = 0
+    loaded = [load_policy(path) for path in folders]
+    if len(loaded) > 1:
+        check_versions(loaded)
+    for policy in loaded:
+        line = (
+            f"{policy.id}: valid, {len(policy.deadlines)} deadlines, {len(policy.rules)} rules, "
+            f"sha256 {policy.sha256}"
+        )
+        if not args.no_tests:
+            results = run_policy_tests(policy)
+            bad = [r for r in results if not r.ok]
+            failed += len(bad)
+            line += f"; embedded tests: {len(results) - len(bad)} passed, {len(bad)} failed"
+            for r in bad:
+                line += f"\n  FAIL {r.name}: {r.problem}"
+        print(line)
+    return 1 if failed else 0

@@ -1,0 +1,45 @@
+"""`misper serve`: check the policies and the store, then serve the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from misper.api.settings import Settings
+from misper.api.startup import load_registry, prepare_store
+
+# The HTTP app and the guarded protocol, named for uvicorn (which imports them in each of its
+# worker processes): the command line does not import the HTTP way in.
+APP = "misper.api.http.app:app"
+PROTOCOL = "misper.api.http.h11_guard:GuardedH11Protocol"
+
+
+def add_commands(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="start the HTTP API (policies are checked first)")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument("--workers", type=int, default=1, help="processes; default: 1")
+    serve.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings.from_env()
+    # A broken or missing rules folder, overlapping versions, a failing embedded test or an
+    # unreachable database stop start-up here, with their errors, before anything is served.
+    load_registry(settings)
+    prepare_store(settings)
+    print(f"misper: serving on http://{args.host}:{args.port} (keys: {settings.keys_file})", file=sys.stderr)
+    uvicorn.run(
+        APP,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        http=PROTOCOL,
+        timeout_keep_alive=5,
+        access_log=False,
+        log_level="error",  # uvicorn warns once per malformed request: under attack, a flood
+    )
+    return 0

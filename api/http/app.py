@@ -1,0 +1,84 @@
+"""The HTTP way in: the app factory (`create_app`), served by `misper serve`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from misper.api.http import access_log, openapi, problems
+from misper.api.http.routes import (
+    evaluations,
+    health,
+    incidents,
+    pages,
+    policies,
+    problem_pages,
+    replays,
+    simulations,
+)
+from misper.api.keys import KeyStore
+from misper.api.settings import Settings
+from misper.api.startup import load_registry, prepare_store
+from misper.api.workers.pools import WorkerPools, shared_pools
+from misper.api.workers.tasks import CheckedRules, warm
+from misper.engine import PolicyRegistry
+
+
+def create_app(settings: Settings | None = None, registry: PolicyRegistry | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.registry = registry or load_registry(settings)
+        app.state.rules = CheckedRules.of(app.state.registry, settings.rules_dir)
+        prepare_store(settings)
+        pools: WorkerPools = app.state.pools
+        pools.small.warm = pools.large.warm = (warm, (app.state.rules,))
+        yield
+
+    app = FastAPI(
+        title="misper",
+        version="1",
+        description="Risk grading and supervision deadlines for children reported missing (contract v1). "
+        "Every route but /healthz and /readyz needs an API key as a bearer token.",
+        lifespan=lifespan,
+        docs_url=None,  # served from the installed package's assets instead (api/routes/pages.py)
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.keys = KeyStore(settings.keys_file)
+    app.state.pools = shared_pools(
+        (settings.small_processes, settings.small_queue), (settings.large_processes, settings.large_queue)
+    )
+    app.state.registry = None
+    app.state.rules = None
+    access_log.configure()
+    app.add_middleware(access_log.AccessLog)
+    problems.install(app)
+    for router in (
+        evaluations.router,
+        simulations.router,
+        incidents.router,
+        replays.router,
+        policies.router,
+        problem_pages.router,
+        health.router,
+    ):
+        app.include_router(router)
+    pages.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "Retry-After"],
+        )
+    openapi.install(app)
+    return app
+
+
+app = create_app()

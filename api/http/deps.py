@@ -1,0 +1,143 @@
+"""Dependencies as Annotated aliases, so tests can swap them with app.dependency_overrides.
+
+They are async on purpose: none blocks, and FastAPI runs a plain `def` dependency in a worker
+thread, which cost more than the evaluation itself."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from misper.api.http.problems import ApiProblem
+from misper.api.keys import ApiKey, KeyRole, KeyStore, KeyStoreUnreadable
+from misper.api.settings import Settings
+from misper.api.workers.pools import WorkerPools
+from misper.api.workers.tasks import CheckedRules
+from misper.engine import PolicyRegistry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_bearer = HTTPBearer(auto_error=False, description="An API key made with `misper keys create`.")
+UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="misper"'}
+
+
+async def get_registry(request: Request) -> PolicyRegistry:
+    registry = getattr(request.app.state, "registry", None)
+    if registry is None:
+        raise ApiProblem(503, "not_ready", "Not ready", "the policies are not loaded yet")
+    return registry  # type: ignore[no-any-return]
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def get_pools(request: Request) -> WorkerPools:
+    return request.app.state.pools  # type: ignore[no-any-return]
+
+
+async def get_rules(request: Request) -> CheckedRules:
+    """What a worker process needs to load the rules this server checked at start-up."""
+    rules = getattr(request.app.state, "rules", None)
+    if rules is None:
+        raise ApiProblem(503, "not_ready", "Not ready", "the policies are not loaded yet")
+    return rules  # type: ignore[no-any-return]
+
+
+async def get_keys(request: Request) -> KeyStore:
+    return request.app.state.keys  # type: ignore[no-any-return]
+
+
+async def get_caller(
+    request: Request,
+    keys: Annotated[KeyStore, Depends(get_keys)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(
+            401,
+            "unauthorised",
+            "Unauthorised",
+            "send an API key as 'Authorization: Bearer <key>'",
+            headers=UNAUTHORISED,
+        )
+    try:
+        key = keys.verify(credentials.credentials)
+    except KeyStoreUnreadable as exc:
+        raise ApiProblem(503, "key_store_unreadable", "Key store unreadable", str(exc)) from None
+    if key is None:
+        raise ApiProblem(
+            401, "unauthorised", "Unauthorised", "the API key is not valid", headers=UNAUTHORISED
+        )
+    request.state.key_name = key.name
+    return key
+
+
+PolicyDep = Annotated[PolicyRegistry, Depends(get_registry)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CallerDep = Annotated[ApiKey, Depends(get_caller)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]
+PoolsDep = Annotated[WorkerPools, Depends(get_pools)]
+RulesDep = Annotated[CheckedRules, Depends(get_rules)]
+
+
+@dataclass(frozen=True)
+class Allow:
+    """The roles that may call a route (admin always may), stated once: ``route`` gives the route
+    its dependency that refuses other keys (403), its ``x-roles`` entry in the OpenAPI document
+    and the "Roles:" line of its description."""
+
+    roles: tuple[KeyRole, ...]
+
+    def __init__(self, *roles: KeyRole) -> None:
+        object.__setattr__(self, "roles", roles)
+
+    @property
+    def names(self) -> list[str]:
+        return [*(r.value for r in self.roles), KeyRole.ADMIN.value]
+
+    def route(
+        self,
+        verb: Callable[..., Callable[[F], F]],
+        path: str,
+        *,
+        dependencies: Sequence[Any] = (),
+        openapi_extra: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Callable[[F], F]:
+        """``@READER.route(router.get, "/{id}", operation_id=...)`` in place of ``@router.get``."""
+
+        def decorate(endpoint: F) -> F:
+            endpoint.__doc__ = (
+                inspect.cleandoc(endpoint.__doc__ or "") + f"\n\nRoles: {', '.join(self.names)}."
+            )
+            return verb(
+                path,
+                dependencies=[Depends(allow(*self.roles)), *dependencies],
+                openapi_extra={**(openapi_extra or {}), "x-roles": self.names},
+                **options,
+            )(endpoint)
+
+        return decorate
+
+
+def allow(*roles: KeyRole) -> Callable[[ApiKey], Awaitable[ApiKey]]:
+    """A dependency that lets only these roles through (admin always may)."""
+    allowed = {*roles, KeyRole.ADMIN}
+
+    async def check(caller: CallerDep) -> ApiKey:
+        if caller.role not in allowed:
+            raise ApiProblem(
+                403,
+                "forbidden",
+                "Forbidden",
+                f"a {caller.role} key may not use this route; allowed roles: " + ", ".join(sorted(allowed)),
+            )
+        return caller
+
+    return check

@@ -1,0 +1,92 @@
+"""What the incident routes take and give: contract v1 values, strict on the way in."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from misper.engine.contract.timeline import Child, Event, Id
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class IncidentProfile(_Strict):
+    """PUT /v1/incidents/{id}: the child, and optionally the policy version to judge by."""
+
+    child: Child
+    policy: Id | None = None
+
+
+class EventBatch(_Strict):
+    """POST /v1/incidents/{id}/events: one or more contract v1 events."""
+
+    events: Annotated[list[Event], Field(min_length=1, max_length=5_000)]
+
+
+class IncidentSaved(BaseModel):
+    incident_id: str
+    created: bool
+    profile_version: int
+
+
+class EventsAppended(BaseModel):
+    incident_id: str
+    added: list[str]  # ids stored by this request
+    repeated: list[str]  # ids already stored with the same content (acknowledged again)
+    event_count: int
+
+
+class NextDuty(BaseModel):
+    id: str
+    occurrence: int
+    owner: str
+    due_at: str
+    overdue: bool
+
+
+class WorklistItem(BaseModel):
+    incident_id: str
+    status: Literal["open", "closed"]
+    events: int
+    current_grade: str | None
+    required_role: str | None
+    next_deadline: NextDuty | None
+
+
+class Worklist(BaseModel):
+    status: Literal["open", "closed", "all"]
+    page: int
+    per_page: int
+    total: int
+    incidents: list[WorklistItem]
+
+
+class PolicyUsed(BaseModel):
+    id: str
+    sha256: str
+
+
+class Decision(BaseModel):
+    decision: int
+    asked_at: str
+    key_name: str
+    policy: PolicyUsed
+    engine_version: str
+    as_of: str
+    event_ids: list[str]
+    profile_version: int
+    result_sha256: str
+
+
+class AuditTrail(BaseModel):
+    incident_id: str
+    page: int
+    per_page: int
+    total: int
+    decisions: list[Decision]
+
+
+MODELS = (IncidentProfile, EventBatch, IncidentSaved, EventsAppended, Worklist, AuditTrail)

@@ -1,0 +1,376 @@
+"""The incident service: what a control room's writes and reads of a stored incident mean. It owns
+each transaction: it reads what it needs through the store, decides (merges a batch, assembles the
+timeline, judges it) and writes, and the store never calls back into it. Answers are JSON bytes,
+so a worker process can hand them to the server as they are."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from misper.api.incidents.models import EventBatch, IncidentProfile
+from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows, WorklistEntry
+from misper.engine.contract.evaluation import Evaluation
+from misper.engine.contract.parse import field_error, parse_timeline
+from misper.engine.contract.timeline import Child, Event, Timeline
+from misper.engine.errors import EngineError, FieldError, InvalidRequest, InvalidTimeline
+from misper.engine.localtime import to_epoch
+from misper.engine.policy.registry import PolicyRegistry
+from misper.engine.usecases import EvaluationAsk, evaluation
+from misper.engine.version import __version__
+
+EVENT = TypeAdapter(Event)
+OPEN_STATUSES = ("pending", "due_soon", "breached")
+
+
+class UnknownIncident(EngineError):
+    code = "unknown_incident"
+
+
+class IncidentConflict(EngineError):
+    code = "incident_conflict"
+
+
+def put_incident(store: IncidentStore, incident_id: str, raw: bytes, now: str) -> bytes:
+    """Create the incident, or give it a new child profile when this one differs. Two clients
+    creating one incident at once: the primary key refuses the second insert, and that client
+    then saves its profile as the next version."""
+    asked = _read(IncidentProfile, raw)
+    try:
+        created, version = _save_profile(store, incident_id, asked, now)
+    except CreatedMeanwhile:
+        created, version = _save_profile(store, incident_id, asked, now)
+    return _dump({"incident_id": incident_id, "created": created, "profile_version": version})
+
+
+def _save_profile(
+    store: IncidentStore, incident_id: str, asked: IncidentProfile, now: str
+) -> tuple[bool, int]:
+    profile = Profile(_stored_form(asked.child), asked.policy)
+    with store.writing() as rows:
+        incident = rows.incident(incident_id, lock=True)
+        if incident is None:
+            rows.create(incident_id, profile, now)
+            return True, 1
+        version = int(incident.profile_version)
+        current = rows.profile(incident_id, version)
+        if (
+            current.policy == asked.policy
+            and Child.model_validate_json(json.dumps(current.child)) == asked.child
+        ):
+            return False, version
+        rows.add_profile(incident_id, version + 1, profile, now)
+        return False, version + 1
+
+
+def append_events(
+    store: IncidentStore, registry: PolicyRegistry, incident_id: str, raw: bytes, now: str
+) -> bytes:
+    """Append events; an id already stored with the same content is acknowledged again, with
+    other content refused (409). The combined timeline must stay valid; the incident's worklist
+    entry is judged from it in the same transaction."""
+    batch = _read(EventBatch, raw)
+    with store.writing() as rows:
+        incident = _known(rows.incident(incident_id, lock=True), incident_id)
+        stored = rows.events(incident_id)
+        merged = merge(incident_id, stored, batch.events)
+        if merged.added:
+            profile = rows.profile(incident_id, incident.profile_version)
+            events = [*map(json.loads, stored.values()), *merged.added]
+            body, _ = assemble(incident_id, profile, events, rows.episodes(incident))
+            entry = worklist_entry(registry, body, len(stored), merged.positions)
+            rows.add_events(incident_id, merged.added, now)
+            rows.write_entry(incident_id, len(stored) + len(merged.added), entry)
+    return _dump(
+        {
+            "incident_id": incident_id,
+            "added": [e["id"] for e in merged.added],
+            "repeated": merged.repeated,
+            "event_count": len(stored) + len(merged.added),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Merged:
+    added: list[dict[str, Any]]  # new events, in their stored form
+    positions: list[int]  # the request's index of each added event
+    repeated: list[str]  # ids already stored (or earlier in the batch) with the same content
+
+
+def merge(incident_id: str, stored: dict[str, str], batch: list[Event]) -> Merged:
+    """A batch against the stored events (id -> stored JSON): new ids are added, an id stored with
+    the same content is acknowledged again, other content under a known id is a conflict."""
+    added: list[dict[str, Any]] = []
+    positions: list[int] = []
+    repeated: list[str] = []
+    conflicts: list[FieldError] = []
+    in_batch: dict[str, Event] = {}
+    for index, event in enumerate(batch):
+        if event.id in stored:
+            same = EVENT.validate_json(stored[event.id]) == event
+        elif event.id in in_batch:
+            same = in_batch[event.id] == event
+        else:
+            in_batch[event.id] = event
+            added.append(_stored_form(event))
+            positions.append(index)
+            continue
+        if same:
+            repeated.append(event.id)
+        else:
+            conflicts.append(
+                FieldError(
+                    f"events[{index}]",
+                    f"event {event.id!r} is already stored with different content; an event is never "
+                    "edited: send a new event with 'corrects' naming it",
+                )
+            )
+    if conflicts:
+        raise IncidentConflict(
+            f"incident {incident_id} already holds other events under these ids", conflicts
+        )
+    return Merged(added, positions, repeated)
+
+
+def assemble(
+    incident_id: str, profile: Profile, events: list[dict[str, Any]], episodes: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The stored timeline as contract v1 JSON, and the child's stored episodes it counts: those
+    at an instant the profile's own previous episodes do not already give."""
+    child = dict(profile.child)
+    given = {_epoch(e["reported_at"]) for e in child.get("previous_episodes", [])}
+    counted = [e for e in episodes if _epoch(e["reported_at"]) not in given]
+    if counted:
+        child["previous_episodes"] = [*child.get("previous_episodes", []), *counted]
+    body: dict[str, Any] = {"incident_id": incident_id, "child": child, "events": events}
+    if profile.policy:
+        body["policy"] = profile.policy
+    return body, counted
+
+
+def worklist_entry(
+    registry: PolicyRegistry, body: dict[str, Any], stored: int, positions: list[int]
+) -> WorklistEntry:
+    """The worklist's view of an incident, from its evaluation at its last event. A timeline the
+    new events would make invalid is refused, naming them as the request did."""
+    try:
+        timeline = parse_timeline(json.dumps(body))
+    except InvalidTimeline as exc:
+        raise InvalidTimeline(
+            "these events would make the incident's timeline invalid",
+            [_batch_field(e, stored, positions) for e in exc.errors],
+        ) from None
+    last = max(e.at for e in timeline.events)
+    return entry_of(timeline, evaluation(registry, timeline, EvaluationAsk(as_of=last)))
+
+
+def _batch_field(error: FieldError, stored: int, positions: list[int]) -> FieldError:
+    """events[k] of the combined timeline -> events[i] of the request (or a stored event)."""
+    head, sep, rest = error.field.partition("]")
+    if error.field.startswith("events[") and sep:
+        k = int(head[len("events[") :])
+        where = f"events[{positions[k - stored]}]" if k >= stored else f"stored event {k}"
+        return FieldError(where + rest, error.message)
+    return error
+
+
+def entry_of(timeline: Timeline, result: Evaluation) -> WorklistEntry:
+    types = {e.type for e in timeline.events}
+    recorded = "compact" if "compact_record_created" in types else None
+    if recorded is None and "child_risk_assessment_form" in types:
+        recorded = "child_risk_assessment_form"
+    closed = "closed" in types
+    waiting = [] if closed else [d for d in result.deadlines if d.status in OPEN_STATUSES]
+    nxt = min(waiting, key=lambda d: (_epoch(d.due_at), d.id, d.occurrence), default=None)
+    return WorklistEntry(
+        status="closed" if closed else "open",
+        report_at=to_epoch(timeline.report().at),
+        recorded_on=recorded,
+        current_grade=result.grade.current,
+        required_role=result.oversight.required_role,
+        next_deadline=nxt.id if nxt else None,
+        next_occurrence=nxt.occurrence if nxt else None,
+        next_owner=nxt.owner if nxt else None,
+        next_due_at=_epoch(nxt.due_at) if nxt else None,
+        next_due_text=nxt.due_at if nxt else None,
+    )
+
+
+def stored_evaluation(
+    store: IncidentStore,
+    registry: PolicyRegistry,
+    incident_id: str,
+    as_of: datetime | None,
+    key_name: str,
+    now: str,
+) -> bytes:
+    """Evaluate the stored timeline and record the decision served (append-only)."""
+    with store.reading() as rows:
+        incident = _known(rows.incident(incident_id), incident_id)
+        profile = rows.profile(incident_id, incident.profile_version)
+        events = [json.loads(text) for text in rows.events(incident_id).values()]
+        body, counted = assemble(incident_id, profile, events, rows.episodes(incident))
+    result = evaluation(registry, json.dumps(body).encode(), EvaluationAsk(as_of=as_of))
+    answer = result.to_json(indent=None).encode()
+    with store.writing() as rows:
+        rows.add_decision(
+            {
+                "incident_id": incident_id,
+                "asked_at": now,
+                "key_name": key_name,
+                "policy_id": result.policy.id,
+                "policy_sha256": result.policy.sha256,
+                "engine_version": __version__,
+                "as_of": result.as_of,
+                "event_ids": json.dumps([e["id"] for e in events]),
+                "profile_version": int(incident.profile_version),
+                "previous_episodes": json.dumps(counted, sort_keys=True),
+                "result_sha256": answer_hash(answer),
+            }
+        )
+    return answer
+
+
+def answer_hash(answer: bytes) -> str:
+    """The hash recorded with a decision, and compared by ``verify``."""
+    return hashlib.sha256(answer).hexdigest()
+
+
+def worklist(store: IncidentStore, status: str, page: int, per_page: int, now: int) -> bytes:
+    """A page of the worklist; a next duty is overdue when it was due at or before ``now``."""
+    with store.reading() as rows:
+        found, total = rows.worklist(status, page, per_page)
+    items = [
+        {
+            "incident_id": r["incident_id"],
+            "status": r["status"],
+            "events": r["event_count"],
+            "current_grade": r["current_grade"],
+            "required_role": r["required_role"],
+            "next_deadline": None
+            if r["next_deadline"] is None
+            else {
+                "id": r["next_deadline"],
+                "occurrence": r["next_occurrence"],
+                "owner": r["next_owner"],
+                "due_at": r["next_due_text"],
+                "overdue": r["next_due_at"] <= now,
+            },
+        }
+        for r in found
+    ]
+    return _dump({"status": status, "page": page, "per_page": per_page, "total": total, "incidents": items})
+
+
+def decisions(store: IncidentStore, incident_id: str, page: int, per_page: int) -> bytes:
+    with store.reading() as rows:
+        _known(rows.incident(incident_id), incident_id)
+        found, total = rows.decisions(incident_id, page, per_page)
+    items = [
+        {
+            "decision": r["seq"],
+            "asked_at": r["asked_at"],
+            "key_name": r["key_name"],
+            "policy": {"id": r["policy_id"], "sha256": r["policy_sha256"]},
+            "engine_version": r["engine_version"],
+            "as_of": r["as_of"],
+            "event_ids": json.loads(r["event_ids"]),
+            "profile_version": r["profile_version"],
+            "result_sha256": r["result_sha256"],
+        }
+        for r in found
+    ]
+    body = {
+        "incident_id": incident_id,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "decisions": items,
+    }
+    return _dump(body)
+
+
+def verify(store: IncidentStore, registry: PolicyRegistry, incident_id: str) -> list[tuple[int, bool, str]]:
+    """Re-evaluate every decision recorded for the incident on the timeline it saw (its profile
+    version, the events it saw and the stored episodes it counted), under the policy and at the
+    instant it names, and compare the answer's hash with the one recorded. Returns (decision,
+    same, what differs)."""
+    out = []
+    page, total = 1, 1
+    while (page - 1) * 200 < total:
+        with store.reading() as rows:
+            _known(rows.incident(incident_id), incident_id)
+            records, total = rows.decisions(incident_id, page, 200)
+            out += [_verify_one(rows, registry, record) for record in records]
+        page += 1
+    return out
+
+
+def _verify_one(rows: Rows, registry: PolicyRegistry, record: dict[str, Any]) -> tuple[int, bool, str]:
+    seq = int(record["seq"])
+    try:
+        policy = registry.get(record["policy_id"])
+    except EngineError as exc:
+        return seq, False, exc.message
+    incident_id = record["incident_id"]
+    wanted = json.loads(record["event_ids"])
+    stored = rows.events(incident_id, wanted)
+    profile = rows.profile(incident_id, record["profile_version"])
+    events = [json.loads(stored[i]) for i in wanted]
+    body, _ = assemble(incident_id, profile, events, json.loads(record["previous_episodes"]))
+    ask = EvaluationAsk(policy=policy.id, as_of=datetime.fromisoformat(record["as_of"]))
+    answer = evaluation(registry, json.dumps(body).encode(), ask).to_json(indent=None).encode()
+    if answer_hash(answer) == record["result_sha256"]:
+        return seq, True, "same answer"
+    why = []
+    if policy.sha256 != record["policy_sha256"]:
+        why.append(
+            f"policy {policy.id} changed since (sha256 {record['policy_sha256'][:12]} then, "
+            f"{policy.sha256[:12]} now)"
+        )
+    if __version__ != record["engine_version"]:
+        why.append(f"engine {record['engine_version']} then, {__version__} now")
+    return seq, False, "different answer" + (": " + "; ".join(why) if why else "")
+
+
+def _known(incident: Any, incident_id: str) -> Any:
+    if incident is None:
+        raise UnknownIncident(
+            f"no incident {incident_id!r} is stored; create it with PUT /v1/incidents/{{incident_id}} first",
+            [FieldError("incident_id", f"{incident_id!r} is not a stored incident")],
+        )
+    return incident
+
+
+def _read(model: type[BaseModel], raw: bytes) -> Any:
+    """The request body, parsed once into its model; an invalid one names each bad field."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        raise InvalidRequest(
+            "the request body does not follow contract v1",
+            [field_error(err, data) for err in exc.errors(include_url=False)],
+        ) from None
+
+
+def _stored_form(value: BaseModel) -> dict[str, Any]:
+    """A checked contract value as it is stored: the fields the caller gave, as JSON data."""
+    return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+def _epoch(instant: str) -> int:
+    return to_epoch(datetime.fromisoformat(instant))
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,281 @@
+"""The incident store: plain data operations on incidents, their child profiles, their events and
+the decisions served from them, in SQLite (one file in the data folder) or PostgreSQL. It knows
+no policy, no timeline and no settings: the incident service decides, the store reads and writes
+rows, on one connection per transaction.
+
+Durability: SQLite runs in WAL mode with synchronous=FULL and every write transaction begins
+IMMEDIATE (it takes the write lock at once, so concurrent appends queue instead of failing);
+PostgreSQL commits synchronously (its default). A write is acknowledged only after its commit.
+``lock`` takes the incident's row lock on PostgreSQL (the write lock on SQLite), so parallel
+clients of one incident are serialised and can neither lose nor duplicate an event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from misper.api.incidents.schema import decisions, events, incidents, profiles
+from misper.engine.errors import EngineError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PREVIOUS_EPISODES_LIMIT = 1_000  # a child's stored episodes counted, the latest first
+
+
+class StoreNotReady(EngineError):
+    code = "store_not_ready"
+
+
+class CreatedMeanwhile(Exception):
+    """Another client created the incident between this one's read and its insert."""
+
+
+@dataclass(frozen=True)
+class WorklistEntry:
+    """What the worklist shows of an incident, worked out from its timeline in event time."""
+
+    status: str
+    report_at: int | None
+    recorded_on: str | None
+    current_grade: str | None
+    required_role: str | None
+    next_deadline: str | None = None
+    next_occurrence: int | None = None
+    next_owner: str | None = None
+    next_due_at: int | None = None
+    next_due_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One version of an incident's child profile, as stored."""
+
+    child: dict[str, Any]
+    policy: str | None
+
+
+@contextmanager
+def reachable(url: str) -> Iterator[None]:
+    """Database failures (unreachable, refused, gone away) as a named 503, never a traceback."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+        raise StoreNotReady(f"the database {redacted(url)} cannot be used: {reason}") from None
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+def engine_for(url: str) -> sa.Engine:
+    """One connection pool per database per process (the server and each worker process)."""
+    if url not in _ENGINES:
+        if url.startswith("sqlite"):
+            made = sa.create_engine(url, connect_args={"timeout": 60})
+            sa.event.listen(made, "connect", _sqlite_connect)
+            sa.event.listen(made, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        else:
+            made = sa.create_engine(url, pool_pre_ping=True)
+        _ENGINES[url] = made
+    return _ENGINES[url]
+
+
+def _sqlite_connect(dbapi_connection: Any, _: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN IMMEDIATE
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=60000"):
+        dbapi_connection.execute(f"PRAGMA {pragma}")
+
+
+def _alembic(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(url: str) -> list[str]:
+    """Apply the migrations not yet applied; return their revisions, oldest first."""
+    engine = engine_for(url)
+    with reachable(url), engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
+        command.upgrade(_alembic(connection), "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    script = ScriptDirectory(str(MIGRATIONS))
+    applied = [rev.revision for rev in script.iterate_revisions(after, before)] if after != before else []
+    return list(reversed(applied))
+
+
+class IncidentStore:
+    """A database of incidents; each ``writing()`` or ``reading()`` is one connection and, when
+    writing, one transaction, committed when the block ends without an error."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+
+    @contextmanager
+    def writing(self) -> Iterator[Rows]:
+        try:
+            with reachable(self.url), self.engine.begin() as connection:
+                yield Rows(connection)
+        except sa.exc.IntegrityError:
+            raise CreatedMeanwhile from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Rows]:
+        with reachable(self.url), self.engine.connect() as connection:
+            yield Rows(connection)
+
+
+class Rows:
+    """Reads and writes of one connection."""
+
+    def __init__(self, db: sa.Connection) -> None:
+        self.db = db
+
+    def incident(self, incident_id: str, *, lock: bool = False) -> Any | None:
+        """The incident's row (None when there is none); ``lock`` holds it until the commit."""
+        query = sa.select(incidents).where(incidents.c.incident_id == incident_id)
+        return self.db.execute(query.with_for_update() if lock else query).first()
+
+    def create(self, incident_id: str, profile: Profile, now: str) -> None:
+        self.db.execute(
+            incidents.insert().values(
+                incident_id=incident_id,
+                child_id=profile.child["child_id"],
+                profile_version=1,
+                created_at=now,
+                status="open",
+                event_count=0,
+            )
+        )
+        self._insert_profile(incident_id, 1, profile, now)
+
+    def add_profile(self, incident_id: str, version: int, profile: Profile, now: str) -> None:
+        self._insert_profile(incident_id, version, profile, now)
+        self.db.execute(
+            incidents.update()
+            .where(incidents.c.incident_id == incident_id)
+            .values(profile_version=version, child_id=profile.child["child_id"])
+        )
+
+    def _insert_profile(self, incident_id: str, version: int, profile: Profile, now: str) -> None:
+        self.db.execute(
+            profiles.insert().values(
+                incident_id=incident_id,
+                version=version,
+                child=as_json(profile.child),
+                policy=profile.policy,
+                put_at=now,
+            )
+        )
+
+    def profile(self, incident_id: str, version: int) -> Profile:
+        row = self.db.execute(
+            sa.select(profiles.c.child, profiles.c.policy).where(
+                profiles.c.incident_id == incident_id, profiles.c.version == version
+            )
+        ).one()
+        return Profile(json.loads(row.child), row.policy)
+
+    def events(self, incident_id: str, ids: list[str] | None = None) -> dict[str, str]:
+        """Event id -> the event's stored JSON, in the order stored (only ``ids`` when given)."""
+        where = [events.c.incident_id == incident_id]
+        if ids is not None:
+            where.append(events.c.event_id.in_(ids))
+        rows = self.db.execute(
+            sa.select(events.c.event_id, events.c.body).where(*where).order_by(events.c.seq)
+        )
+        return {r.event_id: r.body for r in rows}
+
+    def add_events(self, incident_id: str, added: list[dict[str, Any]], now: str) -> None:
+        self.db.execute(
+            events.insert(),
+            [
+                {"incident_id": incident_id, "event_id": e["id"], "body": as_json(e), "received_at": now}
+                for e in added
+            ],
+        )
+
+    def episodes(self, incident: Any) -> list[dict[str, Any]]:
+        """The child's other stored incidents reported before this one and recorded on COMPACT or
+        a child risk assessment form (R3), as previous episodes, oldest first."""
+        if incident.report_at is None:
+            return []
+        rows = self.db.execute(
+            sa.select(incidents.c.report_at, incidents.c.recorded_on)
+            .where(
+                incidents.c.child_id == incident.child_id,
+                incidents.c.incident_id != incident.incident_id,
+                incidents.c.report_at < incident.report_at,
+                incidents.c.recorded_on.is_not(None),
+            )
+            .order_by(incidents.c.report_at.desc())
+            .limit(PREVIOUS_EPISODES_LIMIT)
+        )
+        return [
+            {
+                "reported_at": datetime.fromtimestamp(r.report_at, UTC).isoformat(),
+                "recorded_on": r.recorded_on,
+            }
+            for r in reversed(rows.all())
+        ]
+
+    def write_entry(self, incident_id: str, event_count: int, entry: WorklistEntry) -> None:
+        self.db.execute(
+            incidents.update()
+            .where(incidents.c.incident_id == incident_id)
+            .values(event_count=event_count, **entry.__dict__)
+        )
+
+    def add_decision(self, record: dict[str, Any]) -> int:
+        result = self.db.execute(decisions.insert().values(**record))
+        return int(result.inserted_primary_key[0])
+
+    def decisions(self, incident_id: str, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        total = self.db.execute(
+            sa.select(sa.func.count()).where(decisions.c.incident_id == incident_id)
+        ).scalar_one()
+        rows = self.db.execute(
+            sa.select(decisions)
+            .where(decisions.c.incident_id == incident_id)
+            .order_by(decisions.c.seq)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        return [dict(r._mapping) for r in rows], int(total)
+
+    def worklist(self, status: str, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        """Incidents by status, most urgent first: the earliest next due instant, then those with
+        none, then by id."""
+        where = [] if status == "all" else [incidents.c.status == status]
+        total = self.db.execute(sa.select(sa.func.count()).select_from(incidents).where(*where)).scalar_one()
+        rows = self.db.execute(
+            sa.select(incidents)
+            .where(*where)
+            .order_by(incidents.c.next_due_at.is_(None), incidents.c.next_due_at, incidents.c.incident_id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        return [dict(r._mapping) for r in rows], int(total)
+
+
+def as_json(value: Any) -> str:
+    """A stored JSON value: keys sorted, compact, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,119 @@
+"""The tasks that run in worker processes: plain, picklable values in, JSON bytes out.
+
+A server hands its evaluations and its store's work to worker processes so that parsing,
+evaluating and waiting on the database never hold its event loop, nor its interpreter lock
+(pydantic parses and serialises in Rust without releasing it, for tens of milliseconds on a large
+timeline). Each task is a thin call of the engine's use case or of a service; engine errors
+(which pickle with their field errors) are raised back to the server.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from misper.api.incidents import service
+from misper.api.incidents.store import IncidentStore
+from misper.api.replay import runner
+from misper.engine.errors import FieldError, PolicyInvalid
+from misper.engine.policy.registry import PolicyRegistry, registry_for
+from misper.engine.session import RULE_SESSION
+from misper.engine.usecases import EvaluationAsk, SimulationAsk, evaluation, simulation
+
+
+@dataclass(frozen=True)
+class CheckedRules:
+    """The rules a server checked at start-up (their folder and each version's content hash),
+    for its worker processes to load."""
+
+    rules_dir: str
+    hashes: dict[str, str]
+
+    @classmethod
+    def of(cls, registry: PolicyRegistry, rules_dir: Path) -> CheckedRules:
+        return cls(str(rules_dir), {p.id: p.sha256 for p in registry.policies})
+
+    def registry(self) -> PolicyRegistry:
+        """The rules a worker process loads must be those its server checked: a file edited since
+        then (a worker started later would read it) is refused, not used unchecked."""
+        registry = registry_for(Path(self.rules_dir))
+        if {p.id: p.sha256 for p in registry.policies} != self.hashes:
+            raise PolicyInvalid(
+                f"the rules in {self.rules_dir} changed after the server started; restart it to check "
+                "and use them",
+                [FieldError(self.rules_dir, "differs from the policies checked at start-up")],
+            )
+        return registry
+
+
+def warm(rules: CheckedRules) -> None:
+    """Ready a fresh worker process before it takes requests: load the rules and create their
+    rulesets in the rule engine. Rules changed since start-up are left for a real job to report."""
+    try:
+        registry = rules.registry()
+    except PolicyInvalid:
+        return
+    for policy in registry.policies:
+        RULE_SESSION.gate(policy)
+
+
+def evaluation_json(rules: CheckedRules, raw: bytes, ask: EvaluationAsk) -> bytes:
+    """The evaluation of a timeline's bytes, as compact JSON."""
+    return evaluation(rules.registry(), raw, ask).to_json(indent=None).encode()
+
+
+def simulation_json(rules: CheckedRules, raw: bytes, ask: SimulationAsk) -> bytes:
+    """One page of the step-through of a timeline's bytes (or the state at one instant)."""
+    return simulation(rules.registry(), raw, ask).model_dump_json().encode()
+
+
+def put_incident(url: str, incident_id: str, raw: bytes) -> bytes:
+    return service.put_incident(IncidentStore(url), incident_id, raw, _now())
+
+
+def append_events(rules: CheckedRules, url: str, incident_id: str, raw: bytes) -> bytes:
+    return service.append_events(IncidentStore(url), rules.registry(), incident_id, raw, _now())
+
+
+def stored_evaluation(
+    rules: CheckedRules, url: str, incident_id: str, as_of: datetime | None, key_name: str
+) -> bytes:
+    return service.stored_evaluation(
+        IncidentStore(url), rules.registry(), incident_id, as_of, key_name, _now()
+    )
+
+
+def worklist(url: str, status: str, page: int, per_page: int) -> bytes:
+    return service.worklist(IncidentStore(url), status, page, per_page, int(time.time()))
+
+
+def decisions(url: str, incident_id: str, page: int, per_page: int) -> bytes:
+    return service.decisions(IncidentStore(url), incident_id, page, per_page)
+
+
+def replay_chunk(
+    rules: CheckedRules, options: runner.ReplayOptions, items: list[tuple[int, str]]
+) -> list[Any]:
+    """A chunk of corpus lines, judged with the rules the server checked."""
+    return runner.judge_chunk(rules.registry(), options, items)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def watch_parent(parent: int) -> None:
+    """A worker's initializer: exit when the server that started it is gone (a SIGTERM or a
+    crash skips the pool's own shutdown, and the worker would live on, orphaned)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
