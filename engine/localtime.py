@@ -53,12 +53,6 @@ def human_duration(seconds: int) -> str:
     return " ".join(parts) if parts else "less than a minute"
 
 
-def local_window_overlaps(start: int, end: int, tz: str, gap_start: time, gap_end: time) -> int | None:
-    """First instant in [start, end] whose local wall-clock time lies in [gap_start, gap_end)."""
-    entries = local_window_entries(start, end, tz, gap_start, gap_end)
-    return entries[0][1] if entries else None
-
-
 def local_window_entries(
     start: int, end: int, tz: str, gap_start: time, gap_end: time
 ) -> list[tuple[int, int]]:

@@ -3,7 +3,7 @@ fired with the facts they matched.
 
 durable-rules' Python host spends most of its time in Python (closures, promises, callbacks,
 timer threads); its C core, ``durable_rules_engine``, is driven here directly, keeping the traps
-in the project's notes on durable-rules handled:
+in docs/durable-rules.md handled:
 
 - Each policy version is a ruleset of its own (id@hash), created once per process, from a copy
   of its definition without the ``run`` keys (the core refuses them).

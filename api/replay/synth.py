@@ -3,11 +3,12 @@
 It is not real data and must never be mistaken for it. Deterministic for a given seed and size:
 the same arguments give the same bytes. Where each distribution comes from:
 
-- Volume: about 2,800 reports from about 720 children a year (the issue's brief; seed 002 gives
-  803 reports a year for a smaller force in 2015). Children per report: 0.26.
+- Volume: about 2,800 reports from about 720 children a year (the brief; source 002 in
+  docs/spec/sources.md gives 803 reports a year for a smaller force in 2015). Children per
+  report: 0.26.
 - Repeat tail: every child goes missing at least once; the other reports go to children in
   proportion to a Pareto draw (shape 1.3), so most children go missing once or twice and a few
-  dozens of times (assumed; seed 000 names children with a high number of missing episodes).
+  dozens of times (assumed; source 000 names children with a high number of missing episodes).
 - Report times: every day of 2023 (both clock changes), hours weighted towards the evening and
   the night, a sixth of reports in the overnight intelligence gap (assumed).
 - Ages 9-17, mostly 13-16; risk factors, looked-after children (a quarter), placements and
@@ -17,8 +18,8 @@ the same arguments give the same bytes. Where each distribution comes from:
   assessment median 90, inspector or CID oversight median 70, periodic reviews at their interval
   with jitter (some late), found after median 5 hours (minutes to days), prevention interview
   median 14 hours after, return home interview median 48 hours after. One grading in twenty below
-  medium, and child-blaming phrases in one review in twenty (seed 000's case study).
-- Areas: Suffolk's three constabulary areas (seed 000), at random.
+  medium, and child-blaming phrases in one review in twenty (source 000's case study).
+- Areas: Suffolk's three constabulary areas (source 000), at random.
 """
 
 from __future__ import annotations
