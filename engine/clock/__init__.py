@@ -1,2 +1,2 @@
-"""The deadline clock: the timeline as instants, local time, and each declared deadline's start,
+"""The deadline clock: the timeline as instants, and each declared deadline's start,
 due instant and status."""
