@@ -26,11 +26,16 @@ _bearer = HTTPBearer(auto_error=False, description="An API key made with `misper
 UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="misper"'}
 
 
-async def get_registry(request: Request) -> PolicyRegistry:
-    registry = getattr(request.app.state, "registry", None)
-    if registry is None:
+def _loaded(request: Request, name: str) -> Any:
+    """What start-up loads (the policies, and the rules as workers load them): 503 until then."""
+    value = getattr(request.app.state, name, None)
+    if value is None:
         raise ApiProblem(503, "not_ready", "Not ready", "the policies are not loaded yet")
-    return registry  # type: ignore[no-any-return]
+    return value
+
+
+async def get_registry(request: Request) -> PolicyRegistry:
+    return _loaded(request, "registry")  # type: ignore[no-any-return]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -43,10 +48,7 @@ async def get_pools(request: Request) -> WorkerPools:
 
 async def get_rules(request: Request) -> CheckedRules:
     """What a worker process needs to load the rules this server checked at start-up."""
-    rules = getattr(request.app.state, "rules", None)
-    if rules is None:
-        raise ApiProblem(503, "not_ready", "Not ready", "the policies are not loaded yet")
-    return rules  # type: ignore[no-any-return]
+    return _loaded(request, "rules")  # type: ignore[no-any-return]
 
 
 async def get_keys(request: Request) -> KeyStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,23 @@ class EventBatch(_Strict):
     """POST /v1/incidents/{id}/events: one or more contract v1 events."""
 
     events: Annotated[list[Event], Field(min_length=1, max_length=5_000)]
+
+
+@dataclass(frozen=True)
+class WorklistEntry:
+    """What the worklist shows of an incident, worked out by the service from its timeline in event
+    time and written with the incident's row."""
+
+    status: str
+    report_at: int | None
+    recorded_on: str | None
+    current_grade: str | None
+    required_role: str | None
+    next_deadline: str | None = None
+    next_occurrence: int | None = None
+    next_owner: str | None = None
+    next_due_at: int | None = None
+    next_due_text: str | None = None
 
 
 class IncidentSaved(BaseModel):

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from misper.api.incidents.models import EventBatch, IncidentProfile
-from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows, WorklistEntry
+from misper.api.incidents.models import EventBatch, IncidentProfile, WorklistEntry
+from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows
 from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import field_error, parse_timeline
 from misper.engine.contract.timeline import Child, Event, Timeline

@@ -26,6 +26,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from misper.api.incidents.models import WorklistEntry
 from misper.api.incidents.schema import decisions, events, incidents, profiles
 from misper.engine.errors import EngineError
 
@@ -39,22 +40,6 @@ class StoreNotReady(EngineError):
 
 class CreatedMeanwhile(Exception):
     """Another client created the incident between this one's read and its insert."""
-
-
-@dataclass(frozen=True)
-class WorklistEntry:
-    """What the worklist shows of an incident, worked out from its timeline in event time."""
-
-    status: str
-    report_at: int | None
-    recorded_on: str | None
-    current_grade: str | None
-    required_role: str | None
-    next_deadline: str | None = None
-    next_occurrence: int | None = None
-    next_owner: str | None = None
-    next_due_at: int | None = None
-    next_due_text: str | None = None
 
 
 @dataclass(frozen=True)
