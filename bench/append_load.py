@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.pg import start_cluster  # noqa: E402
-from tests.test_issue9_server import note, open_incident, post, serving  # noqa: E402
+from tests.support.pg import start_cluster  # noqa: E402
+from tests.support.server import note, open_incident, post, serving  # noqa: E402
 
 
 def run(database: str | None, incidents: int, events: int, clients: int) -> float:

@@ -286,7 +286,7 @@ def append_figures(runs: int = 3, incidents: int = 40, events: int = 25, clients
     """Appends to stored incidents through `misper serve`, on SQLite and on a throwaway
     PostgreSQL cluster (the method is in bench/append_load.py)."""
     from bench.append_load import run
-    from tests.pg import start_cluster
+    from tests.support.pg import start_cluster
 
     rows = [
         f"Each run: {incidents} incidents, {events} appended events each, {clients} client threads, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from misper.engine import evaluate, parse_timeline
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 REQUIRED = {  # the findings the policy spec's case-study section lists
     ("INITIAL_GRADING_LATE", "G2"),

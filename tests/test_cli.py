@@ -1,10 +1,18 @@
-"""The misper command as a user runs it."""
+"""The misper command as a user runs it: arguments, exit codes, errors as JSON on stderr, the
+one-screen text format, help and version."""
 
 from __future__ import annotations
 
 import json
+import re
 
-from tests.conftest import FIXTURES, misper, report_timeline
+import pytest
+
+from tests.support.cli import misper
+from tests.support.paths import FIXTURES, ROOT
+from tests.support.timelines import report_timeline
+
+pytestmark = pytest.mark.cli
 
 
 def test_evaluate_case_study_prints_the_golden_evaluation() -> None:
@@ -60,32 +68,12 @@ def test_evaluate_refuses_as_of_or_policy_that_disagree_with_the_file() -> None:
     ]
 
 
-def test_no_policy_in_force_is_an_error_not_a_default() -> None:
-    body = report_timeline([])
-    del body["policy"]
-    body["events"][0]["at"] = "2013-12-01T19:40:00+00:00"  # before the earliest version
-    run = misper("evaluate", "-", stdin=json.dumps(body))
-    assert run.returncode == 2
-    assert json.loads(run.stderr)["error"] == "no_policy_in_force"
-
-
 def test_unknown_policy_suggests_the_nearest() -> None:
     body = report_timeline([])
     del body["policy"]
     run = misper("evaluate", "-", "--policy", "suffolk-2023-03", stdin=json.dumps(body))
     assert run.returncode == 2
     assert "did you mean 'suffolk-2023-02'" in json.loads(run.stderr)["message"]
-
-
-def test_policies_lists_versions() -> None:
-    run = misper("policies")
-    assert run.returncode == 0
-    lines = [line.split("\t") for line in run.stdout.strip().splitlines()]
-    assert [(f[0], f[1], f[2]) for f in lines] == [
-        ("baseline-pre-2023", "2014-01-01", "2023-01-31"),
-        ("suffolk-2023-02", "2023-02-01", "-"),
-    ]
-    assert all(len(f[3]) == 64 for f in lines)
 
 
 def test_rules_validate_runs_the_embedded_tests() -> None:
@@ -97,3 +85,29 @@ def test_rules_validate_runs_the_embedded_tests() -> None:
 def test_rules_validate_reports_a_broken_folder(tmp_path) -> None:
     run = misper("rules", "validate", str(tmp_path))
     assert run.returncode == 2 and "no policy.yaml" in run.stderr
+
+
+def test_the_case_study_as_text_fits_one_screen() -> None:
+    """Issue 11: the case study as text fits one screen."""
+    done = misper("evaluate", "fixtures/timelines/case-study.json", "--format", "text")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) <= 50 and max(map(len, lines)) <= 120
+    assert lines[0].startswith("Incident SUF-23-004711  policy suffolk-2023-02 (sha256 ")
+    assert lines[1] == "Grade: high  recommended: high  oversight: cid supervisor"
+    pattern = r"G2 +The control room's initial risk gra\S* +call handler +11 Jul 20:10 BST +breached$"
+    assert any(re.match(pattern, line) for line in lines)
+    assert any(line.startswith("F2 breach The prevention interview at 10:30") for line in lines)
+    assert "\x1b[" not in done.stdout  # no colour codes when not on a terminal
+
+
+def test_help_version_and_the_engine_stamp() -> None:
+    """Issue 6: help, version and the engine stamp."""
+    bare = misper()
+    assert bare.returncode == 0 and "evaluate" in bare.stdout and "usage: misper" in bare.stdout
+    version = misper("--version")
+    from misper.engine.version import __version__
+
+    assert version.stdout.strip() == f"misper {__version__}"
+    case = ROOT / "fixtures" / "golden" / "case-study.json"
+    assert json.loads(case.read_text())["engine"] == {"name": "misper", "version": __version__}

@@ -1,4 +1,5 @@
-"""Lint, types and the fact schema's own invariants, enforced in the same run as the tests."""
+"""Lint and types, enforced in the same run as the tests: ruff over the code and mypy --strict over
+misper.engine."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from misper.engine.policy.facts_schema import DISPLAY_FIELDS, FACT_FIELDS
-from tests.conftest import ROOT
+import pytest
+
+from tests.support.paths import ROOT
+
+pytestmark = pytest.mark.lint
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,10 +41,3 @@ def test_mypy_on_engine(tmp_path: Path) -> None:
         env={**os.environ, "MYPYPATH": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_fact_fields_never_shadow_the_fact_identity() -> None:
-    """A field named 'kind' or 'id' would overwrite the fact's own kind or id in the rule engine."""
-    for kind, fields in FACT_FIELDS.items():
-        assert not {"kind", "id", "sid"} & set(fields), kind
-        assert not set(fields) & DISPLAY_FIELDS[kind], kind

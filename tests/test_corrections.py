@@ -8,7 +8,7 @@ import json
 import pytest
 
 from misper.engine import InvalidTimeline, evaluate, parse_timeline
-from tests.conftest import report_timeline
+from tests.support.timelines import report_timeline
 
 GRADED = {
     "id": "g",

@@ -1,4 +1,5 @@
-"""Every test case embedded in the shipped rule files, one pytest case each (e.g. G2:...:just-late)."""
+"""Every test case embedded in the shipped rule files, one pytest case each (e.g. G2:...:just-late),
+and every clause covered by a rule or deadline."""
 
 from __future__ import annotations
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.support.paths import ROOT
+
+pytestmark = pytest.mark.cli
 
 PROBE = """
 import json, sys

@@ -1,5 +1,5 @@
-"""misper installs under one name: the wheel's only top-level package is misper, and it holds
-every module and data file of the project's folders."""
+"""misper installs under one name: the wheel's only top-level package is misper, it holds every
+module and data file of the project's folders, and the installed command runs outside the clone."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 SHIPPED = ("engine", "api", "rules")
 SKIPPED_PARTS = {"__pycache__"}
@@ -38,11 +38,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     return zipfile.ZipFile(path)
 
 
+@pytest.mark.packaging
 def test_the_wheel_installs_only_the_misper_package(wheel: zipfile.ZipFile) -> None:
     tops = {name.split("/")[0] for name in wheel.namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"misper"}
 
 
+@pytest.mark.packaging
 def test_the_wheel_holds_every_file_of_engine_api_and_rules(wheel: zipfile.ZipFile) -> None:
     """A sub-package or data file left out breaks only non-editable installs (the Docker image)."""
     on_disk = {
@@ -54,6 +56,7 @@ def test_the_wheel_holds_every_file_of_engine_api_and_rules(wheel: zipfile.ZipFi
     assert on_disk - set(wheel.namelist()) == set()
 
 
+@pytest.mark.cli
 def test_the_installed_command_runs_outside_the_clone(tmp_path: Path) -> None:
     """The editable install resolves misper.* from anywhere, not only from the clone's folder."""
     run = subprocess.run(

@@ -1,33 +1,17 @@
-"""The policy is data: a deadline or a phrase changes by editing YAML; bad names fail at load."""
+"""The policy is data: deadlines, phrases, role sets, severities and the due-soon share change by
+editing YAML; unknown names, empty files and missing settings fail at load, naming the file, rule
+and field."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from misper.engine import PolicyInvalid, evaluate, load_policy, parse_timeline
-from misper.engine.policy.registry import shipped_rules_dir
-from tests.conftest import report_timeline
-
-SHIPPED = shipped_rules_dir() / "suffolk-2023-02"
-
-
-@pytest.fixture
-def copy_of_policy(tmp_path: Path) -> Path:
-    target = tmp_path / "suffolk-2023-02"
-    shutil.copytree(SHIPPED, target)
-    return target
-
-
-def edit(folder: Path, name: str, change) -> None:
-    path = folder / name
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+from misper.engine import evaluate, load_policy, parse_timeline
+from tests.support.policies import SHIPPED_POLICY, edit, edit_yaml, problems, registry_problems
+from tests.support.timelines import report_timeline
 
 
 def graded_at(minutes: int) -> dict:
@@ -49,9 +33,160 @@ def status(result, deadline_id: str) -> str:
     return next(d.status for d in result.deadlines if d.id == deadline_id)
 
 
+def first_deadline(data, change) -> None:
+    change(data["deadlines"][0])
+
+
+def graded(minutes_after: int, as_of: str, by: str = "call_handler") -> dict:
+    return report_timeline(
+        [
+            {
+                "id": "g",
+                "type": "risk_graded",
+                "by": by,
+                "grade": "high",
+                "at": f"2023-07-11T{minutes_after}:00+01:00",
+            }
+        ],
+        as_of=as_of,
+    )
+
+
+WHERE = "suffolk-2023-02/looked_after.yaml: rule L1.philomena-profile-missing"
+
+
+def test_an_unknown_deadline_in_a_rule_condition_fails_at_load(rules_copy: Path) -> None:
+    """Issue 6: an unknown deadline in a rule condition fails at load."""
+
+    def change(data) -> None:
+        data["rules"][0]["when"]["late"] = {"fact": "deadline", "deadline": "initial_gradng"}
+
+    edit_yaml(rules_copy / "suffolk-2023-02" / "grading.yaml", change)
+    found = registry_problems(rules_copy)
+    message = found["suffolk-2023-02/grading.yaml: rule G1.grade-not-allowed: when.late.deadline"]
+    assert message.startswith("unknown value 'initial_gradng'; did you mean 'initial_grading'?")
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "field", "message"),
+    [
+        pytest.param(
+            "policy.yaml",
+            "",
+            "suffolk-2023-02/policy.yaml",
+            "is empty; it needs its settings",
+            id="empty-policy",
+        ),
+        pytest.param(
+            "parameters.yaml",
+            "",
+            "suffolk-2023-02/parameters.yaml",
+            "must map parameter names to their settings",
+            id="empty-parameters",
+        ),
+    ],
+)
+def test_an_empty_file_is_named_not_zero_problems(rules_copy: Path, file, content, field, message) -> None:
+    """Issue 6: an empty file is named not zero problems."""
+    (rules_copy / "suffolk-2023-02" / file).write_text(content)
+    found = registry_problems(rules_copy)
+    assert found[field] == message
+
+
+def test_a_parameter_with_no_settings_is_named(rules_copy: Path) -> None:
+    """Issue 6: a parameter with no settings is named."""
+    path = rules_copy / "baseline-pre-2023" / "parameters.yaml"
+    path.write_text(path.read_text() + "\nrepeat_threshold:\n")
+    found = registry_problems(rules_copy)
+    assert found["baseline-pre-2023/parameters.yaml: repeat_threshold"] == "is empty; it needs its settings"
+
+
+def test_a_policy_without_test_defaults_is_refused(rules_copy: Path) -> None:
+    """Issue 6: a policy without test defaults is refused."""
+    edit_yaml(rules_copy / "suffolk-2023-02" / "policy.yaml", lambda d: d.pop("test_defaults"))
+    assert registry_problems(rules_copy)["suffolk-2023-02/policy.yaml: test_defaults"] == "Field required"
+
+
+def test_codes_are_contract_v1s_or_declared_by_the_policy(copy_of_policy) -> None:
+    """Issue 8: codes are contract v1's or declared by the policy."""
+    edit(copy_of_policy, "looked_after.yaml", lambda d: d["rules"][0].update(code="MY_OWN_CODE"))
+    edit(
+        copy_of_policy,
+        "policy.yaml",
+        lambda d: d.update(finding_codes={"UNDER_GRADED": "mine now", "bad-code": "x", "EMPTY_MEANING": " "}),
+    )
+    found = problems(copy_of_policy)
+    assert found[f"{WHERE}: code"].startswith("unknown finding code 'MY_OWN_CODE'")
+    assert found["suffolk-2023-02/policy.yaml: finding_codes.UNDER_GRADED"].startswith(
+        "is one of contract v1's codes"
+    )
+    assert found["suffolk-2023-02/policy.yaml: finding_codes.bad-code"].startswith(
+        "a finding code is 3-64 capital letters"
+    )
+    assert (
+        found["suffolk-2023-02/policy.yaml: finding_codes.EMPTY_MEANING"]
+        == "needs a sentence saying what the code means"
+    )
+
+
+def test_a_trigger_names_a_role_parameter(copy_of_policy) -> None:
+    """Issue 8: a trigger names a role parameter."""
+    edit(
+        copy_of_policy,
+        "grading.yaml",
+        lambda d: d["deadlines"][0]["met_by"][0].update(by="control_room_role"),
+    )
+    found = problems(copy_of_policy)
+    assert found["suffolk-2023-02/grading.yaml: deadline initial_grading: met_by[0].by"].startswith(
+        "unknown parameter of roles 'control_room_role'; did you mean 'control_room_roles'?"
+    )
+
+
+def test_role_sets_are_data(copy_of_policy) -> None:
+    """Issue 8: Adding the frontline officer to control_room_roles makes their grading the initial one."""
+    body = graded(20, "2023-07-11T21:00:00+01:00", by="frontline_officer")
+    body["events"][1]["at"] = "2023-07-11T19:50:00+01:00"
+    timeline = parse_timeline(json.dumps(body))
+    assert status(evaluate(timeline, load_policy(SHIPPED_POLICY)), "initial_grading") == "breached"
+    edit(
+        copy_of_policy,
+        "parameters.yaml",
+        lambda d: d["control_room_roles"].update(
+            value=["call_handler", "control_room_supervisor", "frontline_officer"]
+        ),
+    )
+    assert status(evaluate(timeline, load_policy(copy_of_policy)), "initial_grading") == "met"
+
+
+def test_the_due_soon_share_is_data(copy_of_policy) -> None:
+    """Issue 8: Initial grading is due 30 minutes after the report: at 75% it is due soon from 22m30s, at
+    50% from 15 minutes."""
+    timeline = parse_timeline(json.dumps(report_timeline([], as_of="2023-07-11T19:56:00+01:00")))
+    assert status(evaluate(timeline, load_policy(SHIPPED_POLICY)), "initial_grading") == "pending"
+    edit(copy_of_policy, "parameters.yaml", lambda d: d["due_soon_share"].update(value=50))
+    assert status(evaluate(timeline, load_policy(copy_of_policy)), "initial_grading") == "due_soon"
+    edit(copy_of_policy, "parameters.yaml", lambda d: d["due_soon_share"].update(value=100))
+    assert (
+        problems(copy_of_policy)["suffolk-2023-02/parameters.yaml: due_soon_share"]
+        == "a percent value is below 100, got 100"
+    )
+
+
+def test_a_deadline_declares_its_findings_severity(copy_of_policy) -> None:
+    """Issue 8: a deadline declares its findings severity."""
+    timeline = parse_timeline(json.dumps(report_timeline([], as_of="2023-07-11T20:30:00+01:00")))
+    edit(copy_of_policy, "grading.yaml", lambda d: d["deadlines"][0].update(severity={"late": "advisory"}))
+    edit(copy_of_policy, "policy.yaml", lambda d: d.update(deadline_severity={"due_soon": "action"}))
+    result = evaluate(timeline, load_policy(copy_of_policy))
+    severity = {f.rule: f.severity for f in result.findings}
+    assert severity["G2.initial_grading:late"] == "advisory"
+    assert severity["C1.compact_record:due_soon"] == "action"
+    assert severity["G3.control_room_review:due_soon"] == "action"
+
+
 def test_changing_a_deadline_is_a_data_change(copy_of_policy: Path) -> None:
     timeline = parse_timeline(json.dumps(graded_at(40)))
-    shipped = load_policy(SHIPPED)
+    shipped = load_policy(SHIPPED_POLICY)
     assert status(evaluate(timeline, shipped), "initial_grading") == "met_late"
     edit(copy_of_policy, "parameters.yaml", lambda d: d["initial_grading"].update(value=45))
     changed = load_policy(copy_of_policy)
@@ -69,7 +204,7 @@ def test_adding_a_phrase_is_a_data_change(copy_of_policy: Path) -> None:
     }
     timeline = parse_timeline(json.dumps(report_timeline([review])))
     codes = lambda result: {f.code for f in result.findings}  # noqa: E731
-    assert "CHILD_BLAMING_LANGUAGE" not in codes(evaluate(timeline, load_policy(SHIPPED)))
+    assert "CHILD_BLAMING_LANGUAGE" not in codes(evaluate(timeline, load_policy(SHIPPED_POLICY)))
     edit(
         copy_of_policy,
         "parameters.yaml",
@@ -81,17 +216,7 @@ def test_adding_a_phrase_is_a_data_change(copy_of_policy: Path) -> None:
 def test_hash_ignores_comments_and_layout(copy_of_policy: Path) -> None:
     path = copy_of_policy / "parameters.yaml"
     path.write_text("# a new comment\n" + path.read_text())
-    assert load_policy(copy_of_policy).sha256 == load_policy(SHIPPED).sha256
-
-
-def problems(folder: Path) -> dict[str, str]:
-    with pytest.raises(PolicyInvalid) as info:
-        load_policy(folder)
-    return {e.field: e.message for e in info.value.errors}
-
-
-def first_deadline(data, change) -> None:
-    change(data["deadlines"][0])
+    assert load_policy(copy_of_policy).sha256 == load_policy(SHIPPED_POLICY).sha256
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,48 @@ import json
 import pytest
 
 from misper.engine import InvalidTimeline, parse_timeline
-from tests.conftest import report_timeline
+from tests.support.timelines import report_timeline
 
 
 def errors_of(body) -> dict[str, str]:
     with pytest.raises(InvalidTimeline) as info:
         parse_timeline(json.dumps(body) if not isinstance(body, str) else body)
     return {e.field: e.message for e in info.value.errors}
+
+
+def test_an_unknown_placement_or_outcome_is_refused() -> None:
+    """Issue 6: an unknown placement or outcome is refused."""
+    from misper.engine import InvalidTimeline
+
+    body = report_timeline(
+        [{"id": "f", "type": "found", "at": "2023-07-11T22:00:00+01:00", "outcome": "fine"}]
+    )
+    body["child"]["placement"] = "hostel"
+    with pytest.raises(InvalidTimeline) as info:
+        parse_timeline(json.dumps(body))
+    assert {e.field for e in info.value.errors} == {"child.placement", "events[1].outcome"}
+
+
+def test_an_event_before_the_report_is_refused() -> None:
+    """Issue 2: an event before the report is refused."""
+    body = report_timeline([{"id": "f", "type": "found", "at": "2023-07-11T19:35:00+01:00"}])
+    with pytest.raises(InvalidTimeline) as info:
+        parse_timeline(json.dumps(body))
+    assert [e.field for e in info.value.errors] == ["events[1].at"]
+
+
+def test_report_count_names_the_original_positions() -> None:
+    """Issue 2: report count names the original positions."""
+    note = {"id": "n", "type": "note", "at": "2023-07-11T20:00:00+01:00", "by": "sergeant", "text": "x"}
+    body = report_timeline(
+        [note, dict(note), {"id": "r2", "type": "report_received", "at": "2023-07-11T20:05:00+01:00"}]
+    )
+    with pytest.raises(InvalidTimeline) as info:
+        parse_timeline(json.dumps(body))
+    assert (
+        info.value.errors[0].message
+        == "must hold exactly one report_received event; found events[0], events[3]"
+    )
 
 
 def test_naive_timestamp_is_rejected_naming_the_field() -> None:

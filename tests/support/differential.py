@@ -9,7 +9,7 @@ complete records, live as_of, children with risk factors, placements, response p
 episodes, and review or note text with and without child-blaming phrases.
 
 Regenerate the reference (only when an intended change of answers is agreed):
-    python -m tests.differential --record
+    python -m tests.support.differential --record
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 CASES = 300
-REFERENCE = Path(__file__).resolve().parent / "data" / "differential.jsonl.gz"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "differential.jsonl.gz"
 
 REPORTS = [
     "2023-07-11T19:40:00+01:00",

@@ -1,4 +1,4 @@
-"""An app wired to a temporary data folder, with one key per role."""
+"""An app wired to a temporary data folder, with one key per role, and the media type of its problems."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from misper.api.http.app import create_app
 from misper.api.keys import KeyRole, KeyStore
 from misper.api.settings import Settings
 from misper.engine.policy.registry import shipped_rules_dir
+
+PROBLEM = "application/problem+json"
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Issue 11 (first part): the start page, API docs that work with no internet, CORS when asked
-for, and a terminal summary that fits one screen."""
+"""The pages a person opens: the start page, API docs that work with no internet, CORS when asked
+for, and the trainer's page driven in a real browser."""
 
 from __future__ import annotations
 
@@ -11,24 +11,12 @@ from pathlib import Path
 import pytest
 
 from misper.api.settings import cors_origins
-from tests.api_support import make_api
-from tests.conftest import misper
-
-
-def test_the_case_study_as_text_fits_one_screen() -> None:
-    done = misper("evaluate", "fixtures/timelines/case-study.json", "--format", "text")
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert len(lines) <= 50 and max(map(len, lines)) <= 120
-    assert lines[0].startswith("Incident SUF-23-004711  policy suffolk-2023-02 (sha256 ")
-    assert lines[1] == "Grade: high  recommended: high  oversight: cid supervisor"
-    pattern = r"G2 +The control room's initial risk gra\S* +call handler +11 Jul 20:10 BST +breached$"
-    assert any(re.match(pattern, line) for line in lines)
-    assert any(line.startswith("F2 breach The prevention interview at 10:30") for line in lines)
-    assert "\x1b[" not in done.stdout  # no colour codes when not on a terminal
+from tests.support.api import make_api
+from tests.support.cli import misper
 
 
 def test_the_start_page_and_offline_docs(api) -> None:
+    """Issue 11: the start page and offline docs."""
     start = api.client.get("/")
     assert start.status_code == 200 and start.headers["content-type"].startswith("text/html")
     for link in ("/docs", "/redoc", "/openapi.json", "/problems", "/healthz", "/readyz"):
@@ -41,6 +29,7 @@ def test_the_start_page_and_offline_docs(api) -> None:
 
 
 def test_cors_is_off_by_default_and_names_its_origins(api, tmp_path: Path) -> None:
+    """Issue 11: CORS is off by default and names its origins."""
     preflight = {"Origin": "https://tools.example", "Access-Control-Request-Method": "POST"}
     assert (
         "access-control-allow-origin" not in api.client.options("/v1/evaluations", headers=preflight).headers
@@ -63,11 +52,14 @@ def test_cors_is_off_by_default_and_names_its_origins(api, tmp_path: Path) -> No
         cors_origins("*")
 
 
+@pytest.mark.browser
+@pytest.mark.server
 def test_docs_list_the_operations_in_a_browser_with_no_network(tmp_path: Path) -> None:
+    """Issue 11: docs list the operations in a browser with no network."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium)")
-    from tests.test_issue9_server import serving
+    from tests.support.server import serving
 
     with serving(tmp_path, None, processes=1) as (server, _):
         flags = [
@@ -88,75 +80,11 @@ def test_docs_list_the_operations_in_a_browser_with_no_network(tmp_path: Path) -
             assert expected in dom and "/v1/incidents/{incident_id}/events" in dom, page
 
 
-def _simulate(*args: str) -> dict:
-    import json
-
-    done = misper("simulate", "fixtures/timelines/case-study.json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def test_a_simulation_keeps_only_steps_that_show_something() -> None:
-    steps = _simulate()["steps"]
-    previous = None
-    for step in steps:
-        state = (
-            step["grade"],
-            step["oversight"],
-            [(d["id"], d["occurrence"], d["status"]) for d in step["deadlines"]],
-        )
-        assert step["events"] or step["new_findings"] or state != previous, step["at"]
-        previous = state
-        assert {f["rule"] for f in step["new_findings"]} <= {f["rule"] for f in step["findings"]}
-        assert all(d["clause"] and d["duty"] and d["owner"] for d in step["deadlines"])
-    found = next(s for s in steps if any(e["type"] == "found" for e in s["events"]))
-    assert found["events"] == [
-        {"id": "e09", "type": "found", "by": "frontline_officer", "grade": None, "text": None}
-    ]
-    earlier = {
-        (f["rule"], f["evidence"][0])
-        for s in steps[: steps.index(found)]
-        for f in s["new_findings"]
-        if f["severity"] == "breach"
-    }
-    # The child found adds evidence to old breaches ("never happened before the child was found"):
-    # they are not reported again as new.
-    assert not {(f["rule"], f["evidence"][0]) for f in found["new_findings"]} & earlier
-    review = next(s for s in steps if any(e["id"] == "e07" for e in s["events"]))
-    assert review["events"][0]["text"].startswith("It is not unusual behaviour")
-    assert [f["code"] for f in review["new_findings"]] == ["CHILD_BLAMING_LANGUAGE"]
-
-
-def test_the_state_at_one_instant(api) -> None:
-    body = _simulate("--at", "2023-07-12T07:40:00+01:00")
-    (step,) = body["steps"]
-    assert step["triggers"] == ["event:e08"] and step["grade"]["current"] == "high"
-    assert step["new_findings"] == step["findings"] and len(step["findings"]) == 11
-    import json
-
-    case = json.loads(Path("fixtures/timelines/case-study.json").read_text())
-    answer = api.client.post(
-        "/v1/simulations?at=2023-07-12T07:40:00%2B01:00", json=case, headers=api.auth("trainer")
-    )
-    assert answer.status_code == 200 and answer.json()["steps"] == body["steps"]
-    early = api.client.post(
-        "/v1/simulations?at=2023-07-11T19:00:00%2B01:00", json=case, headers=api.auth("trainer")
-    )
-    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "query.at"
-
-
-def test_a_simulation_as_text() -> None:
-    done = misper("simulate", "fixtures/timelines/case-study.json", "--format", "text")
-    lines = done.stdout.splitlines()
-    assert lines[0].startswith("Simulation SUF-23-004711  policy suffolk-2023-02")
-    assert (
-        "    inspector - supervisor review high: Raised to high risk: she has not returned home overnight."
-        in lines
-    )
-
-
+@pytest.mark.browser
+@pytest.mark.server
+@pytest.mark.cli
 def test_the_trainers_page_in_a_real_browser(tmp_path: Path) -> None:
-    """Load the case study, step to the first breach and see its bar turn red, then make one
+    """Issue 11: Load the case study, step to the first breach and see its bar turn red, then make one
     trainee decision and read what the policy says of it; with no network but the server."""
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if browser is None or driver is None:
@@ -168,7 +96,7 @@ def test_the_trainers_page_in_a_real_browser(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    from tests.test_issue9_server import serving
+    from tests.support.server import serving
 
     with serving(tmp_path, None, processes=1) as (server, _):
         env = {"MISPER_DATA_DIR": str(tmp_path), "HOME": os.environ.get("HOME", str(tmp_path))}

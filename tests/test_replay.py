@@ -1,5 +1,6 @@
-"""Issue 10: replaying a corpus of historical incidents, reporting like an inspection, comparing
-policy versions; the synthetic corpus; the same over HTTP."""
+"""Replaying a corpus of historical incidents: the synthetic corpus, the same results whatever the
+number of workers with bounded read-ahead, the summary and self-contained report an inspection
+wants, comparing policy versions, and the same over HTTP."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from misper.api.replay.synth import synth
-from tests.api_support import Api
-from tests.conftest import misper
+from misper.engine import default_registry
+from tests.support.api import Api
+from tests.support.cli import misper
 
 BAD_LINES = [
     "this is not json",
@@ -32,7 +34,27 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def report(corpus: Path) -> Path:
+    """The report of the corpus, as misper replay --report writes it."""
+    path = corpus.parent / "report.html"
+    done = misper(
+        "replay",
+        str(corpus),
+        "--workers",
+        "1",
+        "--report",
+        str(path),
+        "--summary",
+        str(corpus.parent / "s.json"),
+    )
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.mark.cli
 def test_synth_is_deterministic_and_looks_like_a_year() -> None:
+    """Issue 10: synth is deterministic and looks like a year."""
     assert list(synth(50, 3)) == list(synth(50, 3)) and list(synth(50, 3)) != list(synth(50, 4))
     year = [json.loads(line) for line in synth(2800, 1)]
     children = Counter(b["child"]["child_id"] for b in year)
@@ -46,7 +68,9 @@ def test_synth_is_deterministic_and_looks_like_a_year() -> None:
     assert done.returncode == 0 and done.stdout.splitlines() == list(synth(5, 3))
 
 
+@pytest.mark.cli
 def test_the_same_results_whatever_the_number_of_workers(corpus: Path, tmp_path: Path) -> None:
+    """Issue 10: the same results whatever the number of workers."""
     outputs = []
     for workers in ("1", "2"):
         folder = tmp_path / workers
@@ -88,7 +112,9 @@ def test_the_same_results_whatever_the_number_of_workers(corpus: Path, tmp_path:
     )
 
 
+@pytest.mark.cli
 def test_the_summary_an_inspector_wants(corpus: Path, tmp_path: Path) -> None:
+    """Issue 10: the summary an inspector wants."""
     done = misper("replay", str(corpus), "--workers", "1", "--errors", str(tmp_path / "e.jsonl"))
     summary = json.loads(done.stdout)
     assert summary["children"] < summary["incidents"] and summary["repeat_children"] > 0
@@ -111,25 +137,9 @@ def test_the_summary_an_inspector_wants(corpus: Path, tmp_path: Path) -> None:
     assert top[0]["findings"][0]["evidence"] and top[0]["events"][0]["type"] == "report_received"
 
 
-@pytest.fixture(scope="module")
-def report(corpus: Path) -> Path:
-    """The report of the corpus, as misper replay --report writes it."""
-    path = corpus.parent / "report.html"
-    done = misper(
-        "replay",
-        str(corpus),
-        "--workers",
-        "1",
-        "--report",
-        str(path),
-        "--summary",
-        str(corpus.parent / "s.json"),
-    )
-    assert done.returncode == 0, done.stderr
-    return path
-
-
+@pytest.mark.cli
 def test_the_report_is_one_self_contained_file(report: Path) -> None:
+    """Issue 10: the report is one self-contained file."""
     html = report.read_text()
     for section in (
         "Clauses: how often each was breached",
@@ -142,7 +152,10 @@ def test_the_report_is_one_self_contained_file(report: Path) -> None:
     assert "<script" not in html and "http://" not in html and "https://" not in html and "src=" not in html
 
 
+@pytest.mark.browser
+@pytest.mark.cli
 def test_the_report_renders_in_a_real_browser(report: Path, tmp_path: Path) -> None:
+    """Issue 10: the report renders in a real browser."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium)")
@@ -160,7 +173,9 @@ def test_the_report_renders_in_a_real_browser(report: Path, tmp_path: Path) -> N
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
 
+@pytest.mark.cli
 def test_compare_lists_what_a_policy_change_alters(corpus: Path, tmp_path: Path) -> None:
+    """Issue 10: compare lists what a policy change alters."""
     done = misper(
         "replay",
         str(corpus),
@@ -177,7 +192,9 @@ def test_compare_lists_what_a_policy_change_alters(corpus: Path, tmp_path: Path)
     assert "GRADE_NOT_ALLOWED" in comparison["disappeared"]  # the baseline allowed every grade
 
 
+@pytest.mark.cli
 def test_a_gzipped_corpus_and_an_unknown_policy(corpus: Path, tmp_path: Path) -> None:
+    """Issue 10: a gzipped corpus and an unknown policy."""
     packed = tmp_path / "year.jsonl.gz"
     packed.write_bytes(gzip.compress(corpus.read_bytes()))
     done = misper("replay", str(packed), "--workers", "1", "--errors", str(tmp_path / "e.jsonl"))
@@ -187,6 +204,7 @@ def test_a_gzipped_corpus_and_an_unknown_policy(corpus: Path, tmp_path: Path) ->
 
 
 def test_replay_over_http_streams_results_then_the_summary(api: Api, corpus: Path) -> None:
+    """Issue 10: replay over HTTP streams results then the summary."""
     lines = corpus.read_text().splitlines()[:120]
     answer = api.client.post(
         "/v1/replays",
@@ -204,7 +222,7 @@ def test_replay_over_http_streams_results_then_the_summary(api: Api, corpus: Pat
 
 
 def test_a_key_given_twice_in_a_line_is_refused_as_over_http() -> None:
-    """A corpus line whose object repeats a key is refused naming the field (the parsed line
+    """Issue 10: A corpus line whose object repeats a key is refused naming the field (the parsed line
     would keep one value silently), with the line's other errors beside it."""
     from misper.api.replay.runner import ReplayOptions, replay
 
@@ -220,3 +238,43 @@ def test_a_key_given_twice_in_a_line_is_refused_as_over_http() -> None:
     }
     assert results[1]["errors"] == [repeated]
     assert results[2]["errors"][0] == repeated and len(results[2]["errors"]) == 2
+
+
+def test_replay_reads_a_bounded_window_ahead_of_its_workers() -> None:
+    """Issue 13: With workers, replay reads at most AHEAD chunks per worker ahead of the results it has
+    given back, so its memory does not grow with the corpus."""
+    from misper.api.replay import runner as run
+
+    consumed = 0
+
+    def lines():  # type: ignore[no-untyped-def]
+        nonlocal consumed
+        for n in range(3000):
+            consumed += 1
+            yield f"not json {n}"
+
+    rules = str(Path(__file__).resolve().parent.parent / "rules")
+    results = run.replay(lines(), rules, run.ReplayOptions(), workers=2, chunk=16)
+    first = next(results)
+    assert first["line"] == 1 and "error" in first
+    assert consumed <= (run.AHEAD * 2 + 1) * 16
+    rest = list(results)
+    assert consumed == 3000 and [r["line"] for r in rest] == list(range(2, 3001))
+
+
+def test_the_summary_counts_children_exactly() -> None:
+    """Issue 13: Children are counted by a digest of their id: the counts equal counting the ids."""
+    from misper.api.replay import runner as run
+    from misper.api.replay.summary import Summary
+    from misper.api.replay.synth import synth
+
+    lines = list(synth(300, 11))
+    summary = Summary()
+    rules = str(Path(__file__).resolve().parent.parent / "rules")
+    for result in run.replay(lines, rules, run.ReplayOptions(), workers=1):
+        summary.add(result)
+    counts = Counter(json.loads(line)["child"]["child_id"] for line in lines)
+    data = summary.as_dict(default_registry())
+    assert data["incidents"] == 300 and data["children"] == len(counts)
+    assert data["repeat_children"] == sum(1 for n in counts.values() if n > 1)
+    assert data["most_episodes"] == max(counts.values()) > 1

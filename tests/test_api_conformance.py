@@ -6,11 +6,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from tests.api_support import make_api
+from tests.support.api import make_api
+
+# Slow: schemathesis over every operation. Its cases are built when the module is collected, so
+# conftest.py does not import it at all when -m leaves slow tests out.
+pytestmark = pytest.mark.slow
 
 
 @schemathesis.serializer("application/x-ndjson")

@@ -1,7 +1,6 @@
 """Issue 8's acceptance, done as a policy author would: follow only docs/writing-rules.md to add a
-clause (code, severity, message, a condition with absence and a duration) to a copy of the
-policy, validate it with the misper command, and see it fire, not fire and lapse. The edits are
-read from the guide itself, so the guide cannot drift from what works."""
+clause to a copy of the policy, validate it with the misper command, and see it fire, not fire and
+lapse (the edits are read from the guide itself, so the guide cannot drift from what works)."""
 
 from __future__ import annotations
 
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import misper
+from tests.support.cli import misper
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GUIDE = (ROOT / "docs" / "writing-rules.md").read_text(encoding="utf-8")
 MARKED = re.compile(
     r"<!-- (edit (?P<file>\S+): (?P<how>[^>]*)|file: (?P<new>\S+)) -->\n```\w*\n(?P<body>.*?)```", re.S
@@ -61,6 +60,7 @@ def findings(rules: Path, timeline: Path, *args: str) -> list[dict]:
 
 
 def test_the_guide_makes_four_edits_and_a_timeline() -> None:
+    """Issue 8: the guide makes four edits and a timeline."""
     kinds = [(m["file"], m["how"]) if m["file"] else ("new", m["new"]) for m in MARKED.finditer(GUIDE)]
     assert kinds == [
         ("policy.yaml", 'insert before the line starting "  L1:"'),
@@ -71,7 +71,9 @@ def test_the_guide_makes_four_edits_and_a_timeline() -> None:
     ]
 
 
+@pytest.mark.cli
 def test_validate_runs_the_new_clauses_tests(guided) -> None:
+    """Issue 8: validate runs the new clause's tests."""
     rules, _ = guided
     done = misper("rules", "validate", str(rules / "suffolk-2023-02"))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -82,7 +84,9 @@ def test_validate_runs_the_new_clauses_tests(guided) -> None:
     assert (new_rules - old_rules, new_tests - old_tests) == (1, 6)
 
 
+@pytest.mark.cli
 def test_it_fires_with_what_the_guide_shows(guided) -> None:
+    """Issue 8: it fires with what the guide shows."""
     rules, timeline = guided
     assert f"--rules /tmp/my-rules --as-of {AS_SHOWN}" in GUIDE
     (finding,) = findings(rules, timeline)
@@ -102,7 +106,9 @@ def test_it_fires_with_what_the_guide_shows(guided) -> None:
     assert shown and shown[1] == finding["basis_note"]
 
 
+@pytest.mark.cli
 def test_not_yet_due_it_does_not_fire_and_says_when_it_will(guided) -> None:
+    """Issue 8: not yet due it does not fire and says when it will."""
     rules, timeline = guided
     assert findings(rules, timeline, "--as-of", "2023-07-12T07:49:59+01:00") == []
     done = misper("evaluate", str(timeline), "--rules", str(rules), "--as-of", "2023-07-12T07:00:00+01:00")
@@ -110,7 +116,9 @@ def test_not_yet_due_it_does_not_fire_and_says_when_it_will(guided) -> None:
     assert len(findings(rules, timeline, "--as-of", "2023-07-12T07:50:00+01:00")) == 1
 
 
+@pytest.mark.cli
 def test_a_discussion_in_time_or_the_child_found_first_means_no_finding(guided, tmp_path) -> None:
+    """Issue 8: a discussion in time or the child found first means no finding."""
     rules, timeline = guided
     body = json.loads(timeline.read_text())
     for event, expected in (
@@ -123,7 +131,9 @@ def test_a_discussion_in_time_or_the_child_found_first_means_no_finding(guided, 
         assert len(findings(rules, changed)) == expected, event
 
 
+@pytest.mark.cli
 def test_why_not_names_the_condition_no_fact_met(guided) -> None:
+    """Issue 8: why-not names the condition no fact met."""
     rules, timeline = guided
     done = misper(
         "evaluate",
@@ -142,7 +152,8 @@ def test_why_not_names_the_condition_no_fact_met(guided) -> None:
 
 
 def test_the_force_code_is_listed_by_the_policy_route(guided, tmp_path) -> None:
-    from tests.api_support import make_api
+    """Issue 8: the force code is listed by the policy route."""
+    from tests.support.api import make_api
 
     rules, _ = guided
     made = make_api(tmp_path, rules_dir=rules)

@@ -1,4 +1,5 @@
-"""Every fixture timeline: the expectations written from the policy, then its golden evaluation."""
+"""Every timeline in fixtures/timelines: the expectations written from the policy
+(fixtures/expected.yaml), then its golden evaluation."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import yaml
 
 from misper.engine import choose_policy, default_registry, evaluate, parse_timeline
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 EXPECTED = yaml.safe_load((FIXTURES / "expected.yaml").read_text())
 TIMELINES = sorted((FIXTURES / "timelines").glob("*.json"))

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests. Nothing here is collected: no file is named test_*."""
