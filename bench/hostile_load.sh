@@ -18,11 +18,10 @@ export MISPER_KEY=$("$misper" keys create --name bench --role admin 2>/dev/null)
 "$python" - "$data" <<'PY'
 import json, sys
 sys.path.insert(0, ".")
-from tests.conftest import report_timeline
-from tests.test_issue7_hardening import _alternating_reviews
+from tests.support.timelines import alternating_reviews, report_timeline
 out = sys.argv[1]
 open(f"{out}/small.json", "w").write(json.dumps(report_timeline([], as_of="2023-07-11T21:00:00+01:00")))
-open(f"{out}/large.json", "w").write(json.dumps(_alternating_reviews(4999)))
+open(f"{out}/large.json", "w").write(json.dumps(alternating_reviews(4999)))
 PY
 "$misper" serve --port 8801 2>"$data/server.log" &
 server=$!
