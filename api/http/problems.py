@@ -110,7 +110,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        errors = [
+            FieldError(".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        ]
         return problem_response(
             ApiProblem(
                 422, "invalid_request", "The request is not valid", "see errors for each bad field", errors

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from misper.api.incidents.models import EventBatch, IncidentProfile, WorklistEntry
 from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows
 from misper.engine.contract.evaluation import Evaluation
-from misper.engine.contract.parse import field_error, parse_timeline
+from misper.engine.contract.parse import duplicate_keys, field_error, loads_or_none, parse_timeline
 from misper.engine.contract.timeline import Child, Event, Timeline
 from misper.engine.errors import EngineError, FieldError, InvalidRequest, InvalidTimeline
 from misper.engine.localtime import to_epoch
@@ -25,6 +26,7 @@ from misper.engine.usecases import EvaluationAsk, evaluation
 from misper.engine.version import __version__
 
 EVENT = TypeAdapter(Event)
+EVENT_INDEX = re.compile(r"\bevents\[(\d+)\]")
 OPEN_STATUSES = ("pending", "due_soon", "breached")
 
 
@@ -36,20 +38,27 @@ class IncidentConflict(EngineError):
     code = "incident_conflict"
 
 
-def put_incident(store: IncidentStore, incident_id: str, raw: bytes, now: str) -> bytes:
-    """Create the incident, or give it a new child profile when this one differs. Two clients
-    creating one incident at once: the primary key refuses the second insert, and that client
-    then saves its profile as the next version."""
+def put_incident(
+    store: IncidentStore, registry: PolicyRegistry, incident_id: str, raw: bytes, now: str
+) -> bytes:
+    """Create the incident, or give it a new child profile when this one differs. A profile the
+    stored events could not be judged with (a previous episode after the report, a policy that
+    does not exist) is refused and the incident left as it was; one that is saved re-judges the
+    worklist entry in the same transaction. Two clients creating one incident at once: the
+    primary key refuses the second insert, and that client then saves its profile as the next
+    version."""
     asked = _read(IncidentProfile, raw)
+    if asked.policy is not None:
+        registry.get(asked.policy)  # an unknown id is refused, naming the field
     try:
-        created, version = _save_profile(store, incident_id, asked, now)
+        created, version = _save_profile(store, registry, incident_id, asked, now)
     except CreatedMeanwhile:
-        created, version = _save_profile(store, incident_id, asked, now)
+        created, version = _save_profile(store, registry, incident_id, asked, now)
     return _dump({"incident_id": incident_id, "created": created, "profile_version": version})
 
 
 def _save_profile(
-    store: IncidentStore, incident_id: str, asked: IncidentProfile, now: str
+    store: IncidentStore, registry: PolicyRegistry, incident_id: str, asked: IncidentProfile, now: str
 ) -> tuple[bool, int]:
     profile = Profile(_stored_form(asked.child), asked.policy)
     with store.writing() as rows:
@@ -64,6 +73,18 @@ def _save_profile(
             and Child.model_validate_json(json.dumps(current.child)) == asked.child
         ):
             return False, version
+        stored = rows.events(incident_id)
+        if stored:
+            body, _ = assemble(
+                incident_id, profile, [*map(json.loads, stored.values())], rows.episodes(incident)
+            )
+            try:
+                entry = worklist_entry(registry, body)
+            except InvalidTimeline as exc:
+                raise InvalidTimeline(
+                    "this profile would make the incident's stored timeline invalid", exc.errors
+                ) from None
+            rows.write_entry(incident_id, len(stored), entry)
         rows.add_profile(incident_id, version + 1, profile, now)
         return False, version + 1
 
@@ -83,7 +104,14 @@ def append_events(
             profile = rows.profile(incident_id, incident.profile_version)
             events = [*map(json.loads, stored.values()), *merged.added]
             body, _ = assemble(incident_id, profile, events, rows.episodes(incident))
-            entry = worklist_entry(registry, body, len(stored), merged.positions)
+            try:
+                entry = worklist_entry(registry, body)
+            except InvalidTimeline as exc:
+                request = _RequestIndices(list(stored), merged.positions)
+                raise InvalidTimeline(
+                    "these events would make the incident's timeline invalid",
+                    [request.named(e) for e in exc.errors],
+                ) from None
             rows.add_events(incident_id, merged.added, now)
             rows.write_entry(incident_id, len(stored) + len(merged.added), entry)
     return _dump(
@@ -154,30 +182,31 @@ def assemble(
     return body, counted
 
 
-def worklist_entry(
-    registry: PolicyRegistry, body: dict[str, Any], stored: int, positions: list[int]
-) -> WorklistEntry:
-    """The worklist's view of an incident, from its evaluation at its last event. A timeline the
-    new events would make invalid is refused, naming them as the request did."""
-    try:
-        timeline = parse_timeline(json.dumps(body))
-    except InvalidTimeline as exc:
-        raise InvalidTimeline(
-            "these events would make the incident's timeline invalid",
-            [_batch_field(e, stored, positions) for e in exc.errors],
-        ) from None
+def worklist_entry(registry: PolicyRegistry, body: dict[str, Any]) -> WorklistEntry:
+    """The worklist's view of an incident, from its evaluation at its last event; an invalid
+    timeline raises InvalidTimeline."""
+    timeline = parse_timeline(json.dumps(body))
     last = max(e.at for e in timeline.events)
     return entry_of(timeline, evaluation(registry, timeline, EvaluationAsk(as_of=last)))
 
 
-def _batch_field(error: FieldError, stored: int, positions: list[int]) -> FieldError:
-    """events[k] of the combined timeline -> events[i] of the request (or a stored event)."""
-    head, sep, rest = error.field.partition("]")
-    if error.field.startswith("events[") and sep:
-        k = int(head[len("events[") :])
-        where = f"events[{positions[k - stored]}]" if k >= stored else f"stored event {k}"
-        return FieldError(where + rest, error.message)
-    return error
+@dataclass(frozen=True)
+class _RequestIndices:
+    """The combined timeline's events[k] named as the caller knows them: an event of the request
+    by its index in the request's own array, a stored event by its id."""
+
+    stored: list[str]  # the stored events' ids, in stored order
+    positions: list[int]  # the request's index of each new event
+
+    def named(self, error: FieldError) -> FieldError:
+        field = EVENT_INDEX.sub(self._name, error.field)
+        return FieldError(field, EVENT_INDEX.sub(self._name, error.message), error.parameter)
+
+    def _name(self, found: re.Match[str]) -> str:
+        k = int(found.group(1))
+        if k < len(self.stored):
+            return f"stored event {self.stored[k]!r}"
+        return f"events[{self.positions[k - len(self.stored)]}]"
 
 
 def entry_of(timeline: Timeline, result: Evaluation) -> WorklistEntry:
@@ -216,6 +245,11 @@ def stored_evaluation(
         profile = rows.profile(incident_id, incident.profile_version)
         events = [json.loads(text) for text in rows.events(incident_id).values()]
         body, counted = assemble(incident_id, profile, events, rows.episodes(incident))
+    if not events:
+        raise InvalidRequest(
+            f"incident {incident_id} has no events yet: append its report_received first",
+            [FieldError("incident_id", f"{incident_id!r} has no stored events to evaluate")],
+        )
     result = evaluation(registry, json.dumps(body).encode(), EvaluationAsk(as_of=as_of))
     answer = result.to_json(indent=None).encode()
     with store.writing() as rows:
@@ -348,19 +382,22 @@ def _known(incident: Any, incident_id: str) -> Any:
     return incident
 
 
+BODY_INVALID = "the request body does not follow contract v1"
+
+
 def _read(model: type[BaseModel], raw: bytes) -> Any:
-    """The request body, parsed once into its model; an invalid one names each bad field."""
+    """The request body, parsed into its model; an invalid one names each bad field, and a key
+    given twice in one object is refused (a parser would keep one of its values silently)."""
+    repeated = duplicate_keys(raw)
     try:
-        return model.model_validate_json(raw)
+        value = model.model_validate_json(raw)
     except ValidationError as exc:
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = None
-        raise InvalidRequest(
-            "the request body does not follow contract v1",
-            [field_error(err, data) for err in exc.errors(include_url=False)],
-        ) from None
+        data = loads_or_none(raw)
+        errors = [field_error(err, data) for err in exc.errors(include_url=False)]
+        raise InvalidRequest(BODY_INVALID, repeated + errors) from None
+    if repeated:
+        raise InvalidRequest(BODY_INVALID, repeated)
+    return value
 
 
 def _stored_form(value: BaseModel) -> dict[str, Any]:

@@ -13,6 +13,7 @@ clients of one incident are serialised and can neither lose nor duplicate an eve
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from misper.api.incidents.schema import decisions, events, incidents, profiles
 from misper.engine.errors import EngineError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x6D69737065720001  # "misper" and 1: the advisory lock migrations run under
 PREVIOUS_EPISODES_LIMIT = 1_000  # a child's stored episodes counted, the latest first
 
 
@@ -72,6 +74,7 @@ def engine_for(url: str) -> sa.Engine:
     """One connection pool per database per process (the server and each worker process)."""
     if url not in _ENGINES:
         if url.startswith("sqlite"):
+            _owner_only(sa.engine.make_url(url).database)
             made = sa.create_engine(url, connect_args={"timeout": 60})
             sa.event.listen(made, "connect", _sqlite_connect)
             sa.event.listen(made, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -79,6 +82,20 @@ def engine_for(url: str) -> sa.Engine:
             made = sa.create_engine(url, pool_pre_ping=True)
         _ENGINES[url] = made
     return _ENGINES[url]
+
+
+def _owner_only(database: str | None) -> None:
+    """The database file holds child data: it is made owner-only before SQLite opens it, whatever
+    the folder's mode (SQLite makes its -wal and -shm files with the database file's mode), and
+    an existing one, with its -wal and -shm, is made so too."""
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    if path.parent.is_dir():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if part.exists() and part.stat().st_mode & 0o077:
+            part.chmod(0o600)
 
 
 def _sqlite_connect(dbapi_connection: Any, _: Any) -> None:
@@ -98,6 +115,10 @@ def upgrade(url: str) -> list[str]:
     """Apply the migrations not yet applied; return their revisions, oldest first."""
     engine = engine_for(url)
     with reachable(url), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Servers starting together on a new database take turns: the first creates the
+            # tables, the others find them made (without it, one failed creating a type twice).
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(_alembic(connection), "head")
         after = MigrationContext.configure(connection).get_current_revision()

@@ -62,14 +62,15 @@ class ReplayOptions:
 
 
 def open_corpus(path: str) -> IO[str]:
-    """The corpus file (gzip when it ends in .gz; - is standard input), as text."""
+    """The corpus file (gzip when it ends in .gz; - is standard input), as text whose lines end
+    at a newline only (a lone carriage return does not end a line, as over HTTP)."""
     if path == "-":
         import sys
 
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="\n")
     if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="\n")
+    return open(path, encoding="utf-8", newline="\n")
 
 
 def _init(rules_dir: str, options: ReplayOptions) -> None:
@@ -228,8 +229,10 @@ def judge_chunk(
 
 
 def corpus_lines(text: str) -> list[tuple[int, str]]:
-    """A corpus held in memory, as numbered lines (blank ones skipped, numbers kept)."""
-    return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    """A corpus held in memory, as numbered lines (blank ones skipped, numbers kept). Lines end
+    at a newline only: U+2028, U+2029 and U+0085, which str.splitlines also breaks on, are legal
+    unescaped inside JSON strings."""
+    return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
 
 
 @dataclass

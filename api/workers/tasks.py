@@ -72,8 +72,8 @@ def simulation_json(rules: CheckedRules, raw: bytes, ask: SimulationAsk) -> byte
     return simulation(rules.registry(), raw, ask).model_dump_json().encode()
 
 
-def put_incident(url: str, incident_id: str, raw: bytes) -> bytes:
-    return service.put_incident(IncidentStore(url), incident_id, raw, _now())
+def put_incident(rules: CheckedRules, url: str, incident_id: str, raw: bytes) -> bytes:
+    return service.put_incident(IncidentStore(url), rules.registry(), incident_id, raw, _now())
 
 
 def append_events(rules: CheckedRules, url: str, incident_id: str, raw: bytes) -> bytes:

@@ -34,7 +34,7 @@ def parse_timeline(raw: bytes | str | dict[str, Any], *, keys_checked: bool = Fa
     try:
         timeline = Timeline.model_validate_json(text)
     except ValidationError as exc:
-        data = _loads_or_none(text)
+        data = loads_or_none(text)
         errors = [field_error(err, data) for err in exc.errors(include_url=False)]
         raise InvalidTimeline(BROKEN, errors) from None
     deduped, errors = _dedupe_events(timeline)
@@ -145,7 +145,7 @@ def duplicate_keys(text: bytes | str) -> list[FieldError]:
     return sorted(errors, key=lambda e: e.field)
 
 
-def _loads_or_none(text: bytes | str) -> Any:
+def loads_or_none(text: bytes | str) -> Any:
     """The raw document, only to name accepted fields in messages; anything odd gives None."""
     try:
         return json.loads(text)

@@ -62,7 +62,18 @@ def _iso_text(value: object) -> object:
 # Lax inside, so the text checked above is parsed as pydantic parses JSON datetimes.
 Instant = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_text), AfterValidator(_in_range)]
 Text = Annotated[str, Field(max_length=20_000)]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
+
+
+def plain_id(value: str) -> str:
+    """An id is text a person can read back and every database can store: no control characters
+    (NUL among them) and no U+FFFD (what undecodable bytes become)."""
+    if CONTROL.search(value):
+        raise ValueError("must not hold control characters (such as NUL or a line break) or U+FFFD")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(plain_id)]
 
 
 class _Strict(BaseModel):

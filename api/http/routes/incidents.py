@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import AfterValidator
 
 from misper.api.http.deps import Allow, CallerDep, PoolsDep, RulesDep, SettingsDep
 from misper.api.http.openapi import REF, json_response, problems
@@ -23,11 +24,16 @@ from misper.api.http.requests import (
 )
 from misper.api.keys import KeyRole
 from misper.api.workers import tasks
+from misper.engine.contract.timeline import plain_id
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 WRITER = Allow(KeyRole.CONTROL_ROOM)
 READERS = Allow(KeyRole.CONTROL_ROOM, KeyRole.AUDITOR)
-IncidentId = Annotated[str, Path(min_length=1, max_length=200, description="The incident's id.")]
+# The incident's id in the path: the contract's id (no control characters, no U+FFFD, which is
+# what a percent-encoded byte that is not UTF-8 becomes), refused with 422 naming path.incident_id.
+IncidentId = Annotated[
+    str, Path(min_length=1, max_length=200, description="The incident's id."), AfterValidator(plain_id)
+]
 
 
 def _body(model: str) -> dict[str, Any]:
@@ -57,13 +63,13 @@ def _remember(request: Request, incident_id: str) -> None:
     },
 )
 async def put_incident(
-    request: Request, incident_id: IncidentId, settings: SettingsDep, pools: PoolsDep
+    request: Request, incident_id: IncidentId, rules: RulesDep, settings: SettingsDep, pools: PoolsDep
 ) -> Response:
     """Create an incident, or give it a new child profile (each version is kept)."""
     _remember(request, incident_id)
     pools.small.check()
     raw = await read_body(request, settings.max_body_bytes)
-    answer = await pools.small.run(tasks.put_incident, settings.store_url, incident_id, raw)
+    answer = await pools.small.run(tasks.put_incident, rules, settings.store_url, incident_id, raw)
     created = b'"created":true' in answer
     return Response(answer, status_code=201 if created else 200, media_type="application/json")
 
