@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     replay_max_bytes: PositiveInt = Field(
         64 * 1024 * 1024, description="The largest corpus POST /v1/replays takes."
     )
+    replay_concurrency: PositiveInt = Field(
+        2, description="Replays a server runs at once; more are answered 429 before their body is read."
+    )
     small_processes: PositiveInt = Field(1, description="Worker processes of the small lane.")
     small_queue: PositiveInt = Field(64, description="Requests that may wait in the small lane.")
     large_processes: PositiveInt = Field(1, description="Worker processes of the large lane.")

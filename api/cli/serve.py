@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
 import sys
-from typing import Any
+from typing import IO, Any
 
 from misper.api.settings import Settings
 from misper.api.startup import load_registry, prepare_store
@@ -13,6 +15,26 @@ from misper.api.startup import load_registry, prepare_store
 # worker processes): the command line does not import the HTTP way in.
 APP = "misper.api.http.app:app"
 PROTOCOL = "misper.api.http.h11_guard:GuardedH11Protocol"
+
+
+_HELD: list[IO[bytes]] = []  # the lock files this process holds while it serves
+
+
+def _only_server_on(url: str) -> bool:
+    """On SQLite, take the database's server lock (held until this process ends; the kernel
+    gives it back however it ends); False when another server holds it. PostgreSQL takes any
+    number of servers."""
+    if not url.startswith("sqlite:///"):
+        return True
+    handle = open(url.removeprefix("sqlite:///") + ".serve-lock", "ab")  # held while serving
+    os.chmod(handle.name, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _HELD.append(handle)
+    return True
 
 
 def add_commands(sub: Any) -> None:
@@ -31,6 +53,16 @@ def run(args: argparse.Namespace) -> int:
     # unreachable database stop start-up here, with their errors, before anything is served.
     load_registry(settings)
     prepare_store(settings)
+    if not _only_server_on(settings.store_url):
+        database = settings.store_url.removeprefix("sqlite:///")
+        print(
+            f"misper: another misper serve is using {database}: an SQLite "
+            "database takes one server (each append judges while holding its write lock, so a second "
+            "server's appends would wait seconds); run several servers on PostgreSQL "
+            "(MISPER_DATABASE_URL)",
+            file=sys.stderr,
+        )
+        return 2
     print(f"misper: serving on http://{args.host}:{args.port} (keys: {settings.keys_file})", file=sys.stderr)
     uvicorn.run(
         APP,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,7 +25,7 @@ from misper.api.keys import KeyStore
 from misper.api.settings import Settings
 from misper.api.startup import load_registry, prepare_store
 from misper.api.workers.pools import WorkerPools, shared_pools
-from misper.api.workers.tasks import CheckedRules, warm
+from misper.api.workers.tasks import CheckedRules, warm, watch_parent
 from misper.engine import PolicyRegistry
 
 
@@ -32,6 +34,10 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if multiprocessing.parent_process() is not None:
+            # A worker process of `misper serve --workers N`: it exits when its master is gone
+            # (killed, the master cannot stop it), instead of serving the port on its own.
+            watch_parent(os.getppid())
         app.state.registry = registry or load_registry(settings)
         app.state.rules = CheckedRules.of(app.state.registry, settings.rules_dir)
         prepare_store(settings)
@@ -51,7 +57,9 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_file)
     app.state.pools = shared_pools(
-        (settings.small_processes, settings.small_queue), (settings.large_processes, settings.large_queue)
+        (settings.small_processes, settings.small_queue),
+        (settings.large_processes, settings.large_queue),
+        settings.replay_concurrency,
     )
     app.state.registry = None
     app.state.rules = None

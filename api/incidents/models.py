@@ -88,7 +88,7 @@ class PolicyUsed(BaseModel):
 
 
 class Decision(BaseModel):
-    decision: int
+    decision: int  # its number in the incident's trail: 1, 2, 3 ... (decisions are never deleted)
     asked_at: str
     key_name: str
     policy: PolicyUsed

@@ -306,9 +306,10 @@ def decisions(store: IncidentStore, incident_id: str, page: int, per_page: int) 
     with store.reading() as rows:
         _known(rows.incident(incident_id), incident_id)
         found, total = rows.decisions(incident_id, page, per_page)
+    first = (page - 1) * per_page + 1
     items = [
         {
-            "decision": r["seq"],
+            "decision": number,
             "asked_at": r["asked_at"],
             "key_name": r["key_name"],
             "policy": {"id": r["policy_id"], "sha256": r["policy_sha256"]},
@@ -318,7 +319,7 @@ def decisions(store: IncidentStore, incident_id: str, page: int, per_page: int) 
             "profile_version": r["profile_version"],
             "result_sha256": r["result_sha256"],
         }
-        for r in found
+        for number, r in enumerate(found, start=first)
     ]
     body = {
         "incident_id": incident_id,
@@ -341,13 +342,15 @@ def verify(store: IncidentStore, registry: PolicyRegistry, incident_id: str) -> 
         with store.reading() as rows:
             _known(rows.incident(incident_id), incident_id)
             records, total = rows.decisions(incident_id, page, 200)
-            out += [_verify_one(rows, registry, record) for record in records]
+            first = (page - 1) * 200 + 1
+            out += [_verify_one(rows, registry, n, record) for n, record in enumerate(records, start=first)]
         page += 1
     return out
 
 
-def _verify_one(rows: Rows, registry: PolicyRegistry, record: dict[str, Any]) -> tuple[int, bool, str]:
-    seq = int(record["seq"])
+def _verify_one(
+    rows: Rows, registry: PolicyRegistry, seq: int, record: dict[str, Any]
+) -> tuple[int, bool, str]:
     try:
         policy = registry.get(record["policy_id"])
     except EngineError as exc:

@@ -77,10 +77,12 @@ class Lane:
                 headers={"Retry-After": "1"},
             )
 
-    async def run(self, fn: Callable[..., bytes], *args: Any) -> bytes:
+    async def run(self, fn: Callable[..., Any], *args: Any, admitted: bool = False) -> Any:
         """``fn(*args)`` in a worker process; the slot is held until that work has ended, even
-        when the client goes away meanwhile."""
-        self.check()
+        when the client goes away meanwhile. ``admitted``: the request was admitted already (a
+        replay, whose later chunks must not be refused once its answer has begun)."""
+        if not admitted:
+            self.check()
         self._busy += 1
         released = False
 
@@ -166,11 +168,44 @@ class Lane:
 
 
 @dataclass
+class Admission:
+    """At most ``limit`` long requests at once (replays: each holds its body, up to
+    MISPER_REPLAY_MAX_BYTES, until it ends); beyond that 429 before the body is read."""
+
+    name: str
+    limit: int
+    held: int = 0
+
+    def admit(self) -> Callable[[], None]:
+        """Take a place, or answer 429; the function returned gives it back (once)."""
+        if self.held >= self.limit:
+            raise ApiProblem(
+                429,
+                "too_many_requests",
+                "Too many requests",
+                f"{self.limit} {self.name} are running, the most this server takes at once; retry later",
+                headers={"Retry-After": "5"},
+            )
+        self.held += 1
+        given_back = False
+
+        def release() -> None:
+            nonlocal given_back
+            if not given_back:
+                given_back = True
+                self.held -= 1
+
+        return release
+
+
+@dataclass
 class WorkerPools:
-    """The server's worker pools: two lanes."""
+    """The server's worker pools: two lanes, and the admission of replays (which run in the large
+    lane, a chunk at a time)."""
 
     small: Lane
     large: Lane
+    replays: Admission
 
     def lane(self, size: int | None) -> Lane:
         return self.small if size is not None and size <= SMALL_BYTES else self.large
@@ -180,13 +215,15 @@ class WorkerPools:
         self.large.shutdown()
 
 
-_SHARED: dict[tuple[int, int, int, int], WorkerPools] = {}
+_SHARED: dict[tuple[int, ...], WorkerPools] = {}
 
 
-def shared_pools(small: tuple[int, int], large: tuple[int, int]) -> WorkerPools:
+def shared_pools(small: tuple[int, int], large: tuple[int, int], replays: int = 2) -> WorkerPools:
     """One set of lanes per process and configuration: apps made in one process (tests make
     many) share their worker processes instead of starting their own."""
-    key = (*small, *large)
+    key = (*small, *large, replays)
     if key not in _SHARED:
-        _SHARED[key] = WorkerPools(Lane("small", *small), Lane("large", *large))
+        _SHARED[key] = WorkerPools(
+            Lane("small", *small), Lane("large", *large), Admission("replays", replays)
+        )
     return _SHARED[key]

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from misper.api.http.deps import Allow, PolicyDep, PoolsDep, RulesDep, SettingsDep
 from misper.api.http.openapi import problems
@@ -19,6 +20,8 @@ from misper.api.replay.runner import ReplayOptions, Tally, corpus_lines
 from misper.api.workers.tasks import replay_chunk
 
 router = APIRouter(prefix="/v1/replays", tags=["replays"])
+NDJSON = ("application/x-ndjson",)
+NDJSON = ("application/x-ndjson",)
 CHUNK = 200  # corpus lines per job in a worker process
 
 
@@ -57,23 +60,36 @@ async def create_replay(
     """Replay historical incidents in complete mode, streaming the results."""
     options = ReplayOptions(policy, compare, QUERY_LABELS)
     options.check(registry)
-    pools.large.check()
-    raw = await read_body(request, settings.replay_max_bytes, ("application/x-ndjson",))
+    release = pools.replays.admit()  # a bounded number at once, before any body is read
     try:
-        text = raw.decode("utf-8")
+        items = corpus_lines(_text(await read_body(request, settings.replay_max_bytes, NDJSON)))
+    except BaseException:
+        release()
+        raise
+
+    async def results() -> AsyncIterator[bytes]:
+        """Once admitted, a replay runs to its end: its chunks are not refused when the lane is
+        busy, they wait their turn (an answer that has begun cannot become a 429)."""
+        try:
+            tally = Tally()
+            for start in range(0, len(items), CHUNK):
+                chunk = items[start : start + CHUNK]
+                done = await pools.large.run(replay_chunk, rules, options, chunk, admitted=True)
+                yield ("\n".join(tally.take(result) for result in done) + "\n").encode()
+            summary = {"summary": tally.summary.as_dict(registry)}
+            yield (json.dumps(summary, separators=(",", ":")) + "\n").encode()
+        finally:
+            release()
+
+    # The background task gives the place back too when the stream never started (the client
+    # went away first); giving it back twice is harmless.
+    return StreamingResponse(results(), media_type=NDJSON[0], background=BackgroundTask(release))
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiProblem(
             422, "invalid_request", "The request is not valid", "the body is not UTF-8 text"
         ) from None
-    items = corpus_lines(text)
-
-    async def results() -> AsyncIterator[bytes]:
-        tally = Tally()
-        for start in range(0, len(items), CHUNK):
-            chunk = await pools.large.run(replay_chunk, rules, options, items[start : start + CHUNK])
-            yield ("\n".join(tally.take(result) for result in chunk) + "\n").encode()
-        yield (
-            json.dumps({"summary": tally.summary.as_dict(registry)}, separators=(",", ":")) + "\n"
-        ).encode()
-
-    return StreamingResponse(results(), media_type="application/x-ndjson")
