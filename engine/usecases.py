@@ -14,8 +14,9 @@ from datetime import datetime
 from misper.engine.contract.evaluation import Evaluation, Simulation
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.contract.timeline import Timeline
+from misper.engine.errors import FieldError, InvalidRequest
 from misper.engine.inputs import agree, choose_policy
-from misper.engine.judging.judge import evaluate
+from misper.engine.judging.judge import check_as_of, evaluate
 from misper.engine.judging.simulate import simulate
 from misper.engine.policy.registry import PolicyRegistry
 
@@ -45,11 +46,22 @@ def evaluation(registry: PolicyRegistry, timeline: Timeline | bytes, ask: Evalua
     parsed = timeline if isinstance(timeline, Timeline) else parse_timeline(timeline)
     policy = choose_policy(registry, parsed, ask.policy)
     as_of = agree("as_of", ask.as_of, parsed.as_of)
+    if ask.as_of is not None:
+        check_as_of(parsed, ask.as_of, "as_of", parameter=True)  # named as the caller gave it
     return evaluate(parsed, policy, as_of, trace=ask.trace, why_not=ask.why_not)
 
 
 def simulation(registry: PolicyRegistry, timeline: Timeline | bytes, ask: SimulationAsk) -> Simulation:
     """Parse (unless parsed), choose the policy, step through one page (or to one instant)."""
+    if ask.at is not None and ask.page != 1:
+        raise InvalidRequest(
+            "page and at cannot be given together",
+            [
+                FieldError(
+                    "page", "the state at one instant is one step: give page or at, not both", parameter=True
+                )
+            ],
+        )
     parsed = timeline if isinstance(timeline, Timeline) else parse_timeline(timeline)
     policy = choose_policy(registry, parsed, ask.policy)
     return simulate(parsed, policy, ask.until, ask.page, ask.at)

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from misper.engine.contract.evaluation import Instant
 from misper.engine.contract.timeline import Child, Event, Id
+from misper.engine.contract.vocabulary import Grade, Role
 
 
 class _Strict(BaseModel):
@@ -60,8 +62,8 @@ class EventsAppended(BaseModel):
 class NextDuty(BaseModel):
     id: str
     occurrence: int
-    owner: str
-    due_at: str
+    owner: Role
+    due_at: Instant
     overdue: bool
 
 
@@ -69,8 +71,8 @@ class WorklistItem(BaseModel):
     incident_id: str
     status: Literal["open", "closed"]
     events: int
-    current_grade: str | None
-    required_role: str | None
+    current_grade: Grade | None
+    required_role: Role | None
     next_deadline: NextDuty | None
 
 
@@ -89,11 +91,11 @@ class PolicyUsed(BaseModel):
 
 class Decision(BaseModel):
     decision: int  # its number in the incident's trail: 1, 2, 3 ... (decisions are never deleted)
-    asked_at: str
+    asked_at: Instant
     key_name: str
     policy: PolicyUsed
     engine_version: str
-    as_of: str
+    as_of: Instant
     event_ids: list[str]
     profile_version: int
     result_sha256: str

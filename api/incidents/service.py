@@ -271,6 +271,13 @@ def stored_evaluation(
     return answer
 
 
+def size(store: IncidentStore, incident_id: str) -> int:
+    """The number of events stored for the incident (0 for none, or no such incident)."""
+    with store.reading() as rows:
+        incident = rows.incident(incident_id)
+    return 0 if incident is None else int(incident.event_count)
+
+
 def answer_hash(answer: bytes) -> str:
     """The hash recorded with a decision, and compared by ``verify``."""
     return hashlib.sha256(answer).hexdigest()

@@ -35,6 +35,9 @@ from misper.api.http.problems import ApiProblem
 from misper.api.workers.tasks import watch_parent
 
 SMALL_BYTES = 16 * 1024
+# A stored incident beyond this many events is judged in the large lane (about what a 16 KiB
+# timeline holds), so a long incident never queues in front of the everyday ones.
+SMALL_EVENTS = 100
 # Worker processes are replaced after this many jobs (returning their memory to the system). A
 # worker's resident set is flat once its caches fill (measured: 57.9 MB after 1,000 synthetic
 # incidents, 60.3 MB after 10,000 and after 50,000), and each replacement costs about half a
@@ -207,8 +210,11 @@ class WorkerPools:
     large: Lane
     replays: Admission
 
-    def lane(self, size: int | None) -> Lane:
-        return self.small if size is not None and size <= SMALL_BYTES else self.large
+    def lane(self, size: int | None, stored_events: int = 0) -> Lane:
+        """The lane for a body of ``size`` bytes (None: not declared) about a stored incident of
+        ``stored_events`` events: small only when both are small."""
+        small = size is not None and size <= SMALL_BYTES and stored_events <= SMALL_EVENTS
+        return self.small if small else self.large
 
     def shutdown(self) -> None:
         self.small.shutdown()

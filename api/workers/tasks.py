@@ -88,6 +88,11 @@ def stored_evaluation(
     )
 
 
+def incident_size(url: str, incident_id: str) -> int:
+    """How many events the incident holds (0 when it is not stored), to choose its lane."""
+    return service.size(IncidentStore(url), incident_id)
+
+
 def worklist(url: str, status: str, page: int, per_page: int) -> bytes:
     return service.worklist(IncidentStore(url), status, page, per_page, int(time.time()))
 

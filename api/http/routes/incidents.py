@@ -57,8 +57,11 @@ def _remember(request: Request, incident_id: str) -> None:
     dependencies=[Depends(only_query())],
     openapi_extra=_body("IncidentProfile"),
     responses={
-        **json_response("IncidentSaved", "The incident's child profile was saved (201 when new)"),
-        201: {"description": "The incident was created"},
+        **json_response("IncidentSaved", "A new child profile was saved, or the same one was given again"),
+        201: {
+            "description": "The incident was created",
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="IncidentSaved")}}},
+        },
         **problems(401, 403, 413, 415, 422, 429, 503),
     },
 )
@@ -94,7 +97,9 @@ async def append_events(
     _remember(request, incident_id)
     pools.lane(declared_length(request)).check()
     raw = await read_body(request, settings.max_body_bytes)
-    answer = await pools.lane(len(raw)).run(tasks.append_events, rules, settings.store_url, incident_id, raw)
+    stored = await pools.small.run(tasks.incident_size, settings.store_url, incident_id)
+    lane = pools.lane(len(raw), stored)
+    answer = await lane.run(tasks.append_events, rules, settings.store_url, incident_id, raw)
     return Response(answer, media_type="application/json")
 
 
@@ -122,7 +127,8 @@ async def incident_evaluation(
     """The evaluation of the stored timeline, recorded in the incident's audit trail."""
     _remember(request, incident_id)
     given = instant("as_of", as_of)
-    answer = await pools.small.run(
+    stored = await pools.small.run(tasks.incident_size, settings.store_url, incident_id)
+    answer = await pools.lane(0, stored).run(
         tasks.stored_evaluation, rules, settings.store_url, incident_id, given, caller.name
     )
     remember_policy(request, answer)

@@ -12,7 +12,7 @@ from misper.api.http.problems import ApiProblem
 from misper.api.http.requests import only_query
 from misper.api.keys import KeyRole
 from misper.engine import Policy, UnknownPolicy
-from misper.engine.contract.vocabulary import CONTRACT_CODES
+from misper.engine.contract.vocabulary import CONTRACT_CODES, FindingCode, ForceCode
 from misper.engine.policy.files import DeadlineSpec, Parameter, RuleSpec, TestCase
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"], dependencies=[Depends(only_query())])
@@ -31,11 +31,15 @@ class PolicySummary(BaseModel):
 class DeadlineView(DeadlineSpec):
     """A deadline as the policy file declares it, without its embedded tests."""
 
+    code: FindingCode | ForceCode  # type: ignore[assignment]
+
     tests: list[TestCase] = Field(default_factory=list, exclude=True)
 
 
 class RuleView(RuleSpec):
     """A rule as the policy file declares it, without its embedded tests."""
+
+    code: FindingCode | ForceCode  # type: ignore[assignment]
 
     tests: list[TestCase] = Field(default_factory=list, exclude=True)
 
@@ -43,7 +47,7 @@ class RuleView(RuleSpec):
 class FindingCodeView(BaseModel):
     """A code the policy's rules and deadlines can raise."""
 
-    code: str
+    code: FindingCode | ForceCode
     clauses: list[str]  # the clauses whose rules or deadlines raise it
     reserved: bool  # one of contract v1's codes (its meaning is the contract's)
     meaning: str | None  # the policy's own words for a code it declares
