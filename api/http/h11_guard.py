@@ -92,10 +92,19 @@ class GuardedH11Protocol(H11Protocol):
             if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
                 self.transport.close()  # nothing was sent: nothing to answer
                 return
-            detail = f"the request did not arrive whole within {self.request_seconds:g} seconds"
-            self._send_problem(408, "Request timeout", detail, "request_timeout")
+            self._timed_out()
             return
-        self.transport.close()  # a response is under way: the client stopped sending its body
+        if self.cycle is not None and not self.cycle.response_started:
+            # The headers came but the body stopped: the app is still waiting for it. Answer 408
+            # now; the app then sees the client gone and its own answer goes nowhere.
+            self.cycle.disconnected = True
+            self._timed_out()
+            return
+        self.transport.close()  # a response is under way: the client stopped reading it
+
+    def _timed_out(self) -> None:
+        detail = f"the request did not arrive whole within {self.request_seconds:g} seconds"
+        self._send_problem(408, "Request timeout", detail, "request_timeout")
 
     def _send_problem(self, status: int, title: str, detail: str, slug: str) -> None:
         """Write a whole problem response and close: the client's request state may be broken,
