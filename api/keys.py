@@ -28,6 +28,7 @@ class KeyRole(StrEnum):
     TRAINER = "trainer"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    METRICS = "metrics"  # reads /metrics only: what a Prometheus server scrapes with
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from misper.api.http.problems import INTERNAL, problem_response
+from misper.api.metrics import PROCESS, REQUESTS
 
 LOG = logging.getLogger("misper.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -64,13 +65,16 @@ class AccessLog:
                 await problem_response(INTERNAL)(scope, receive, send_with_id)
         finally:
             state = scope.get("state") or {}
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            seconds = time.perf_counter() - start
+            REQUESTS.labels(route, scope.get("method") or "", str(status or 500), PROCESS).observe(seconds)
             record = {
                 "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "request_id": request_id,
                 "method": scope.get("method"),
-                "route": str(getattr(scope.get("route"), "path", "unmatched")),
+                "route": route,
                 "status": status or 500,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                "duration_ms": round(seconds * 1000, 2),
                 "key": state.get("key_name"),
             }
             for name in ("incident_id", "policy_sha256"):  # ids only: nothing about the child

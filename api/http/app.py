@@ -15,6 +15,7 @@ from misper.api.http.routes import (
     evaluations,
     health,
     incidents,
+    metrics,
     pages,
     policies,
     problem_pages,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
         policies.router,
         problem_pages.router,
         health.router,
+        metrics.router,
     ):
         app.include_router(router)
     pages.install(app)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from misper.api.http import problem_types
 from misper.api.incidents.service import IncidentConflict, UnknownIncident
 from misper.api.incidents.store import StoreNotReady
+from misper.api.metrics import PROCESS, STORE_ERRORS
 from misper.api.settings import SettingsInvalid
 from misper.engine import (
     EngineError,
@@ -103,6 +104,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:
         status, title = ENGINE_STATUS.get(type(exc), (500, "The evaluation failed"))
+        if isinstance(exc, StoreNotReady | IncidentConflict | UnknownIncident):
+            STORE_ERRORS.labels(exc.code, PROCESS).inc()
         errors = relabelled(exc.errors, dict(QUERY_LABELS)) or None
         if isinstance(exc, UnknownPolicy | NoPolicyInForce) and not errors:
             errors = [FieldError("policy", exc.message)]

@@ -278,6 +278,11 @@ def size(store: IncidentStore, incident_id: str) -> int:
     return 0 if incident is None else int(incident.event_count)
 
 
+def open_count(store: IncidentStore) -> int:
+    with store.reading() as rows:
+        return rows.open_count()
+
+
 def answer_hash(answer: bytes) -> str:
     """The hash recorded with a decision, and compared by ``verify``."""
     return hashlib.sha256(answer).hexdigest()

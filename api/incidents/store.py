@@ -267,6 +267,10 @@ class Rows:
         )
         return [dict(r._mapping) for r in rows], int(total)
 
+    def open_count(self) -> int:
+        query = sa.select(sa.func.count()).select_from(incidents).where(incidents.c.status == "open")
+        return int(self.db.execute(query).scalar_one())
+
     def worklist(self, status: str, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         """Incidents by status, most urgent first: the earliest next due instant, then those with
         none, then by id."""

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from misper.api.http.problems import ApiProblem
+from misper.api.metrics import LANE_BUSY, LANE_REFUSED, PROCESS, WORKER_RESTARTS
 from misper.api.workers.tasks import watch_parent
 
 SMALL_BYTES = 16 * 1024
@@ -65,12 +66,20 @@ class Lane:
     _busy: int = 0  # requests admitted: running or waiting
     _lock: asyncio.Lock | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        """Every lane's series exist from the start (a count of 0 is something to see)."""
+        LANE_BUSY.labels(self.name, PROCESS).set(0)
+        LANE_REFUSED.labels(self.name, PROCESS)
+        for reason in ("retired", "broken"):
+            WORKER_RESTARTS.labels(self.name, reason, PROCESS)
+
     def full(self) -> bool:
         return self._busy >= self.processes + self.waiting
 
     def check(self) -> None:
         """429 now, before anything else is done, when no more work can be admitted."""
         if self.full():
+            LANE_REFUSED.labels(self.name, PROCESS).inc()
             raise ApiProblem(
                 429,
                 "too_many_requests",
@@ -87,6 +96,7 @@ class Lane:
         if not admitted:
             self.check()
         self._busy += 1
+        LANE_BUSY.labels(self.name, PROCESS).set(self._busy)
         released = False
 
         def release(_: object = None) -> None:
@@ -94,6 +104,7 @@ class Lane:
             if not released:
                 released = True
                 self._busy -= 1
+                LANE_BUSY.labels(self.name, PROCESS).set(self._busy)
 
         pool = None
         try:
@@ -125,6 +136,7 @@ class Lane:
                 fn, args = self.warm
                 self._warming = [self._next.submit(fn, *args) for _ in range(self.processes)]
         if self._next is not None and all(f.done() for f in self._warming):
+            WORKER_RESTARTS.labels(self.name, "retired", PROCESS).inc()
             # The fresh pool is ready: it takes new jobs; the old one finishes those it has,
             # then its processes exit. A fresh pool that broke while warming is dropped, and a
             # new one started cold in its place (as before warming existed: never a loop of
@@ -148,6 +160,7 @@ class Lane:
         pool is let go), and this one is answered 503."""
         if pool is not None and self._pool is pool:
             self._pool = None
+        WORKER_RESTARTS.labels(self.name, "broken", PROCESS).inc()
         return ApiProblem(
             503,
             "evaluation_failed",
@@ -182,6 +195,7 @@ class Admission:
     def admit(self) -> Callable[[], None]:
         """Take a place, or answer 429; the function returned gives it back (once)."""
         if self.held >= self.limit:
+            LANE_REFUSED.labels(self.name, PROCESS).inc()
             raise ApiProblem(
                 429,
                 "too_many_requests",

@@ -93,6 +93,10 @@ def incident_size(url: str, incident_id: str) -> int:
     return service.size(IncidentStore(url), incident_id)
 
 
+def open_incidents(url: str) -> int:
+    return service.open_count(IncidentStore(url))
+
+
 def worklist(url: str, status: str, page: int, per_page: int) -> bytes:
     return service.worklist(IncidentStore(url), status, page, per_page, int(time.time()))
 
