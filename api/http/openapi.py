@@ -49,7 +49,8 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "No API key, or not a valid one",
         403: "The key's role may not use this route",
         404: "Not found",
-        409: "An event id is already stored with other content",
+        409: "An event id is already stored with other content, or the incident is full (only found "
+        "and closed events fit)",
         413: "The request body is over the size limit",
         415: "The body is not sent as Content-Type: application/json, or is encoded",
         429: "The evaluation lane is full; retry after the Retry-After seconds",

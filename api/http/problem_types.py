@@ -93,6 +93,13 @@ _TYPES = [
         "The incident database cannot be reached or is not at the latest migration (misper db upgrade).",
     ),
     ProblemType(
+        "incident_full",
+        409,
+        "Incident full",
+        "The stored incident holds as many events as it may; the last few places are kept for found and "
+        "closed events (and their corrections), so it can always be recorded found and closed.",
+    ),
+    ProblemType(
         "settings_invalid",
         503,
         "Settings not valid",

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from misper.api.http import problem_types
-from misper.api.incidents.service import IncidentConflict, UnknownIncident
+from misper.api.incidents.service import IncidentConflict, IncidentFull, UnknownIncident
 from misper.api.incidents.store import StoreNotReady
 from misper.api.metrics import PROCESS, STORE_ERRORS
 from misper.api.settings import SettingsInvalid
@@ -87,6 +87,7 @@ ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     PolicyInvalid: (503, "The evaluation could not be made"),
     UnknownIncident: (404, "Not found"),
     IncidentConflict: (409, "Conflict"),
+    IncidentFull: (409, "Incident full"),
     StoreNotReady: (503, "Store not ready"),
     SettingsInvalid: (503, "Settings not valid"),
 }
@@ -104,7 +105,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:
         status, title = ENGINE_STATUS.get(type(exc), (500, "The evaluation failed"))
-        if isinstance(exc, StoreNotReady | IncidentConflict | UnknownIncident):
+        if isinstance(exc, StoreNotReady | IncidentConflict | IncidentFull | UnknownIncident):
             STORE_ERRORS.labels(exc.code, PROCESS).inc()
         errors = relabelled(exc.errors, dict(QUERY_LABELS)) or None
         if isinstance(exc, UnknownPolicy | NoPolicyInForce) and not errors:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from misper.engine.contract.evaluation import Instant
-from misper.engine.contract.timeline import Child, Event, Id
+from misper.engine.contract.timeline import MAX_EVENTS, Child, Event, Id
 from misper.engine.contract.vocabulary import Grade, Role
 
 
@@ -26,7 +26,7 @@ class IncidentProfile(_Strict):
 class EventBatch(_Strict):
     """POST /v1/incidents/{id}/events: one or more contract v1 events."""
 
-    events: Annotated[list[Event], Field(min_length=1, max_length=5_000)]
+    events: Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS)]
 
 
 @dataclass(frozen=True)

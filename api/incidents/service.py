@@ -18,7 +18,7 @@ from misper.api.incidents.models import EventBatch, IncidentProfile, WorklistEnt
 from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows
 from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import duplicate_keys, field_error, loads_or_none, parse_timeline
-from misper.engine.contract.timeline import Child, Event, Timeline
+from misper.engine.contract.timeline import MAX_EVENTS, Child, Event, Timeline
 from misper.engine.errors import EngineError, FieldError, InvalidRequest, InvalidTimeline
 from misper.engine.localtime import to_epoch
 from misper.engine.policy.registry import PolicyRegistry
@@ -36,6 +36,19 @@ class UnknownIncident(EngineError):
 
 class IncidentConflict(EngineError):
     code = "incident_conflict"
+
+
+class IncidentFull(EngineError):
+    """An incident holds as many events as it may besides the room kept for closing it."""
+
+    code = "incident_full"
+
+
+# A stored incident keeps at most MAX_EVENTS events (one timeline's limit). The last CLOSING_ROOM
+# of them are kept for found and closed events and their corrections, so an incident can always
+# be recorded found and closed, whatever was appended before.
+CLOSING_ROOM = 10
+CLOSING_TYPES = frozenset({"found", "closed"})
 
 
 def put_incident(
@@ -100,6 +113,7 @@ def append_events(
         incident = _known(rows.incident(incident_id, lock=True), incident_id)
         stored = rows.events(incident_id)
         merged = merge(incident_id, stored, batch.events)
+        _room_for(incident_id, len(stored), merged.added)
         if merged.added:
             profile = rows.profile(incident_id, incident.profile_version)
             events = [*map(json.loads, stored.values()), *merged.added]
@@ -122,6 +136,22 @@ def append_events(
             "event_count": len(stored) + len(merged.added),
         }
     )
+
+
+def _room_for(incident_id: str, stored: int, added: list[dict[str, Any]]) -> None:
+    ordinary = sum(e["type"] not in CLOSING_TYPES for e in added)
+    limit = MAX_EVENTS - CLOSING_ROOM
+    if ordinary and stored + ordinary > limit:
+        raise IncidentFull(
+            f"incident {incident_id} holds {stored} events; a stored incident keeps at most {limit} "
+            f"besides the last {CLOSING_ROOM}, which are kept for found and closed events",
+            [FieldError("events", "only found and closed events (and their corrections) fit now")],
+        )
+    if stored + len(added) > MAX_EVENTS:
+        raise IncidentFull(
+            f"incident {incident_id} holds {stored} events, and a stored incident at most {MAX_EVENTS}",
+            [FieldError("events", f"{len(added)} more would make {stored + len(added)}")],
+        )
 
 
 @dataclass(frozen=True)

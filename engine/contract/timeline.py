@@ -73,6 +73,7 @@ def plain_id(value: str) -> str:
     return value
 
 
+MAX_EVENTS = 5_000  # events in one timeline
 Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(plain_id)]
 
 
@@ -222,7 +223,7 @@ class Timeline(_Strict):
     as_of: Instant | None = None
     mode: Mode = Mode.AUTO
     child: Child
-    events: Annotated[list[Event], Field(min_length=1, max_length=5_000)]
+    events: Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS)]
 
     def report(self) -> ReportReceived:
         """The one report_received event (the parser guarantees there is exactly one)."""
