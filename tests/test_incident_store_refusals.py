@@ -59,8 +59,9 @@ def test_an_existing_database_readable_by_others_is_made_owner_only(tmp_path: Pa
     from misper.api.settings import Settings
     from misper.api.startup import prepare_store
 
-    store._ENGINES.clear()  # as a server starting afresh on the folder
-    prepare_store(Settings(data_dir=tmp_path))
+    settings = Settings(data_dir=tmp_path)
+    store._ENGINES.pop(settings.store_url).dispose()  # as a server starting afresh on the folder
+    prepare_store(settings)
     assert stat.S_IMODE((tmp_path / "misper.db").stat().st_mode) == 0o600
 
 

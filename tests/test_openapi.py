@@ -77,6 +77,7 @@ def test_operations_have_stable_ids_and_say_who_may_call_them(api) -> None:
         ("/readyz", "get"): "getReadiness",
         ("/problems", "get"): "listProblemTypes",
         ("/problems/{slug}", "get"): "getProblemType",
+        ("/metrics", "get"): "getMetrics",
     }
     assert operations[("/v1/evaluations", "post")]["x-roles"] == [
         "control_room",

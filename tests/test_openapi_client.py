@@ -81,3 +81,68 @@ def test_a_typo_in_an_enum_member_fails_mypy(generated: Path) -> None:
     """Issue 12: a typo in an enum member fails mypy."""
     run = _mypy(generated, SCRIPT.replace("Status.BREACHED", "Status.BREECHED"))
     assert run.returncode == 1 and 'has no attribute "BREECHED"' in run.stdout
+
+
+INCIDENT_SCRIPT = '''"""A control-room script against the generated client's incident routes only."""
+
+from datetime import datetime
+
+from misper_client import AuthenticatedClient
+from misper_client.api.incidents import list_incidents, put_incident
+from misper_client.models import Grade, IncidentProfile, IncidentSaved, Role, Worklist
+
+
+def opened(client: AuthenticatedClient, incident: str, child: dict[str, object]) -> int:
+    body = IncidentProfile.from_dict({"child": child})
+    answer = put_incident.sync(client=client, incident_id=incident, body=body)
+    assert isinstance(answer, IncidentSaved)
+    return answer.profile_version
+
+
+def first_high(client: AuthenticatedClient) -> tuple[str, Role | None, datetime | None] | None:
+    worklist = list_incidents.sync(client=client)
+    assert isinstance(worklist, Worklist)
+    for item in worklist.incidents:
+        if item.current_grade is Grade.HIGH:
+            due = item.next_deadline.due_at if item.next_deadline else None
+            return item.incident_id, item.required_role, due
+    return None
+'''
+
+
+def test_the_generated_client_types_the_incident_routes(generated: Path) -> None:
+    """Issue 20: a PUT that created answered None in a generated client, and the worklist's
+    grades, roles and instants were plain strings."""
+    run = _mypy(generated, INCIDENT_SCRIPT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    wrong = _mypy(
+        generated,
+        INCIDENT_SCRIPT.replace(
+            "-> tuple[str, Role | None, datetime | None]", "-> tuple[str, str | None, str | None]"
+        ),
+    )
+    assert wrong.returncode == 1
+
+
+def test_a_put_that_creates_gives_the_generated_client_an_object(generated: Path, tmp_path: Path) -> None:
+    """Issue 20: the 201 of PUT had no schema, so the generated client returned None on create."""
+    sys.path.insert(0, str(generated))
+    try:
+        from misper_client import AuthenticatedClient  # type: ignore[import-not-found]
+        from misper_client.api.incidents import put_incident  # type: ignore[import-not-found]
+        from misper_client.models import IncidentProfile, IncidentSaved  # type: ignore[import-not-found]
+
+        api = make_api(tmp_path)
+        with api.client:
+            api.client.headers["Authorization"] = f"Bearer {api.keys['control_room']}"
+            client = AuthenticatedClient(base_url="http://testserver", token=api.keys["control_room"])
+            client.set_httpx_client(api.client)
+            body = IncidentProfile.from_dict({"child": {"child_id": "C-1", "age_years": 13}})
+            created = put_incident.sync(client=client, incident_id="SUF-1", body=body)
+            again = put_incident.sync(client=client, incident_id="SUF-1", body=body)
+    finally:
+        sys.path.remove(str(generated))
+        for name in [m for m in sys.modules if m.split(".")[0] == "misper_client"]:
+            del sys.modules[name]
+    assert isinstance(created, IncidentSaved) and created.created and created.profile_version == 1
+    assert isinstance(again, IncidentSaved) and not again.created
