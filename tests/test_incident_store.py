@@ -82,6 +82,11 @@ def test_retries_are_harmless_and_conflicts_refused(live: Api) -> None:
         "added": [],
         "repeated": [event["id"]],
         "event_count": 12,
+        "status": "closed",
+        "current_grade": "high",
+        "required_role": "cid_supervisor",
+        "next_deadline": None,
+        "next_change_at": None,
     }
     # The same instant written with another offset is the same event.
     same_instant = {**event, "at": "2023-07-12T01:40:00+00:00"}
@@ -261,7 +266,7 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
     assert again.returncode == 0 and again.stdout == first.stdout
     with sa.create_engine(f"sqlite:///{tmp_path / 'misper.db'}").connect() as db:
         assert db.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
-        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_nothing_about_the_child_reaches_the_log(live: Api, caplog: pytest.LogCaptureFixture) -> None:

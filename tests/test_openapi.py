@@ -68,6 +68,7 @@ def test_operations_have_stable_ids_and_say_who_may_call_them(api) -> None:
         ("/v1/policies", "get"): "listPolicies",
         ("/v1/policies/{policy_id}", "get"): "getPolicy",
         ("/v1/incidents/{incident_id}", "put"): "putIncident",
+        ("/v1/incidents/{incident_id}", "get"): "getIncident",
         ("/v1/incidents/{incident_id}/events", "post"): "appendEvents",
         ("/v1/incidents/{incident_id}/evaluation", "get"): "getIncidentEvaluation",
         ("/v1/incidents", "get"): "listIncidents",

@@ -44,19 +44,14 @@ class WorklistEntry:
     next_owner: str | None = None
     next_due_at: int | None = None
     next_due_text: str | None = None
+    next_change_at: int | None = None
+    next_change_text: str | None = None
 
 
 class IncidentSaved(BaseModel):
     incident_id: str
     created: bool
     profile_version: int
-
-
-class EventsAppended(BaseModel):
-    incident_id: str
-    added: list[str]  # ids stored by this request
-    repeated: list[str]  # ids already stored with the same content (acknowledged again)
-    event_count: int
 
 
 class NextDuty(BaseModel):
@@ -67,6 +62,18 @@ class NextDuty(BaseModel):
     overdue: bool
 
 
+class EventsAppended(BaseModel):
+    incident_id: str
+    added: list[str]  # ids stored by this request
+    repeated: list[str]  # ids already stored with the same content (acknowledged again)
+    event_count: int
+    status: Literal["open", "closed"]
+    current_grade: Grade | None
+    required_role: Role | None
+    next_deadline: NextDuty | None
+    next_change_at: Instant | None
+
+
 class WorklistItem(BaseModel):
     incident_id: str
     status: Literal["open", "closed"]
@@ -74,6 +81,7 @@ class WorklistItem(BaseModel):
     current_grade: Grade | None
     required_role: Role | None
     next_deadline: NextDuty | None
+    next_change_at: Instant | None
 
 
 class Worklist(BaseModel):
@@ -109,4 +117,16 @@ class AuditTrail(BaseModel):
     decisions: list[Decision]
 
 
-MODELS = (IncidentProfile, EventBatch, IncidentSaved, EventsAppended, Worklist, AuditTrail)
+class StoredIncident(BaseModel):
+    """GET /v1/incidents/{id}: what a control-room system needs to resynchronise."""
+
+    incident_id: str
+    status: Literal["open", "closed"]
+    profile_version: int
+    child: Child
+    policy: str | None
+    events: list[Event]  # as stored, in the order stored, corrections included
+    next_change_at: Instant | None
+
+
+MODELS = (IncidentProfile, EventBatch, IncidentSaved, EventsAppended, Worklist, AuditTrail, StoredIncident)

@@ -32,6 +32,9 @@ incidents = sa.Table(
     sa.Column("next_owner", sa.String(40), nullable=True),
     sa.Column("next_due_at", sa.BigInteger, nullable=True),
     sa.Column("next_due_text", sa.String(40), nullable=True),
+    # When the evaluation at the last event would next change by the clock alone (migration 0002).
+    sa.Column("next_change_at", sa.BigInteger, nullable=True),
+    sa.Column("next_change_text", sa.String(40), nullable=True),
     sa.Index("worklist", "status", "next_due_at"),
 )
 

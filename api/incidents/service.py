@@ -128,12 +128,15 @@ def append_events(
                 ) from None
             rows.add_events(incident_id, merged.added, now)
             rows.write_entry(incident_id, len(stored) + len(merged.added), entry)
+            incident = rows.incident(incident_id)
+    item = _worklist_item(dict(incident._mapping), _epoch(now))
     return _dump(
         {
             "incident_id": incident_id,
             "added": [e["id"] for e in merged.added],
             "repeated": merged.repeated,
             "event_count": len(stored) + len(merged.added),
+            **{k: v for k, v in item.items() if k not in ("incident_id", "events")},
         }
     )
 
@@ -258,6 +261,8 @@ def entry_of(timeline: Timeline, result: Evaluation) -> WorklistEntry:
         next_owner=nxt.owner if nxt else None,
         next_due_at=_epoch(nxt.due_at) if nxt else None,
         next_due_text=nxt.due_at if nxt else None,
+        next_change_at=_epoch(result.next_change_at) if result.next_change_at else None,
+        next_change_text=result.next_change_at,
     )
 
 
@@ -322,26 +327,49 @@ def worklist(store: IncidentStore, status: str, page: int, per_page: int, now: i
     """A page of the worklist; a next duty is overdue when it was due at or before ``now``."""
     with store.reading() as rows:
         found, total = rows.worklist(status, page, per_page)
-    items = [
-        {
-            "incident_id": r["incident_id"],
-            "status": r["status"],
-            "events": r["event_count"],
-            "current_grade": r["current_grade"],
-            "required_role": r["required_role"],
-            "next_deadline": None
-            if r["next_deadline"] is None
-            else {
-                "id": r["next_deadline"],
-                "occurrence": r["next_occurrence"],
-                "owner": r["next_owner"],
-                "due_at": r["next_due_text"],
-                "overdue": r["next_due_at"] <= now,
-            },
-        }
-        for r in found
-    ]
+    items = [_worklist_item(r, now) for r in found]
     return _dump({"status": status, "page": page, "per_page": per_page, "total": total, "incidents": items})
+
+
+def _worklist_item(r: dict[str, Any], now: int) -> dict[str, Any]:
+    """An incident's row as the worklist (and an append's answer) shows it; its next duty is
+    overdue when it was due at or before ``now``."""
+    return {
+        "incident_id": r["incident_id"],
+        "status": r["status"],
+        "events": r["event_count"],
+        "current_grade": r["current_grade"],
+        "required_role": r["required_role"],
+        "next_deadline": None
+        if r["next_deadline"] is None
+        else {
+            "id": r["next_deadline"],
+            "occurrence": r["next_occurrence"],
+            "owner": r["next_owner"],
+            "due_at": r["next_due_text"],
+            "overdue": r["next_due_at"] <= now,
+        },
+        "next_change_at": r["next_change_text"],
+    }
+
+
+def stored_incident(store: IncidentStore, incident_id: str) -> bytes:
+    """The incident as stored: its current profile, every event in the order stored (corrections
+    included) and its next change by the clock, so a control-room system can resynchronise."""
+    with store.reading() as rows:
+        incident = _known(rows.incident(incident_id), incident_id)
+        profile = rows.profile(incident_id, incident.profile_version)
+        events = [json.loads(text) for text in rows.events(incident_id).values()]
+    body = {
+        "incident_id": incident_id,
+        "status": incident.status,
+        "profile_version": int(incident.profile_version),
+        "child": profile.child,
+        "policy": profile.policy,
+        "events": events,
+        "next_change_at": incident.next_change_text,
+    }
+    return _dump(body)
 
 
 def decisions(store: IncidentStore, incident_id: str, page: int, per_page: int) -> bytes:

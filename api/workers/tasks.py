@@ -101,6 +101,10 @@ def worklist(url: str, status: str, page: int, per_page: int) -> bytes:
     return service.worklist(IncidentStore(url), status, page, per_page, int(time.time()))
 
 
+def stored_incident(url: str, incident_id: str) -> bytes:
+    return service.stored_incident(IncidentStore(url), incident_id)
+
+
 def decisions(url: str, incident_id: str, page: int, per_page: int) -> bytes:
     return service.decisions(IncidentStore(url), incident_id, page, per_page)
 

@@ -105,6 +105,28 @@ async def append_events(
 
 @READERS.route(
     router.get,
+    "/{incident_id}",
+    operation_id="getIncident",
+    dependencies=[Depends(only_query())],
+    responses={
+        **json_response("StoredIncident", "The incident as stored: profile, events, status, next change"),
+        **problems(401, 403, 404, 422, 429, 503),
+    },
+)
+async def get_incident(
+    request: Request, incident_id: IncidentId, settings: SettingsDep, pools: PoolsDep
+) -> Response:
+    """The incident as stored: its current child profile, every event in the order stored
+    (corrections included), whether it is open, and when its evaluation next changes by the
+    clock, so a control-room system that lost its state can resynchronise."""
+    _remember(request, incident_id)
+    stored = await pools.small.run(tasks.incident_size, settings.store_url, incident_id)
+    answer = await pools.lane(0, stored).run(tasks.stored_incident, settings.store_url, incident_id)
+    return Response(answer, media_type="application/json")
+
+
+@READERS.route(
+    router.get,
     "/{incident_id}/evaluation",
     operation_id="getIncidentEvaluation",
     dependencies=[Depends(only_query("as_of"))],
