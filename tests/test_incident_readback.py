@@ -8,17 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.api import Api
-from tests.support.timelines import report_timeline
+from tests.support.timelines import GRADED_MEDIUM, REPORT_EVENT, report_timeline
 
 CHILD = {"child_id": "C-58213", "age_years": 13}
-REPORT = {"id": "r", "type": "report_received", "at": "2023-07-11T19:40:00+01:00", "by": "call_handler"}
-GRADED = {
-    "id": "g",
-    "type": "risk_graded",
-    "at": "2023-07-11T19:50:00+01:00",
-    "by": "control_room_supervisor",
-    "grade": "medium",
-}
+REPORT = REPORT_EVENT
+GRADED = GRADED_MEDIUM
 
 
 def _put(api: Api, incident: str) -> None:

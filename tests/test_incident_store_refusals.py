@@ -11,16 +11,11 @@ from typing import Any
 import pytest
 
 from tests.support.api import PROBLEM, Api, make_api
+from tests.support.timelines import GRADED_MEDIUM, REPORT_EVENT
 
 CHILD = {"child_id": "C-58213", "age_years": 14}
-REPORT = {"id": "r", "type": "report_received", "at": "2023-07-11T19:40:00+01:00", "by": "call_handler"}
-GRADED = {
-    "id": "g",
-    "type": "risk_graded",
-    "at": "2023-07-11T19:50:00+01:00",
-    "by": "control_room_supervisor",
-    "grade": "medium",
-}
+REPORT = REPORT_EVENT
+GRADED = GRADED_MEDIUM
 
 
 @pytest.fixture

@@ -7,6 +7,16 @@ from typing import Any
 
 from misper.engine import evaluate, parse_timeline
 
+# A stored incident's first events, as a control room appends them.
+REPORT_EVENT = {"id": "r", "type": "report_received", "at": "2023-07-11T19:40:00+01:00", "by": "call_handler"}
+GRADED_MEDIUM = {
+    "id": "g",
+    "type": "risk_graded",
+    "at": "2023-07-11T19:50:00+01:00",
+    "by": "control_room_supervisor",
+    "grade": "medium",
+}
+
 
 def report_timeline(events: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
     """A minimal valid timeline: a report at 19:40 BST plus the given events."""
