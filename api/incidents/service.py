@@ -86,11 +86,14 @@ def _save_profile(
             and Child.model_validate_json(json.dumps(current.child)) == asked.child
         ):
             return False, version
+        rows.add_profile(incident_id, version + 1, profile, now)
         stored = rows.events(incident_id)
         if stored:
-            body, _ = assemble(
-                incident_id, profile, [*map(json.loads, stored.values())], rows.episodes(incident)
-            )
+            # Judged as now stored (the child's id, and so its other episodes, may have changed);
+            # a profile the events cannot be judged with rolls the whole transaction back.
+            incident = rows.incident(incident_id)
+            events = [*map(json.loads, stored.values())]
+            body, _ = assemble(incident_id, profile, events, rows.episodes(incident))
             try:
                 entry = worklist_entry(registry, body)
             except InvalidTimeline as exc:
@@ -98,7 +101,6 @@ def _save_profile(
                     "this profile would make the incident's stored timeline invalid", exc.errors
                 ) from None
             rows.write_entry(incident_id, len(stored), entry)
-        rows.add_profile(incident_id, version + 1, profile, now)
         return False, version + 1
 
 
