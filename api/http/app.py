@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
         description="Risk grading and supervision deadlines for children reported missing (contract v1). "
         "Every route but /healthz and /readyz needs an API key as a bearer token.",
         lifespan=lifespan,
-        docs_url=None,  # served from the installed package's assets instead (api/routes/pages.py)
+        docs_url=None,  # served from the installed package's assets instead (api/http/routes/pages.py)
         redoc_url=None,
     )
     app.state.settings = settings

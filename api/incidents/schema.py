@@ -1,5 +1,5 @@
 """The incident store's tables (SQLAlchemy Core). The schema itself is made and changed only by
-the migrations in api/store/migrations; these definitions are what the code reads and writes.
+the migrations in api/incidents/migrations; these definitions are what the code reads and writes.
 
 Events and decisions are append-only: no code path updates or deletes a row of either."""
 
