@@ -54,7 +54,10 @@ def test_servers_starting_together_on_a_new_postgresql_database_all_start(pg_clu
         ]
         outcomes = [proc.communicate(timeout=120) for proc in starting]
         assert [proc.returncode for proc in starting] == [0, 0, 0, 0], [err[-300:] for _, err in outcomes]
-        assert sorted(out.strip() for out, _ in outcomes) == ["0", "0", "0", "1"]  # one made the tables
+        applied = sorted(int(out) for out, _ in outcomes)
+        assert (
+            applied[:3] == [0, 0, 0] and applied[3] > 0
+        )  # one migrated the database, the others found it done
 
 
 def test_a_second_server_on_one_sqlite_database_is_refused(tmp_path: Path) -> None:

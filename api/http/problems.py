@@ -125,8 +125,25 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTP_TITLES.get(exc.status_code, "Request failed")
         detail = exc.detail if isinstance(exc.detail, str) else title
         slug = title.lower().replace(" ", "_")
-        return problem_response(ApiProblem(exc.status_code, slug, title, detail, headers=exc.headers))
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
+        return problem_response(ApiProblem(exc.status_code, slug, title, detail, headers=headers))
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route of the app takes at this path: Starlette's own Allow names only
+    the first route that matched the path, while one path may have a route per method (the
+    incidents' GET and PUT)."""
+    path = request.url.path
+    methods = {
+        method
+        for route in request.app.routes
+        if getattr(route, "path_regex", None) is not None and route.path_regex.match(path)
+        for method in getattr(route, "methods", None) or ()
+    }
+    return ", ".join(sorted(methods))
