@@ -97,3 +97,9 @@ def test_reading_back_needs_a_reader_and_a_stored_incident(api: Api) -> None:
     _put(api, "I-1")
     assert api.client.get("/v1/incidents/I-1", headers=api.auth("trainer")).status_code == 403
     assert api.client.get("/v1/incidents/I-1").status_code == 401
+
+
+def test_a_405_names_every_method_the_incident_path_takes(api: Api) -> None:
+    """The path has a route per method (GET beside PUT): the Allow header names both."""
+    answer = api.client.request("OPTIONS", "/v1/incidents/I-1", headers=api.auth("control_room"))
+    assert answer.status_code == 405 and answer.headers["allow"] == "GET, PUT"

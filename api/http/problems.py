@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from misper.api.http import problem_types
 from misper.api.incidents.service import IncidentConflict, IncidentFull, UnknownIncident
@@ -139,11 +140,9 @@ def _allowed(request: Request) -> str:
     """Every method some route of the app takes at this path: Starlette's own Allow names only
     the first route that matched the path, while one path may have a route per method (the
     incidents' GET and PUT)."""
-    path = request.url.path
-    methods = {
-        method
-        for route in request.app.routes
-        if getattr(route, "path_regex", None) is not None and route.path_regex.match(path)
-        for method in getattr(route, "methods", None) or ()
-    }
-    return ", ".join(sorted(methods))
+    methods = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.append(method)
+    return ", ".join(methods)
