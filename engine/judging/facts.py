@@ -311,6 +311,26 @@ def _gap_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
     return out
 
 
+def next_gap_entry(policy: Policy, ctx: Context) -> int | None:
+    """C3: the instant after as_of at which a high-risk period still open at as_of would enter a
+    night's intelligence gap it has not yet entered (a new intel_gap fact), if it stays open."""
+    if not policy.has("intelligence_cover_until"):
+        return None
+    periods = _high_periods(ctx)
+    if not periods or periods[-1][1] != ctx.as_of:
+        return None
+    tz = policy.meta.timezone
+    cover_until, cover_from = policy.intelligence_gap
+    nights = {
+        n
+        for start, end in periods
+        for n, _ in local_window_entries(start.at, end, tz, cover_until, cover_from)
+    }
+    # Two local days always hold the start of the next night's gap, whatever the clocks do.
+    ahead = local_window_entries(ctx.as_of + 1, ctx.as_of + 2 * 86_400, tz, cover_until, cover_from)
+    return next((entered for night, entered in ahead if night not in nights), None)
+
+
 def _gap_fact(e: Ev, at: int, tz: str) -> Fact:
     return Fact(
         f"intel_gap:high_period:{at}",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from misper.engine.clock.context import Context, Ev, build_context
 from misper.engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change
@@ -19,7 +20,7 @@ from misper.engine.contract.evaluation import (
     RepeatMissing,
 )
 from misper.engine.contract.parse import BROKEN
-from misper.engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
+from misper.engine.contract.timeline import RANGE_MESSAGE, Child, Timeline, in_range
 from misper.engine.contract.vocabulary import (
     GRADE_OF,
     GRADE_RANK,
@@ -33,8 +34,8 @@ from misper.engine.contract.vocabulary import (
 from misper.engine.errors import FieldError, InvalidTimeline
 from misper.engine.judging.explain import check_code
 from misper.engine.judging.explain import trace as explain
-from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id
-from misper.engine.judging.grading import count_repeat, recommend
+from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id, next_gap_entry
+from misper.engine.judging.grading import Recommendation, RepeatCount, count_repeat, recommend
 from misper.engine.judging.wording import change_phrase, event_phrase
 from misper.engine.localtime import human_duration, human_local, iso_local, to_epoch
 from misper.engine.policy.model import Policy
@@ -79,20 +80,9 @@ def evaluate(
     moment = judged_at(timeline, as_of)
     check_as_of(timeline, moment)
     ctx = build_context(timeline, moment)
-    deadlines = compute_deadlines(policy, ctx, timeline.child)
-    repeat = count_repeat(policy, ctx, timeline.child)
-    rec = recommend(policy, timeline.child, repeat)
-    # A trace lists every fact, and a rule clock reads facts the rules may not: then all are built.
-    admits = None if trace or why_not or policy.clocks else RULE_SESSION.gate(policy).admits
-    facts = build_facts(policy, ctx, timeline.child, deadlines, repeat, rec, admits)
-    matches = RULE_SESSION.run(policy, (f.message() for f in facts))
-    by_id = {f.id: f for f in facts}
-    by_deadline = {deadline_fact_id(d): d for d in deadlines}
+    judged = _judge(policy, ctx, timeline.child, every_fact=bool(trace or why_not))
+    deadlines, repeat, rec, findings = judged.deadlines, judged.repeat, judged.rec, judged.findings
     tz = policy.meta.timezone
-    findings = sorted(
-        (_finding(policy, ctx, m, by_id, by_deadline) for m in matches),
-        key=lambda f: _finding_order(policy, f),
-    )
     # The engine builds its own output from checked values: trusted() skips re-validation.
     return Evaluation.trusted(
         incident_id=timeline.incident_id,
@@ -100,7 +90,7 @@ def evaluate(
         engine=ENGINE,
         as_of=iso_local(ctx.as_of, tz),
         mode="complete" if ctx.complete else "live",
-        next_change_at=_next_change(policy, deadlines, facts, ctx),
+        next_change_at=_next_change(policy, timeline.child, ctx, judged),
         grade=GradeView.trusted(
             current=GRADE_OF[ctx.current_grade] if ctx.current_grade else None,
             recommended=GRADE_OF[rec.grade],
@@ -117,7 +107,7 @@ def evaluate(
         deadlines=[_deadline(policy, d, ctx) for d in sorted(deadlines, key=_deadline_order(policy))],
         findings=findings,
         notes=_notes(policy, ctx),
-        trace=explain(policy, facts, matches, why_not) if trace or why_not else None,
+        trace=explain(policy, judged.facts, judged.matches, why_not) if trace or why_not else None,
     )
 
 
@@ -135,15 +125,71 @@ def check_as_of(timeline: Timeline, moment: datetime, name: str = "as_of", param
         raise InvalidTimeline(BROKEN, [FieldError(name, problem, parameter=parameter)])
 
 
-def _next_change(
-    policy: Policy, deadlines: list[DeadlineResult], facts: list[Fact], ctx: Context
-) -> str | None:
-    """None for a complete record: nothing in it changes any more."""
+class _Judged(NamedTuple):
+    deadlines: list[DeadlineResult]
+    repeat: RepeatCount
+    rec: Recommendation
+    facts: list[Fact]
+    matches: list[Match]
+    findings: list[Finding]
+
+
+def _judge(policy: Policy, ctx: Context, child: Child, every_fact: bool = False) -> _Judged:
+    deadlines = compute_deadlines(policy, ctx, child)
+    repeat = count_repeat(policy, ctx, child)
+    rec = recommend(policy, child, repeat)
+    # A trace lists every fact, and a rule clock reads facts the rules may not: then all are built.
+    admits = None if every_fact or policy.clocks else RULE_SESSION.gate(policy).admits
+    facts = build_facts(policy, ctx, child, deadlines, repeat, rec, admits)
+    matches = RULE_SESSION.run(policy, (f.message() for f in facts))
+    by_id = {f.id: f for f in facts}
+    by_deadline = {deadline_fact_id(d): d for d in deadlines}
+    findings = sorted(
+        (_finding(policy, ctx, m, by_id, by_deadline) for m in matches),
+        key=lambda f: _finding_order(policy, f),
+    )
+    return _Judged(deadlines, repeat, rec, facts, matches, findings)
+
+
+# The instants at which a rule clock or a new night of a high-risk period may change the findings
+# are each tried (one evaluation each) before the earliest deadline change; after this many, the
+# next one is given unchecked (an early next_change_at costs a caller one needless look).
+CLOCK_CHECKS = 8
+
+
+def _next_change(policy: Policy, child: Child, ctx: Context, judged: _Judged) -> str | None:
+    """The earliest instant after as_of at which the statuses, finding codes, severities or
+    evidence would change by the clock alone, on the events known at as_of; None for a complete
+    record (nothing in it changes any more) or when nothing would.
+
+    A deadline's status changes exactly when it becomes due soon or falls due. A rule comparing
+    as_of with an instant, or a high-risk period entering another night's intelligence gap, may
+    change the findings: each such instant before the deadlines' is tried, with the same events
+    judged there, and kept if anything changed."""
     if ctx.complete:
         return None
-    instants = [t for t in (next_change(policy, deadlines, ctx.as_of),) if t is not None]
-    instants += rule_clock_instants(policy, facts, ctx.as_of)
-    return iso_local(min(instants), policy.meta.timezone) if instants else None
+    exact = next_change(policy, judged.deadlines, ctx.as_of)
+    maybe = set(rule_clock_instants(policy, judged.facts, ctx.as_of))
+    gap = next_gap_entry(policy, ctx)
+    if gap is not None:
+        maybe.add(gap)
+    before = _clock_signature(judged)
+    found = exact
+    for n, at in enumerate(sorted(t for t in maybe if exact is None or t < exact)):
+        later = replace(ctx, as_of=at, end=at)
+        if n == CLOCK_CHECKS or _clock_signature(_judge(policy, later, child)) != before:
+            found = at
+            break
+    return iso_local(found, policy.meta.timezone) if found is not None else None
+
+
+def _clock_signature(judged: _Judged) -> tuple[Any, ...]:
+    """What next_change_at watches: every deadline's status and every finding's code, clause,
+    severity and evidence (not its wording, such as how long a duty has been overdue)."""
+    return (
+        [(d.spec.id, d.occurrence, d.status) for d in judged.deadlines],
+        sorted((f.code, f.clause, f.severity, f.rule, tuple(f.evidence)) for f in judged.findings),
+    )
 
 
 def rule_clocks(timeline: Timeline, policy: Policy, moment: datetime) -> list[int]:
@@ -167,9 +213,7 @@ def rule_clock_instants(policy: Policy, facts: list[Fact], as_of: int) -> list[i
     for clock in policy.clocks:
         for f in facts:
             if f.kind == clock.kind:
-                at = int(f.fields[clock.field]) + clock.offset
-                if at > as_of:
-                    out.append(at)
+                out += [at for at in clock.instants(int(f.fields[clock.field])) if at > as_of]
     return out
 
 

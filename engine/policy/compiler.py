@@ -41,14 +41,27 @@ DURATION_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 CLOCK_FIELD = ("incident", "as_of")  # comparing a time with this makes a rule depend on as_of
 
 
+# A comparison read the other way round: ``x.at lt $incident.as_of`` holds when as_of gt x.at.
+FLIPPED = {"eq": "eq", "ne": "ne", "lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
+
+
 @dataclass(frozen=True)
 class Clock:
-    """An instant a rule compares as_of with: ``alias.field + offset`` seconds (for the next
-    instant at which an evaluation may change by the clock alone)."""
+    """A rule comparing as_of with an instant: ``as_of OP fact.field + offset`` seconds (a
+    comparison written the other way round is stored turned about), for the instants at which
+    an evaluation may change by the clock alone."""
 
     kind: str
     field: str
     offset: int
+    op: str = "gte"
+
+    def instants(self, at: int) -> tuple[int, ...]:
+        """The first instants at which the comparison's answer changes, for a fact's ``at``: as_of
+        gte T turns true at T and as_of lt T false at T; gt and lte change a second later (the
+        engine counts whole seconds); eq and ne change at T and again a second later."""
+        t = at + self.offset
+        return {"gte": (t,), "lt": (t,), "gt": (t + 1,), "lte": (t + 1,)}.get(self.op, (t, t + 1))
 
 
 @dataclass
@@ -184,6 +197,7 @@ class _Field:
             right = self._literal(operand)
         if right is _BAD:
             return None
+        self._clock(op, operand)
         durable_op = OPERATORS[op]
         return {self.name: right} if durable_op is None else {durable_op: {self.name: right}}
 
@@ -206,16 +220,27 @@ class _Field:
             self.problems.add("", bad)
             return _BAD
         ref: dict[str, Any] = {alias: other}
-        offset = 0
         if duration:
             seconds = self._duration(duration)
             if seconds is None:
                 return _BAD
-            offset = seconds if sign == "+" else -seconds
             ref = {"$add" if sign == "+" else "$sub": {"$l": ref, "$r": seconds}}
-        if FACT_FIELDS[kind][other] == INSTANT and (self.kind, self.name) == CLOCK_FIELD:
-            self.when.clocks.append(Clock(kind, other, offset))
         return ref
+
+    def _clock(self, op: str, operand: Any) -> None:
+        """A comparison of as_of with an instant (either way round) makes the rule a clock."""
+        match = EXPRESSION.match(operand) if isinstance(operand, str) else None
+        if match is None or self.allowed != INSTANT:
+            return
+        alias, other, sign, duration = match.group("alias", "field", "sign", "duration")
+        kind = self.when.kinds[alias]
+        seconds = self._duration(duration) if duration else 0
+        offset = (seconds or 0) * (-1 if sign == "-" else 1)
+        if (self.kind, self.name) == CLOCK_FIELD and FACT_FIELDS[kind][other] == INSTANT:
+            self.when.clocks.append(Clock(kind, other, offset, op))
+        elif (kind, other) == CLOCK_FIELD:
+            # field OP as_of + offset, i.e. as_of FLIPPED(OP) field - offset
+            self.when.clocks.append(Clock(self.kind, self.name, -offset, FLIPPED[op]))
 
     def _duration(self, name: str) -> int | None:
         bad = unknown("parameter", name, self.params)
