@@ -345,3 +345,23 @@ def test_a_rule_at_field_must_be_an_instant_of_its_fact(copy_of_policy: Path) ->
     assert found["suffolk-2023-02/found.yaml: rule F2.voice-of-child-missing: at"].startswith(
         "unknown instant of fact 'event' 'by'"
     )
+
+
+def test_the_escalation_chain_is_data_checked_at_load(copy_of_policy: Path) -> None:
+    """Alerts: who is told next, and after how long, is policy data; a role that is not one, a
+    parameter that is not a duration and a chain that comes back on itself are refused."""
+    policy = load_policy(copy_of_policy)
+    assert policy.escalation("call_handler") == ("control_room_supervisor", 600)
+    assert policy.escalation("cid_supervisor") is None
+    assert policy.parameters["escalate_from_inspector"].provenance == "assumed"
+
+    def break_chain(data: dict) -> None:
+        data["escalation"]["sergant"] = {"to": "inspector", "after": "escalate_from_sergeant"}
+        data["escalation"]["inspector"] = {"to": "cid_supervisor", "after": "due_soon_share"}
+        data["escalation"]["cid_supervisor"] = {"to": "call_handler", "after": "escalate_from_inspector"}
+
+    edit(copy_of_policy, "policy.yaml", break_chain)
+    found = problems(copy_of_policy)
+    assert "sergant" in found["suffolk-2023-02/policy.yaml: escalation.sergant"]
+    assert "not a duration" in found["suffolk-2023-02/policy.yaml: escalation.inspector.after"]
+    assert "comes back" in found["suffolk-2023-02/policy.yaml: escalation.cid_supervisor"]

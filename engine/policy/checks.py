@@ -16,7 +16,7 @@ from misper.engine.contract.vocabulary import (
     RiskFactor,
     Role,
 )
-from misper.engine.policy.compiler import template_fields
+from misper.engine.policy.compiler import duration_seconds, template_fields
 from misper.engine.policy.faults import Faults
 from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, Trigger
 from misper.engine.policy.names import unknown
@@ -81,6 +81,7 @@ def check_meta(
         problems.add(f"policy.yaml: oversight.{grade}", unknown("grade", grade, Grade))
         problems.add(f"policy.yaml: oversight.{grade}", unknown("deadline", deadline_id, ids))
     check_messages(meta.deadline_messages, "policy.yaml: deadline_messages", problems, required=True)
+    check_escalation(meta, params, problems)
     try:
         fields = template_fields(meta.below_high_reason)
     except ValueError as exc:
@@ -103,6 +104,25 @@ def check_meta(
             )
         if not meaning.strip():
             problems.add(where, "needs a sentence saying what the code means")
+
+
+def check_escalation(meta: PolicyMeta, params: dict[str, Parameter], problems: Faults) -> None:
+    """Each step names two roles and a duration parameter; following the steps from any role ends
+    (a chain that came back to a role would escalate for ever)."""
+    for role, step in meta.escalation.items():
+        where = f"policy.yaml: escalation.{role}"
+        problems.add(where, unknown("role", role, Role))
+        problems.add(f"{where}.to", unknown("role", step.to, Role))
+        bad = unknown("parameter", step.after, params)
+        if bad is None and duration_seconds(params[step.after]) is None:
+            bad = f"{step.after!r} is not a duration (minutes, hours or days)"
+        problems.add(f"{where}.after", bad)
+        seen, at = [role], step.to
+        while at in meta.escalation and at not in seen:
+            seen.append(at)
+            at = meta.escalation[at].to
+        if at in seen:
+            problems.add(where, "the chain comes back to a role it passed: " + " -> ".join([*seen, at]))
 
 
 def check_messages(messages: Any, where: str, problems: Faults, required: bool = False) -> None:

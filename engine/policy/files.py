@@ -156,6 +156,14 @@ class TestDefaults(_Spec):
     child: dict[str, Any]
 
 
+class EscalationStep(_Spec):
+    """Who is told next when an alert on a duty gone due to ``from`` (the key in ``escalation``)
+    is not acknowledged within the duration parameter ``after``."""
+
+    to: str
+    after: str
+
+
 class PolicyMeta(_Spec):
     id: str
     title: str
@@ -173,4 +181,6 @@ class PolicyMeta(_Spec):
     deadline_severity: DeadlineSeverity = DeadlineSeverity()
     # The policy's own finding codes, with what each means; contract v1's codes are reserved.
     finding_codes: dict[str, str] = Field(default_factory=dict)
+    # Alerts: a role's next role up, and how long an alert may wait unacknowledged before it is told.
+    escalation: dict[str, EscalationStep] = Field(default_factory=dict)
     test_defaults: TestDefaults

@@ -99,6 +99,12 @@ class Policy:
     def seconds(self, name: str) -> int:
         return self.durations[name]
 
+    def escalation(self, role: str) -> tuple[str, int] | None:
+        """Alerts: the role told next when an alert on a duty gone due to ``role`` waits
+        unacknowledged, and after how many seconds; None at the top of a chain."""
+        step = self.meta.escalation.get(role)
+        return (step.to, self.seconds(step.after)) if step else None
+
     @cached_property
     def durations(self) -> dict[str, int]:
         """Each duration parameter in seconds."""
