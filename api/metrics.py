@@ -52,3 +52,28 @@ OPEN_INCIDENTS = Gauge(
     "Stored incidents not yet closed (read from the store when scraped).",
     registry=REGISTRY,
 )
+ALERT_ATTEMPTS = Counter(
+    "misper_alert_delivery_attempts",
+    "Webhook delivery attempts made by this process, by outcome (delivered, retry, failed).",
+    ["outcome", "process"],
+    registry=REGISTRY,
+)
+ALERT_ATTEMPT_SECONDS = Histogram(
+    "misper_alert_delivery_seconds",
+    "Time a receiver took to answer a delivery attempt (or to fail it).",
+    ["process"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+ALERT_PASSES = Counter(
+    "misper_alert_dispatcher_passes",
+    "Passes of the alert dispatcher (judging due incidents, escalating, claiming deliveries), by result.",
+    ["result", "process"],
+    registry=REGISTRY,
+)
+ALERT_LAG = Gauge(
+    "misper_alert_dispatcher_lag_seconds",
+    "How late the dispatcher's last pass began after the earliest alert work it found due.",
+    ["process"],
+    registry=REGISTRY,
+)

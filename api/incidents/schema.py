@@ -35,7 +35,11 @@ incidents = sa.Table(
     # When the evaluation at the last event would next change by the clock alone (migration 0002).
     sa.Column("next_change_at", sa.BigInteger, nullable=True),
     sa.Column("next_change_text", sa.String(40), nullable=True),
+    # Alerts (migration 0003): the next wall-clock instant to judge the incident at for alerts (now,
+    # after an append; else when its evaluation next changes by the clock; null: never).
+    sa.Column("alert_check_at", sa.BigInteger, nullable=True),
     sa.Index("worklist", "status", "next_due_at"),
+    sa.Index("alert_checks", "status", "alert_check_at"),
 )
 
 profiles = sa.Table(
@@ -76,4 +80,94 @@ decisions = sa.Table(
     sa.Column("profile_version", sa.Integer, nullable=False),
     sa.Column("previous_episodes", sa.Text, nullable=False),  # JSON: the stored episodes counted
     sa.Column("result_sha256", sa.String(64), nullable=False),
+)
+
+# Alerts (migration 0003). An alert is one transition of one incident, under an id worked out from
+# the transition itself, unique here: however many servers see it, it is stored once.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("seq", Serial, primary_key=True, autoincrement=True),  # the stream's event id
+    sa.Column("alert_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("incident_id", sa.String(200), sa.ForeignKey("incidents.incident_id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # due_soon, due, finding, escalated
+    sa.Column("deadline", sa.String(100), nullable=True),
+    sa.Column("occurrence", sa.Integer, nullable=True),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("clause", sa.String(20), nullable=False),
+    sa.Column("owner", sa.String(40), nullable=True),
+    sa.Column("due_at", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("escalates", sa.String(40), nullable=True),
+    sa.Column("policy_id", sa.String(200), nullable=False),
+    sa.Column("raised_at", sa.String(40), nullable=False),
+    sa.Column("raised_epoch", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # open, acknowledged
+    sa.Column("escalate_at", sa.BigInteger, nullable=True),  # null: never (acknowledged, or none above)
+    sa.Column("acknowledged_at", sa.String(40), nullable=True),
+    sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index("alerts_by_incident", "incident_id"),
+    sa.Index("alerts_to_escalate", "status", "escalate_at"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("subscription_id", sa.String(40), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),  # whsec_..., to sign each delivery
+    sa.Column("roles", sa.Text, nullable=False),  # JSON lists; empty: every one
+    sa.Column("severities", sa.Text, nullable=False),
+    sa.Column("kinds", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("delivery_id", Serial, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.String(40), sa.ForeignKey("alerts.alert_id"), nullable=False),
+    sa.Column(
+        "subscription_id", sa.String(40), sa.ForeignKey("subscriptions.subscription_id"), nullable=False
+    ),
+    sa.Column("webhook_id", sa.String(40), nullable=False),  # the same for every attempt
+    sa.Column("status", sa.String(20), nullable=False),  # pending, delivered, failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # When the next attempt is due (wall clock, seconds); while one is being made, when its claim
+    # lapses, so another server makes it if this one died.
+    sa.Column("next_attempt_at", sa.Float, nullable=True),
+    sa.Column("first_attempt_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("alert_id", "subscription_id", name="one_delivery_per_receiver"),
+    sa.Index("deliveries_due", "status", "next_attempt_at"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("seq", Serial, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+# The incident's audit trail of what people did (an alert acknowledged), beside the decisions served.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("seq", Serial, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.String(200), sa.ForeignKey("incidents.incident_id"), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("key_name", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("alert_id", sa.String(40), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index("audit_by_incident", "incident_id"),
 )

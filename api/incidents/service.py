@@ -101,6 +101,7 @@ def _save_profile(
                     "this profile would make the incident's stored timeline invalid", exc.errors
                 ) from None
             rows.write_entry(incident_id, len(stored), entry)
+            rows.check_alerts(incident_id, _epoch(now))
         return False, version + 1
 
 
@@ -112,7 +113,7 @@ def append_events(
     entry is judged from it in the same transaction."""
     batch = _read(EventBatch, raw)
     with store.writing() as rows:
-        incident = _known(rows.incident(incident_id, lock=True), incident_id)
+        incident = known(rows.incident(incident_id, lock=True), incident_id)
         stored = rows.events(incident_id)
         merged = merge(incident_id, stored, batch.events)
         _room_for(incident_id, len(stored), merged.added)
@@ -130,6 +131,8 @@ def append_events(
                 ) from None
             rows.add_events(incident_id, merged.added, now)
             rows.write_entry(incident_id, len(stored) + len(merged.added), entry)
+            # The alert dispatcher judges it at the wall clock's now, in its own transaction.
+            rows.check_alerts(incident_id, _epoch(now))
             incident = rows.incident(incident_id)
     item = _worklist_item(dict(incident._mapping), _epoch(now))
     return _dump(
@@ -278,7 +281,7 @@ def stored_evaluation(
 ) -> bytes:
     """Evaluate the stored timeline and record the decision served (append-only)."""
     with store.reading() as rows:
-        incident = _known(rows.incident(incident_id), incident_id)
+        incident = known(rows.incident(incident_id), incident_id)
         profile = rows.profile(incident_id, incident.profile_version)
         events = [json.loads(text) for text in rows.events(incident_id).values()]
         body, counted = assemble(incident_id, profile, events, rows.episodes(incident))
@@ -359,7 +362,7 @@ def stored_incident(store: IncidentStore, incident_id: str) -> bytes:
     """The incident as stored: its current profile, every event in the order stored (corrections
     included) and its next change by the clock, so a control-room system can resynchronise."""
     with store.reading() as rows:
-        incident = _known(rows.incident(incident_id), incident_id)
+        incident = known(rows.incident(incident_id), incident_id)
         profile = rows.profile(incident_id, incident.profile_version)
         events = [json.loads(text) for text in rows.events(incident_id).values()]
     body = {
@@ -376,7 +379,7 @@ def stored_incident(store: IncidentStore, incident_id: str) -> bytes:
 
 def decisions(store: IncidentStore, incident_id: str, page: int, per_page: int) -> bytes:
     with store.reading() as rows:
-        _known(rows.incident(incident_id), incident_id)
+        known(rows.incident(incident_id), incident_id)
         found, total = rows.decisions(incident_id, page, per_page)
     first = (page - 1) * per_page + 1
     items = [
@@ -412,7 +415,7 @@ def verify(store: IncidentStore, registry: PolicyRegistry, incident_id: str) -> 
     page, total = 1, 1
     while (page - 1) * 200 < total:
         with store.reading() as rows:
-            _known(rows.incident(incident_id), incident_id)
+            known(rows.incident(incident_id), incident_id)
             records, total = rows.decisions(incident_id, page, 200)
             first = (page - 1) * 200 + 1
             out += [_verify_one(rows, registry, n, record) for n, record in enumerate(records, start=first)]
@@ -448,7 +451,7 @@ def _verify_one(
     return seq, False, "different answer" + (": " + "; ".join(why) if why else "")
 
 
-def _known(incident: Any, incident_id: str) -> Any:
+def known(incident: Any, incident_id: str) -> Any:
     if incident is None:
         raise UnknownIncident(
             f"no incident {incident_id!r} is stored; create it with PUT /v1/incidents/{{incident_id}} first",

@@ -250,6 +250,12 @@ class Rows:
             .values(event_count=event_count, **entry.__dict__)
         )
 
+    def check_alerts(self, incident_id: str, at: int) -> None:
+        """Have the alert dispatcher judge the incident at or after ``at`` (wall clock)."""
+        self.db.execute(
+            incidents.update().where(incidents.c.incident_id == incident_id).values(alert_check_at=at)
+        )
+
     def add_decision(self, record: dict[str, Any]) -> int:
         result = self.db.execute(decisions.insert().values(**record))
         return int(result.inserted_primary_key[0])

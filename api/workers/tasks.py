@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from misper.api.alerts import service as alert_service
 from misper.api.incidents import service
 from misper.api.incidents.store import IncidentStore
 from misper.api.replay import runner
@@ -107,6 +108,58 @@ def stored_incident(url: str, incident_id: str) -> bytes:
 
 def decisions(url: str, incident_id: str, page: int, per_page: int) -> bytes:
     return service.decisions(IncidentStore(url), incident_id, page, per_page)
+
+
+def alerts_raise(rules: CheckedRules, url: str, now: float) -> int:
+    return alert_service.raise_due(IncidentStore(url), rules.registry(), now)
+
+
+def alerts_claim(url: str, now: float) -> list[dict[str, Any]]:
+    return alert_service.claim_deliveries(IncidentStore(url), now)
+
+
+def alerts_record(url: str, outcome: dict[str, Any], now: float, retry_seconds: float) -> str:
+    return alert_service.record_attempt(IncidentStore(url), outcome, now, retry_seconds)
+
+
+def alerts_wake_at(url: str) -> float | None:
+    return alert_service.wake_at(IncidentStore(url))
+
+
+def alerts_list(url: str, status: str, page: int, per_page: int) -> bytes:
+    return alert_service.list_alerts(IncidentStore(url), status, page, per_page)
+
+
+def alerts_after(url: str, after: int) -> list[tuple[int, bytes]]:
+    return alert_service.alerts_after(IncidentStore(url), after)
+
+
+def alerts_last(url: str) -> int:
+    return alert_service.last_seq(IncidentStore(url))
+
+
+def alerts_ack(url: str, alert_id: str, key_name: str, note: str | None) -> bytes:
+    return alert_service.acknowledge(IncidentStore(url), alert_id, key_name, note, time.time())
+
+
+def incident_audit(url: str, incident_id: str, page: int, per_page: int) -> bytes:
+    return alert_service.audit_trail(IncidentStore(url), incident_id, page, per_page)
+
+
+def subscribe(url: str, asked: Any, key_name: str) -> bytes:
+    return alert_service.subscribe(IncidentStore(url), asked, key_name, time.time())
+
+
+def subscriptions(url: str) -> bytes:
+    return alert_service.list_subscriptions(IncidentStore(url))
+
+
+def unsubscribe(url: str, subscription_id: str) -> bytes:
+    return alert_service.unsubscribe(IncidentStore(url), subscription_id)
+
+
+def delivery_log(url: str, subscription_id: str, page: int, per_page: int) -> bytes:
+    return alert_service.delivery_log(IncidentStore(url), subscription_id, page, per_page)
 
 
 def replay_chunk(
