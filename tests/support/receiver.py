@@ -42,7 +42,7 @@ class Receiver:
 
 
 @contextmanager
-def receiving(*answers: int) -> Iterator[Receiver]:
+def receiving(*answers: int, port: int = 0) -> Iterator[Receiver]:
     receiver = Receiver("", list(answers))
 
     class Handler(BaseHTTPRequestHandler):
@@ -60,7 +60,7 @@ def receiving(*answers: int) -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
