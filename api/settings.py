@@ -84,6 +84,18 @@ class Settings(BaseSettings):
         512, description="Open connections beyond this are closed at once (at most half the open-file limit)."
     )
 
+    dispatcher: bool = Field(
+        True,
+        description="Run the alert dispatcher in `misper serve` (false: a deployment runs "
+        "`misper alerts run` apart).",
+    )
+    dispatcher_idle_seconds: float = Field(
+        5.0, gt=0, le=300, description="The longest the dispatcher sleeps with no alert work known."
+    )
+    webhook_retry_seconds: float = Field(
+        3600.0, gt=0, le=7 * 86400, description="How long a delivery is retried before it is marked failed."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, raw: object) -> object:

@@ -41,8 +41,15 @@ class AlertWork:
 
 
 class Dispatcher:
-    def __init__(self, work: AlertWork, clock: Callable[[], float] = time.time, idle: float = 5.0) -> None:
+    def __init__(
+        self,
+        work: AlertWork,
+        clock: Callable[[], float] = time.time,
+        idle: float = 5.0,
+        raised: Callable[[], None] | None = None,
+    ) -> None:
         self.work = work
+        self.raised = raised  # told when a pass raised alerts (the live stream looks at once)
         self.clock = clock
         self.idle = idle
         self._wake = asyncio.Event()
@@ -80,7 +87,8 @@ class Dispatcher:
         due = await self.work.wake_at()
         if due is not None and due <= now:
             ALERT_LAG.labels(PROCESS).set(now - due)
-        await self.work.raise_due(now)
+        if await self.work.raise_due(now) and self.raised is not None:
+            self.raised()
         for delivery in await self.work.claim(self.clock()):
             await self._slots.acquire()
             task = asyncio.create_task(self._send(http, delivery))

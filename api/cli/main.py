@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from misper.api.cli import incidents, judging, keys, policies, replay, serve
+from misper.api.cli import alerts, incidents, judging, keys, policies, replay, serve
 from misper.api.cli.common import FLAG_LABELS
 from misper.engine import EngineError
 from misper.engine.errors import relabelled
@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"misper {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
-    for group in (judging, policies, serve, keys, incidents, replay):
+    for group in (judging, policies, serve, keys, incidents, replay, alerts):
         group.add_commands(sub)
     return parser
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
@@ -10,8 +12,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from misper.api.alerts import service as alert_service
+from misper.api.alerts.dispatcher import Dispatcher
+from misper.api.alerts.stream import AlertWatch
+from misper.api.alerts.work import in_pools
 from misper.api.http import access_log, openapi, problems
 from misper.api.http.routes import (
+    alerts,
     evaluations,
     health,
     incidents,
@@ -22,6 +29,7 @@ from misper.api.http.routes import (
     replays,
     simulations,
 )
+from misper.api.incidents.store import IncidentStore
 from misper.api.keys import KeyStore
 from misper.api.settings import Settings
 from misper.api.startup import load_registry, prepare_store
@@ -44,7 +52,23 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
         prepare_store(settings)
         pools: WorkerPools = app.state.pools
         pools.small.warm = pools.large.warm = (warm, (app.state.rules,))
-        yield
+        store = IncidentStore(settings.store_url)
+        app.state.alert_watch = AlertWatch(lambda: asyncio.to_thread(alert_service.last_seq, store))
+        running = None
+        if settings.dispatcher:
+            work = in_pools(pools, app.state.rules, settings.store_url, settings.webhook_retry_seconds)
+            app.state.dispatcher = Dispatcher(
+                work, idle=settings.dispatcher_idle_seconds, raised=app.state.alert_watch.poke
+            )
+            running = asyncio.create_task(app.state.dispatcher.run())
+        try:
+            yield
+        finally:
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+            await app.state.alert_watch.stop()
 
     app = FastAPI(
         title="misper",
@@ -64,6 +88,8 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
     )
     app.state.registry = None
     app.state.rules = None
+    app.state.dispatcher = None
+    app.state.alert_watch = None
     access_log.configure()
     app.add_middleware(access_log.AccessLog)
     problems.install(app)
@@ -71,6 +97,7 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
         evaluations.router,
         simulations.router,
         incidents.router,
+        alerts.router,
         replays.router,
         policies.router,
         problem_pages.router,

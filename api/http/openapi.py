@@ -10,6 +10,8 @@ import yaml
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from misper.api.alerts.models import MODELS as ALERT_MODELS
+from misper.api.alerts.models import AckAsk, SubscriptionAsk
 from misper.api.http.problem_types import REGISTRY
 from misper.api.http.problems import MEDIA_TYPE, Problem
 from misper.api.incidents.models import MODELS, EventBatch, IncidentProfile
@@ -116,8 +118,8 @@ def install(app: FastAPI) -> None:
         _restore_examples(schema)
         schema["x-problem-types"] = [t.as_dict() for t in REGISTRY.values()]
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        requests = (Timeline, IncidentProfile, EventBatch)
-        for model in (Timeline, Evaluation, Simulation, Problem, *MODELS):
+        requests = (Timeline, IncidentProfile, EventBatch, SubscriptionAsk, AckAsk)
+        for model in (Timeline, Evaluation, Simulation, Problem, *MODELS, *ALERT_MODELS):
             generated = model.model_json_schema(
                 ref_template=REF, mode="validation" if model in requests else "serialization"
             )

@@ -42,6 +42,8 @@ _TYPES = [
     ProblemType(
         "unknown_incident", 404, "Not found", "No incident is stored under this id; create it with PUT first."
     ),
+    ProblemType("unknown_alert", 404, "Not found", "No alert has this id."),
+    ProblemType("unknown_subscription", 404, "Not found", "No receiver is registered under this id."),
     ProblemType(
         "incident_conflict",
         409,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from misper.api.alerts.service import UnknownAlert, UnknownSubscription
 from misper.api.http import problem_types
 from misper.api.incidents.service import IncidentConflict, IncidentFull, UnknownIncident
 from misper.api.incidents.store import StoreNotReady
@@ -87,6 +88,8 @@ ENGINE_STATUS: dict[type[EngineError], tuple[int, str]] = {
     RuleEngineFailed: (503, "The evaluation could not be made"),
     PolicyInvalid: (503, "The evaluation could not be made"),
     UnknownIncident: (404, "Not found"),
+    UnknownAlert: (404, "Not found"),
+    UnknownSubscription: (404, "Not found"),
     IncidentConflict: (409, "Conflict"),
     IncidentFull: (409, "Incident full"),
     StoreNotReady: (503, "Store not ready"),

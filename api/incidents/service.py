@@ -60,7 +60,7 @@ def put_incident(
     worklist entry in the same transaction. Two clients creating one incident at once: the
     primary key refuses the second insert, and that client then saves its profile as the next
     version."""
-    asked = _read(IncidentProfile, raw)
+    asked = read_request(IncidentProfile, raw)
     if asked.policy is not None:
         registry.get(asked.policy)  # an unknown id is refused, naming the field
     try:
@@ -111,7 +111,7 @@ def append_events(
     """Append events; an id already stored with the same content is acknowledged again, with
     other content refused (409). The combined timeline must stay valid; the incident's worklist
     entry is judged from it in the same transaction."""
-    batch = _read(EventBatch, raw)
+    batch = read_request(EventBatch, raw)
     with store.writing() as rows:
         incident = known(rows.incident(incident_id, lock=True), incident_id)
         stored = rows.events(incident_id)
@@ -463,7 +463,7 @@ def known(incident: Any, incident_id: str) -> Any:
 BODY_INVALID = "the request body does not follow contract v1"
 
 
-def _read(model: type[BaseModel], raw: bytes) -> Any:
+def read_request(model: type[BaseModel], raw: bytes) -> Any:
     """The request body, parsed into its model; an invalid one names each bad field, and a key
     given twice in one object is refused (a parser would keep one of its values silently)."""
     repeated = duplicate_keys(raw)

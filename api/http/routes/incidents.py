@@ -100,6 +100,8 @@ async def append_events(
     stored = await pools.small.run(tasks.incident_size, settings.store_url, incident_id)
     lane = pools.lane(len(raw), stored)
     answer = await lane.run(tasks.append_events, rules, settings.store_url, incident_id, raw)
+    if request.app.state.dispatcher is not None:
+        request.app.state.dispatcher.wake()  # the new events may raise alerts now
     return Response(answer, media_type="application/json")
 
 
