@@ -1,5 +1,5 @@
 """Pages for people, served by misper itself with nothing fetched from elsewhere: the start page,
-the trainer's page (plain HTML and script, no build step; it calls the API with a trainer key
+the control room's board (its key, too, kept only in the tab's session), the trainer's page (plain HTML and script, no build step; it calls the API with a trainer key
 kept only in the tab's session) and the API documentation (Swagger UI and ReDoc, from the assets
 the fastapi-offline package ships), which work on a network with no internet. No key is needed:
 they are documentation."""
@@ -31,6 +31,8 @@ a{color:#1d5fbf}li{margin:.4rem 0}.note{color:#5b6570}</style></head><body>
 <p>Risk grading and supervision deadlines for children reported missing, under the force's policy
 (contract v1). Every route but the health checks and these pages needs an API key.</p>
 <ul>
+<li><a href="/board">The control room's board</a>: open incidents most urgent first, each next duty
+counting down, and alerts arriving live, to acknowledge (a control-room key)</li>
 <li><a href="/train">The trainer's page</a>: play an incident on a simulated clock (a trainer key)</li>
 <li><a href="/docs">API documentation</a> (Swagger UI: try the operations with a key)</li>
 <li><a href="/redoc">API reference</a> (ReDoc)</li>
@@ -77,6 +79,14 @@ SCENARIOS = Path(__file__).resolve().parents[3] / "fixtures" / "timelines"
 @router.get("/train", response_class=HTMLResponse)
 async def train() -> HTMLResponse:
     return HTMLResponse(TRAIN.read_text(encoding="utf-8"))
+
+
+BOARD = Path(__file__).resolve().parents[1] / "static" / "board.html"
+
+
+@router.get("/board", response_class=HTMLResponse)
+async def board() -> HTMLResponse:
+    return HTMLResponse(BOARD.read_text(encoding="utf-8"))
 
 
 @router.get("/train/scenarios")
