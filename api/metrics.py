@@ -52,6 +52,11 @@ OPEN_INCIDENTS = Gauge(
     "Stored incidents not yet closed (read from the store when scraped).",
     registry=REGISTRY,
 )
+OPEN_ALERTS = Gauge(
+    "misper_open_alerts",
+    "Alerts not yet acknowledged (read from the store when scraped).",
+    registry=REGISTRY,
+)
 ALERT_ATTEMPTS = Counter(
     "misper_alert_delivery_attempts",
     "Webhook delivery attempts made by this process, by outcome (delivered, retry, failed).",

@@ -146,6 +146,7 @@ def test_metrics_need_their_own_key_and_hold_no_child_data(api: Api) -> None:
     assert 'route="/v1/evaluations",status="200"' in text
     assert 'misper_store_errors_total{kind="unknown_incident"' in text
     assert 'misper_lane_refused_total{lane="small"' in text and "misper_open_incidents 1.0" in text
+    assert "misper_open_alerts 0.0" in text
     for child_data in ("C-58213", "SUF-1", "NOPE", CASE["child"]["child_id"], CASE["incident_id"]):
         assert child_data not in text
     metrics_key = api.auth("metrics")

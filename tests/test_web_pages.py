@@ -159,7 +159,8 @@ def test_the_control_rooms_board_in_a_real_browser(tmp_path: Path) -> None:
 
         now = datetime.now(UTC).replace(microsecond=0)
         due = now + timedelta(seconds=12)  # B-1's initial grading falls due in 12 seconds
-        for incident, reported in (("B-2", now - timedelta(minutes=25)), ("B-1", due - timedelta(minutes=30))):
+        reports = (("B-2", now - timedelta(minutes=25)), ("B-1", due - timedelta(minutes=30)))
+        for incident, reported in reports:
             send(
                 "PUT", f"/v1/incidents/{incident}", {"child": {"child_id": f"C-{incident}", "age_years": 13}}
             )

@@ -189,3 +189,36 @@ def test_the_backoff_doubles_to_a_cap_with_jitter() -> None:
     assert 2.5 <= delays[0] <= 5 and 5 <= delays[1] <= 10 and 10 <= delays[2] <= 20
     assert all(30 <= d <= 60 for d in delays[5:])
     assert len({round(d, 6) for d in delays[5:]}) > 1  # jittered, not in lockstep
+
+
+@pytest.mark.cli
+def test_misper_alerts_run_delivers_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """A deployment that runs the dispatcher apart from its servers: `misper alerts run` on the
+    data folder's database raises and delivers, and stops cleanly when told to."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    url = f"sqlite:///{data / 'misper.db'}"
+    upgrade(url)
+    store = IncidentStore(url)
+    with receiving() as receiver:
+        made = subscribe(store, receiver.url, kinds=["due"])
+        overdue_incident(store, "W-6", time.time())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "misper.api.cli", "alerts", "run"],
+            env={**os.environ, "MISPER_DATA_DIR": str(data)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            [got] = receiver.wait_for(1, timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert Webhook(made["secret"]).verify(got.body, got.headers)["data"]["incident_id"] == "W-6"
+    assert "alert dispatcher stopped" in err

@@ -61,7 +61,7 @@ class SubscriptionCreated(Subscription):
     secret: str  # whsec_...: shown once, to verify each delivery's signature
 
 
-class Subscriptions(BaseModel):
+class SubscriptionList(BaseModel):
     subscriptions: list[Subscription]
 
 
@@ -86,7 +86,7 @@ class Alert(BaseModel):
     note: str | None
 
 
-class Alerts(BaseModel):
+class AlertList(BaseModel):
     status: Literal["open", "acknowledged", "all"]
     page: int
     per_page: int
@@ -109,7 +109,7 @@ class Delivery(BaseModel):
     attempts: list[Attempt]
 
 
-class Deliveries(BaseModel):
+class DeliveryLog(BaseModel):
     subscription_id: str
     page: int
     per_page: int
@@ -133,4 +133,4 @@ class IncidentAudit(BaseModel):
     entries: list[AuditEntry]
 
 
-MODELS = (SubscriptionAsk, AckAsk, SubscriptionCreated, Subscriptions, Alerts, Deliveries, IncidentAudit)
+MODELS = (SubscriptionAsk, AckAsk, SubscriptionCreated, SubscriptionList, AlertList, DeliveryLog, IncidentAudit)

@@ -382,6 +382,12 @@ def alerts_after(store: IncidentStore, after: int, limit: int = 500) -> list[tup
     return [(int(r.seq), delivery_body(r)) for r in found]
 
 
+def open_count(store: IncidentStore) -> int:
+    with store.reading() as rows:
+        query = sa.select(sa.func.count()).select_from(alerts).where(alerts.c.status == "open")
+        return int(rows.db.execute(query).scalar_one())
+
+
 def last_seq(store: IncidentStore) -> int:
     with store.reading() as rows:
         return int(rows.db.execute(sa.select(sa.func.coalesce(sa.func.max(alerts.c.seq), 0))).scalar_one())

@@ -130,6 +130,10 @@ def alerts_list(url: str, status: str, page: int, per_page: int) -> bytes:
     return alert_service.list_alerts(IncidentStore(url), status, page, per_page)
 
 
+def open_alerts(url: str) -> int:
+    return alert_service.open_count(IncidentStore(url))
+
+
 def alerts_after(url: str, after: int) -> list[tuple[int, bytes]]:
     return alert_service.alerts_after(IncidentStore(url), after)
 

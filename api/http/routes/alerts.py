@@ -56,7 +56,7 @@ def _body(model: str, required: bool = True) -> dict[str, Any]:
     "/v1/alerts",
     operation_id="listAlerts",
     dependencies=[Depends(only_query("status", "page", "per_page"))],
-    responses={**json_response("Alerts", "Alerts, the latest first"), **problems(401, 403, 422, 429, 503)},
+    responses={**json_response("AlertList", "Alerts, the latest first"), **problems(401, 403, 422, 429, 503)},
 )
 async def list_alerts(
     settings: SettingsDep,
@@ -200,7 +200,7 @@ async def subscribe(request: Request, caller: CallerDep, settings: SettingsDep, 
     "/v1/subscriptions",
     operation_id="listSubscriptions",
     dependencies=[Depends(only_query())],
-    responses={**json_response("Subscriptions", "Every receiver registered"), **problems(401, 403, 429, 503)},
+    responses={**json_response("SubscriptionList", "Every receiver registered"), **problems(401, 403, 429, 503)},
 )
 async def list_subscriptions(settings: SettingsDep, pools: PoolsDep) -> Response:
     """Every receiver registered, active or not (secrets are never shown again)."""
@@ -230,7 +230,7 @@ async def unsubscribe(subscription_id: SubscriptionId, settings: SettingsDep, po
     operation_id="listDeliveries",
     dependencies=[Depends(only_query("page", "per_page"))],
     responses={
-        **json_response("Deliveries", "Each delivery to the receiver, the latest first, with its attempts"),
+        **json_response("DeliveryLog", "Each delivery to the receiver, the latest first, with its attempts"),
         **problems(401, 403, 404, 422, 429, 503),
     },
 )

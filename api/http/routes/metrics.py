@@ -10,7 +10,7 @@ from misper.api.http.deps import Allow, PoolsDep, SettingsDep
 from misper.api.http.openapi import problems
 from misper.api.http.requests import only_query
 from misper.api.keys import KeyRole
-from misper.api.metrics import OPEN_INCIDENTS, REGISTRY
+from misper.api.metrics import OPEN_ALERTS, OPEN_INCIDENTS, REGISTRY
 from misper.api.workers import tasks
 
 router = APIRouter(tags=["metrics"])
@@ -31,7 +31,9 @@ router = APIRouter(tags=["metrics"])
 )
 async def metrics(settings: SettingsDep, pools: PoolsDep) -> Response:
     """Requests by route and status with latency, lane queues and refusals, worker pools
-    replaced, store errors by kind, open incidents. No child data in any label."""
+    replaced, store errors by kind, open incidents, open alerts and webhook delivery attempts. No
+    child data in any label."""
     # A scrape is never refused for a busy lane: it is one count, and most wanted under load.
     OPEN_INCIDENTS.set(await pools.small.run(tasks.open_incidents, settings.store_url, admitted=True))
+    OPEN_ALERTS.set(await pools.small.run(tasks.open_alerts, settings.store_url, admitted=True))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

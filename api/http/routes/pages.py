@@ -1,8 +1,8 @@
 """Pages for people, served by misper itself with nothing fetched from elsewhere: the start page,
-the control room's board (its key, too, kept only in the tab's session), the trainer's page (plain HTML and script, no build step; it calls the API with a trainer key
-kept only in the tab's session) and the API documentation (Swagger UI and ReDoc, from the assets
-the fastapi-offline package ships), which work on a network with no internet. No key is needed:
-they are documentation."""
+the control room's board and the trainer's page (plain HTML and script, no build step; each calls
+the API with a key kept only in the tab's session) and the API documentation (Swagger UI and
+ReDoc, from the assets the fastapi-offline package ships), which work on a network with no
+internet. No key is needed: they are documentation."""
 
 from __future__ import annotations
 
