@@ -197,3 +197,17 @@ def test_a_receivers_filters_choose_its_deliveries(store: IncidentStore) -> None
     assert delivered(inspectors) == {a["alert_id"] for a in raised if a["owner"] == "inspector"}
     assert delivered(soon) == {a["alert_id"] for a in raised if a["kind"] == "due_soon"}
     assert delivered(inspectors) and delivered(soon)
+
+
+def test_an_alert_of_an_incident_closed_since_is_not_escalated(store: IncidentStore) -> None:
+    open_incident(store, "A-7", [REPORTED], T0 + MINUTE)
+    service.raise_due(store, REGISTRY, T0 + 30 * MINUTE)
+    assert [a["kind"] for a in alerts(store)] == ["due"]
+    closing = [
+        {"id": "f", "type": "found", "at": at(31), "by": "frontline_officer"},
+        {"id": "c", "type": "closed", "at": at(32)},
+    ]
+    append(store, "A-7", closing, T0 + 32 * MINUTE)
+    service.raise_due(store, REGISTRY, T0 + 3 * 60 * MINUTE)
+    assert [a["kind"] for a in alerts(store)] == ["due"]
+    assert service.wake_at(store) is None

@@ -133,4 +133,12 @@ class IncidentAudit(BaseModel):
     entries: list[AuditEntry]
 
 
-MODELS = (SubscriptionAsk, AckAsk, SubscriptionCreated, SubscriptionList, AlertList, DeliveryLog, IncidentAudit)
+MODELS = (
+    SubscriptionAsk,
+    AckAsk,
+    SubscriptionCreated,
+    SubscriptionList,
+    AlertList,
+    DeliveryLog,
+    IncidentAudit,
+)

@@ -218,9 +218,15 @@ def escalate(store: IncidentStore, registry: PolicyRegistry, now: float) -> int:
     role up, citing it. The number escalated."""
     raised = 0
     with store.writing() as rows:
+        # A closed incident raises no more alerts, escalations included.
+        open_incidents = sa.select(incidents.c.incident_id).where(incidents.c.status == "open")
         due = rows.db.execute(
             sa.select(alerts)
-            .where(alerts.c.status == "open", alerts.c.escalate_at <= now)
+            .where(
+                alerts.c.status == "open",
+                alerts.c.escalate_at <= now,
+                alerts.c.incident_id.in_(open_incidents),
+            )
             .order_by(alerts.c.escalate_at)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
@@ -249,7 +255,9 @@ def wake_at(store: IncidentStore) -> float | None:
                 sa.select(sa.func.min(incidents.c.alert_check_at)).where(incidents.c.status == "open")
             ).scalar(),
             rows.db.execute(
-                sa.select(sa.func.min(alerts.c.escalate_at)).where(alerts.c.status == "open")
+                sa.select(sa.func.min(alerts.c.escalate_at))
+                .join(incidents, incidents.c.incident_id == alerts.c.incident_id)
+                .where(alerts.c.status == "open", incidents.c.status == "open")
             ).scalar(),
             rows.db.execute(
                 sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending")

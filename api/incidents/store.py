@@ -71,15 +71,17 @@ _ENGINES: dict[str, sa.Engine] = {}
 
 
 def engine_for(url: str) -> sa.Engine:
-    """One connection pool per database per process (the server and each worker process)."""
+    """One connection pool per database per process (the server and each worker process). Its
+    errors never carry a statement's parameters (a child's profile, a quoted note), so nothing
+    about a child reaches a log through them."""
     if url not in _ENGINES:
         if url.startswith("sqlite"):
             _owner_only(sa.engine.make_url(url).database)
-            made = sa.create_engine(url, connect_args={"timeout": 60})
+            made = sa.create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
             sa.event.listen(made, "connect", _sqlite_connect)
             sa.event.listen(made, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         else:
-            made = sa.create_engine(url, pool_pre_ping=True)
+            made = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
         _ENGINES[url] = made
     return _ENGINES[url]
 

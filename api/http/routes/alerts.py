@@ -200,7 +200,10 @@ async def subscribe(request: Request, caller: CallerDep, settings: SettingsDep, 
     "/v1/subscriptions",
     operation_id="listSubscriptions",
     dependencies=[Depends(only_query())],
-    responses={**json_response("SubscriptionList", "Every receiver registered"), **problems(401, 403, 429, 503)},
+    responses={
+        **json_response("SubscriptionList", "Every receiver registered"),
+        **problems(401, 403, 429, 503),
+    },
 )
 async def list_subscriptions(settings: SettingsDep, pools: PoolsDep) -> Response:
     """Every receiver registered, active or not (secrets are never shown again)."""
