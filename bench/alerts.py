@@ -5,7 +5,9 @@ Run: .venv/bin/python bench/alerts.py [--incidents 1000] [--out BENCHMARKS.md]  
 
 Method. Everything runs on this machine, on loopback, on the wall clock: real `misper serve`
 processes with their dispatchers, a throwaway PostgreSQL cluster (tests/support/pg.py) or SQLite,
-and a receiver (a threaded http.server) that notes the instant each request arrives.
+and a receiver (a threaded http.server with a listen backlog of 128: the standard library's 5
+drops a burst of connections, whose SYNs the client resends a second later) that notes the
+instant each request arrives.
 
 1. Latency. One server (SQLite, 1 worker process per lane), N open incidents created over HTTP,
    each reported so that its initial grading falls due at a distinct instant spread over the
@@ -202,7 +204,7 @@ def two_servers(incidents: int, kill: bool) -> str:
                     _, victim = fleet.servers[1]
                     os.killpg(victim.pid, signal.SIGKILL)
                     victim.wait(30)
-                took = wait_for(receiver, incidents, max(due) - time.time() + 120)
+                wait_for(receiver, incidents, max(due) - time.time() + 120)
             finally:
                 fleet.stop()
         ids = Counter(r.headers["webhook-id"] for r in receiver.received)
@@ -213,9 +215,11 @@ def two_servers(incidents: int, kill: bool) -> str:
             for a in alerts
         )
         what = "one SIGKILLed halfway" if kill else "both running"
+        first = sorted({r.data["data"]["alert_id"]: r.at for r in reversed(receiver.received)}.values())
+        last_in = first[-1] - max(due) if first else float("nan")
         return (
             f"| {what} | {incidents:,} | {len(alerts):,} | {incidents - len(alerts)} | {repeats} | "
-            f"{'yes' if one_id else 'no'} | {took:.1f} |"
+            f"{'yes' if one_id else 'no'} | {last_in:.2f} |"
         )
     finally:
         cluster.stop()
@@ -278,7 +282,7 @@ def main() -> None:
         "### Two servers on one PostgreSQL database",
         "",
         "| servers | alerts due | distinct alerts received | never received | repeats "
-        "| one webhook-id per alert | all in (s) |",
+        "| one webhook-id per alert | last alert in, after the last due instant (s) |",
         "|---|---|---|---|---|---|---|",
         two_servers(args.incidents, kill=False),
         two_servers(args.incidents, kill=True),
