@@ -471,7 +471,7 @@ def read_request(model: type[BaseModel], raw: bytes) -> Any:
         value = model.model_validate_json(raw)
     except ValidationError as exc:
         data = loads_or_none(raw)
-        errors = [field_error(err, data) for err in exc.errors(include_url=False)]
+        errors = [field_error(err, data, model) for err in exc.errors(include_url=False)]
         raise InvalidRequest(BODY_INVALID, repeated + errors) from None
     if repeated:
         raise InvalidRequest(BODY_INVALID, repeated)

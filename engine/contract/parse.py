@@ -168,7 +168,9 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-def field_error(err: Any, data: Any) -> FieldError:
+def field_error(err: Any, data: Any, root: type[BaseModel] | None = None) -> FieldError:
+    """One pydantic error as a field error a caller can act on; ``root`` is the body's model when
+    it is not a timeline (an incident's profile, an event batch, a webhook receiver)."""
     loc = tuple(err["loc"])
     kind = err["type"]
     field = field_path(loc)
@@ -179,8 +181,9 @@ def field_error(err: Any, data: Any) -> FieldError:
     if kind == "missing":
         return FieldError(field, "is required")
     if kind == "extra_forbidden":
-        accepted = ", ".join(_accepted_fields(loc, data))
-        return FieldError(field, f"is not a field of contract v1 here; accepted fields: {accepted}")
+        accepted = ", ".join(_accepted_fields(loc, root or Timeline))
+        where = "of contract v1 " if root is None else ""
+        return FieldError(field, f"is not a field {where}here; accepted fields: {accepted}")
     if kind == "union_tag_not_found":
         return FieldError(field + ".type", "is required: " + _event_types_sentence())
     if kind == "union_tag_invalid":
@@ -198,9 +201,9 @@ def _event_types_sentence() -> str:
     return "known event types: " + ", ".join(EVENT_MODELS)
 
 
-def _accepted_fields(loc: tuple[int | str, ...], data: Any) -> list[str]:
-    model: type[BaseModel] = Timeline
-    if loc[:1] == ("child",):
+def _accepted_fields(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str]:
+    model = root
+    if len(loc) > 1 and loc[:1] == ("child",):
         model = PreviousEpisode if "previous_episodes" in loc else Child
     elif loc[:1] == ("events",) and len(loc) >= 3 and isinstance(loc[2], str):
         model = EVENT_MODELS.get(loc[2], model)
