@@ -365,3 +365,19 @@ def test_the_escalation_chain_is_data_checked_at_load(copy_of_policy: Path) -> N
     assert "sergant" in found["suffolk-2023-02/policy.yaml: escalation.sergant"]
     assert "not a duration" in found["suffolk-2023-02/policy.yaml: escalation.inspector.after"]
     assert "comes back" in found["suffolk-2023-02/policy.yaml: escalation.cid_supervisor"]
+
+
+def test_not_before_is_for_meeting_events_and_is_checked_like_any_trigger(copy_of_policy: Path) -> None:
+    """A meeting that must follow something (G3: a review at or after a grading) is data: its
+    trigger is checked at load, and it may gate only a meeting event."""
+
+    def misuse(data: dict) -> None:
+        review = next(d for d in data["deadlines"] if d["id"] == "control_room_review")
+        review["met_by"][0]["not_before"] = {"event": "risk_gradd"}
+        review["not_applicable_when"][0]["not_before"] = {"event": "risk_graded"}
+
+    edit(copy_of_policy, "grading.yaml", misuse)
+    found = problems(copy_of_policy)
+    where = "suffolk-2023-02/grading.yaml: deadline control_room_review: "
+    assert "risk_graded" in found[where + "met_by[0].not_before.event"]
+    assert found[where + "not_applicable_when[0].not_before"] == "not_before is for met_by only"

@@ -61,6 +61,13 @@ class _Hits:
         self._keys = keys
         self._found: dict[Any, tuple[list[Ev], list[int]]] = {}
 
+    def instants(self, trigger: Trigger) -> list[int]:
+        """The instants of an event trigger's hits, in time order (found once)."""
+        key = ("instants", self._keys.get(id(trigger), id(trigger)))
+        if key not in self._found:
+            self._found[key] = ([], [e.at for e in self.of(trigger, {})[0]])
+        return self._found[key][1]
+
     def of(self, trigger: Trigger, done: dict[str, list[DeadlineResult]]) -> tuple[list[Ev], list[int]]:
         key = self._keys.get(id(trigger), id(trigger))
         if key not in self._found:
@@ -202,7 +209,13 @@ def _first_meeting(triggers: list[Trigger], hits: _Hits, first: int, cutoff: int
     best: Ev | None = None
     for trigger in triggers:
         events, positions = hits.of(trigger, {})
-        i = bisect_left(positions, first) + trigger.nth - 1
+        start = bisect_left(positions, first)
+        if trigger.not_before is not None:
+            gate = hits.of(trigger.not_before, {})[0]
+            if not gate:
+                continue  # what it must follow has not happened: nothing meets it yet
+            start = max(start, bisect_left(hits.instants(trigger), gate[0].at))
+        i = start + trigger.nth - 1
         if i < len(events) and events[i].pos <= cutoff and (best is None or events[i].pos < best.pos):
             best = events[i]
     return best

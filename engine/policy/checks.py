@@ -205,6 +205,10 @@ def resolve_roles(spec: DeadlineSpec, params: dict[str, Parameter], where: Fault
     is given the roles themselves."""
 
     def resolved(trigger: Trigger, at: str) -> Trigger:
+        if trigger.not_before is not None:
+            trigger = trigger.model_copy(
+                update={"not_before": resolved(trigger.not_before, f"{at}.not_before")}
+            )
         if not isinstance(trigger.by, str):
             return trigger
         param = params.get(trigger.by)
@@ -277,10 +281,24 @@ def _check_triggers(spec: DeadlineSpec, where: Faults, deadline_ids: set[str]) -
     for key, triggers, kinds in lists:
         for i, trigger in enumerate(triggers):
             check_trigger(trigger, f"{key}[{i}]", where, kinds)
+            _check_not_before(trigger, f"{key}[{i}]", key == "met_by", where)
             if trigger.nth != 1 and key != "met_by":
                 where.add(f"{key}[{i}].nth", "nth counts meeting events: it is for met_by only")
     if any(t.nth != 1 for t in spec.start_triggers):
         where.add("starts", "nth counts meeting events: it is for met_by only")
+    if any(t.not_before is not None for t in spec.start_triggers):
+        where.add("starts", "not_before is for met_by only")
+
+
+def _check_not_before(trigger: Trigger, at: str, meeting: bool, where: Faults) -> None:
+    """not_before gates a meeting event on an event or a regrade; it does not nest."""
+    if trigger.not_before is None:
+        return
+    if not meeting:
+        where.add(f"{at}.not_before", "not_before is for met_by only")
+    check_trigger(trigger.not_before, f"{at}.not_before", where, {"event", "grade_becomes"})
+    if trigger.not_before.not_before is not None:
+        where.add(f"{at}.not_before.not_before", "not_before does not nest")
 
 
 def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> None:

@@ -59,6 +59,9 @@ class Trigger(_Spec):
     grade_leaves: str | None = None
     grade_at_due: str | None = None
     deadline_stopped: str | None = None
+    # For a meeting event: it counts only at or after the first instant this trigger fires (a
+    # review of the initial grading made before any grading reviews nothing).
+    not_before: Trigger | None = None
 
 
 class TestEvent(_Spec):
