@@ -114,6 +114,17 @@ class Finding(_Out):
     basis_note: str | None = None
 
 
+class Quality(_Out):
+    """The incident rated on the inspectorate's scale for audited cases, by the policy's rubric:
+    the rating, the codes of the findings behind it, the rubric's provenance, and whether the
+    record is still live (the rating so far)."""
+
+    rating: Literal["good", "requires_improvement", "inadequate"]
+    reasons: list[FindingCode | ForceCode]
+    basis: Provenance
+    so_far: bool
+
+
 class FiredRule(_Out):
     rule: str
     code: FindingCode | ForceCode
@@ -165,6 +176,7 @@ class Evaluation(_Out):
     repeat_missing: RepeatMissing
     deadlines: list[Deadline]
     findings: list[Finding]
+    quality: Quality | None = None  # (added 2026-12-05) always given by the engine
     notes: list[str] = []  # e.g. the named policy was not in force at the report
     trace: Trace | None = None
 

@@ -17,6 +17,7 @@ from misper.engine.contract.evaluation import (
     GradeView,
     OversightView,
     PolicyRef,
+    Quality,
     RepeatMissing,
 )
 from misper.engine.contract.parse import BROKEN
@@ -106,6 +107,7 @@ def evaluate(
         ),
         deadlines=[_deadline(policy, d, ctx) for d in sorted(deadlines, key=_deadline_order(policy))],
         findings=findings,
+        quality=_quality(policy, ctx, findings),
         notes=_notes(policy, ctx),
         trace=explain(policy, judged.facts, judged.matches, why_not) if trace or why_not else None,
     )
@@ -215,6 +217,40 @@ def rule_clock_instants(policy: Policy, facts: list[Fact], as_of: int) -> list[i
             if f.kind == clock.kind:
                 out += [at for at in clock.instants(int(f.fields[clock.field])) if at > as_of]
     return out
+
+
+def _quality(policy: Policy, ctx: Context, findings: list[Finding]) -> Quality:
+    """The rubric (policy data): inadequate when a breach left the child exposed (its clause, and
+    the grade in force at the instant it cites, are listed) or breaches of enough different
+    clauses; requires improvement for any other breach; good otherwise (advisories, actions and
+    warnings do not lower it)."""
+    rubric = policy.meta.quality
+    breaches = [f for f in findings if f.severity == "breach"]
+    exposing = [
+        f for f in breaches if any(_exposes(ctx, b.clause, b.grade, f) for b in rubric.inadequate_when)
+    ]
+    clauses = {f.clause for f in breaches}
+    if exposing or len(clauses) >= rubric.inadequate_clauses:
+        rating, behind = "inadequate", exposing if exposing else breaches
+    elif breaches:
+        rating, behind = "requires_improvement", breaches
+    else:
+        rating, behind = "good", []
+    return Quality.trusted(
+        rating=rating,
+        reasons=list(dict.fromkeys(f.code for f in behind)),
+        basis=rubric.provenance,
+        so_far=not ctx.complete,
+    )
+
+
+def _exposes(ctx: Context, clause: str, grade: str | None, finding: Finding) -> bool:
+    if finding.clause != clause:
+        return False
+    if grade is None:
+        return True
+    change = ctx.change_before(to_epoch(datetime.fromisoformat(finding.at)) + 1)
+    return change is not None and change.grade == grade
 
 
 def _notes(policy: Policy, ctx: Context) -> list[str]:

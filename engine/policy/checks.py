@@ -82,6 +82,7 @@ def check_meta(
         problems.add(f"policy.yaml: oversight.{grade}", unknown("deadline", deadline_id, ids))
     check_messages(meta.deadline_messages, "policy.yaml: deadline_messages", problems, required=True)
     check_escalation(meta, params, problems)
+    check_quality(meta, problems)
     try:
         fields = template_fields(meta.below_high_reason)
     except ValueError as exc:
@@ -104,6 +105,20 @@ def check_meta(
             )
         if not meaning.strip():
             problems.add(where, "needs a sentence saying what the code means")
+
+
+def check_quality(meta: PolicyMeta, problems: Faults) -> None:
+    """The rubric names the policy's own clauses and real grades, and is tested."""
+    for i, breach in enumerate(meta.quality.inadequate_when):
+        where = f"policy.yaml: quality.inadequate_when[{i}]"
+        problems.add(f"{where}.clause", unknown("clause", breach.clause, meta.clauses))
+        if breach.grade is not None:
+            problems.add(f"{where}.grade", unknown("grade", breach.grade, Grade))
+    if not meta.quality.tests:
+        problems.add("policy.yaml: quality.tests", "the rubric needs embedded tests, like every rule")
+    for case in meta.quality.tests:
+        if case.expect_quality is None:
+            problems.add(f"policy.yaml: quality.tests.{case.id}", "a quality test needs expect_quality")
 
 
 def check_escalation(meta: PolicyMeta, params: dict[str, Parameter], problems: Faults) -> None:

@@ -85,6 +85,8 @@ class TestCase(_Spec):
     expect_status: list[str] | str | None = None
     expect_fires: int | None = None
     expect_evidence: list[str] | None = None
+    # Quality tests: the rating the incident gets.
+    expect_quality: Literal["good", "requires_improvement", "inadequate"] | None = None
 
 
 class DeadlineSeverity(_Spec):
@@ -159,6 +161,28 @@ class TestDefaults(_Spec):
     child: dict[str, Any]
 
 
+class ExposingBreach(_Spec):
+    """A breach that makes an incident inadequate: of this clause, and (when given) while the
+    grade in force at the instant the finding cites was this one."""
+
+    clause: str
+    grade: str | None = None
+
+
+class QualityRubric(_Spec):
+    """The incident rated on the inspectorate's scale for audited cases: inadequate when the child
+    was left exposed (a breach listed in ``inadequate_when``) or breaches of ``inadequate_clauses``
+    or more different clauses; requires improvement for any other breach; good otherwise."""
+
+    id: str = "quality"
+    clause: str = "quality"
+    provenance: Literal["stated", "statutory", "reported", "assumed"]
+    note: str
+    inadequate_when: list[ExposingBreach]
+    inadequate_clauses: int = Field(ge=1)
+    tests: list[TestCase] = Field(default_factory=list)
+
+
 class EscalationStep(_Spec):
     """Who is told next when an alert on a duty gone due to ``from`` (the key in ``escalation``)
     is not acknowledged within the duration parameter ``after``."""
@@ -186,4 +210,5 @@ class PolicyMeta(_Spec):
     finding_codes: dict[str, str] = Field(default_factory=dict)
     # Alerts: a role's next role up, and how long an alert may wait unacknowledged before it is told.
     escalation: dict[str, EscalationStep] = Field(default_factory=dict)
+    quality: QualityRubric
     test_defaults: TestDefaults

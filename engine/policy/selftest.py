@@ -16,7 +16,7 @@ from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.errors import EngineError, FieldError, PolicyInvalid
 from misper.engine.judging.judge import evaluate
-from misper.engine.policy.files import DeadlineSpec, RuleSpec, TestCase
+from misper.engine.policy.files import DeadlineSpec, QualityRubric, RuleSpec, TestCase
 from misper.engine.policy.model import Policy
 
 _CHECKED: set[str] = set()  # content hashes whose embedded tests passed in this process
@@ -30,10 +30,14 @@ class CaseResult:
     problem: str = ""
 
 
-def policy_cases(policy: Policy) -> list[tuple[str, DeadlineSpec | RuleSpec, TestCase]]:
+def policy_cases(policy: Policy) -> list[tuple[str, DeadlineSpec | RuleSpec | QualityRubric, TestCase]]:
     """Every embedded case with its id, e.g. 'G2:initial_grading:just-late'."""
-    out: list[tuple[str, DeadlineSpec | RuleSpec, TestCase]] = []
-    specs: list[DeadlineSpec | RuleSpec] = [*policy.deadlines, *policy.rules]
+    out: list[tuple[str, DeadlineSpec | RuleSpec | QualityRubric, TestCase]] = []
+    specs: list[DeadlineSpec | RuleSpec | QualityRubric] = [
+        *policy.deadlines,
+        *policy.rules,
+        policy.meta.quality,
+    ]
     for spec in specs:
         label = spec.id if spec.id.startswith(spec.clause) else f"{spec.clause}:{spec.id}"
         out += [(f"{label}:{case.id}", spec, case) for case in spec.tests]
@@ -51,8 +55,11 @@ def check_policy_tests(policy: Policy) -> None:
     for name, spec, case in policy_cases(policy):
         result = run_case(policy, name, spec, case)
         if not result.ok:
-            kind = "deadline" if isinstance(spec, DeadlineSpec) else "rule"
-            where = f"{policy.id}/{policy.sources.get(spec.id, '?')}: {kind} {spec.id}: test {case.id}"
+            if isinstance(spec, QualityRubric):
+                where = f"{policy.id}/policy.yaml: quality: test {case.id}"
+            else:
+                kind = "deadline" if isinstance(spec, DeadlineSpec) else "rule"
+                where = f"{policy.id}/{policy.sources.get(spec.id, '?')}: {kind} {spec.id}: test {case.id}"
             failed.append(FieldError(where, result.problem))
     if failed:
         raise PolicyInvalid(f"{len(failed)} embedded tests of policy {policy.id} fail", failed)
@@ -66,18 +73,21 @@ def check_all_policy_tests(policies: list[Policy]) -> None:
             _CHECKED.add(policy.sha256)
 
 
-def run_case(policy: Policy, name: str, spec: DeadlineSpec | RuleSpec, case: TestCase) -> CaseResult:
+def run_case(
+    policy: Policy, name: str, spec: DeadlineSpec | RuleSpec | QualityRubric, case: TestCase
+) -> CaseResult:
     try:
         timeline = parse_timeline(json.dumps(case_timeline(policy, case)))
         result = evaluate(timeline, policy)
     except (EngineError, ValueError) as exc:
         details = "; ".join(f"{e.field}: {e.message}" for e in getattr(exc, "errors", []))
         return CaseResult(name, False, f"{exc} {details}".strip())
-    problem = (
-        _check_deadline(spec, case, result)
-        if isinstance(spec, DeadlineSpec)
-        else _check_rule(spec, case, result)
-    )
+    if isinstance(spec, QualityRubric):
+        problem = _check_quality(case, result)
+    elif isinstance(spec, DeadlineSpec):
+        problem = _check_deadline(spec, case, result)
+    else:
+        problem = _check_rule(spec, case, result)
     return CaseResult(name, problem is None, problem or "")
 
 
@@ -139,4 +149,12 @@ def _check_rule(spec: RuleSpec, case: TestCase, result: Evaluation) -> str | Non
         return f"expected {case.expect_fires} findings from {spec.id}, got {len(fired)}"
     if case.expect_evidence is not None and (not fired or fired[0].evidence != case.expect_evidence):
         return f"expected evidence {case.expect_evidence}, got {fired[0].evidence if fired else None}"
+    return None
+
+
+def _check_quality(case: TestCase, result: Evaluation) -> str | None:
+    got = result.quality.rating if result.quality else None
+    if got != case.expect_quality:
+        reasons = ", ".join(result.quality.reasons) if result.quality else ""
+        return f"expected the rating {case.expect_quality}, got {got} ({reasons or 'no breach'})"
     return None
