@@ -107,8 +107,9 @@ def test_the_same_results_whatever_the_number_of_workers(corpus: Path, tmp_path:
     } in errors[1]["errors"]
     header, *rows = outputs[0][1].decode().splitlines()
     assert header.startswith("line,incident_id,area,policy,clause,code,severity")
+    # A row per finding, and one for an incident with none (its rating alone).
     assert len(rows) == sum(
-        len(json.loads(r)["evaluation"]["findings"]) for r in outputs[0][0].decode().splitlines()
+        max(len(json.loads(r)["evaluation"]["findings"]), 1) for r in outputs[0][0].decode().splitlines()
     )
 
 
@@ -134,6 +135,13 @@ def test_the_summary_an_inspector_wants(corpus: Path, tmp_path: Path) -> None:
     assert set(summary["areas"]) <= {"East", "South", "West"} and len(summary["months"]) >= 6
     top = summary["most_breaches"]
     assert len(top) == 10 and top[0]["breaches"] >= top[-1]["breaches"]
+    # The inspectorate's scale: every incident rated, by month and by area too.
+    quality = summary["quality"]
+    assert set(quality) == {"good", "requires_improvement", "inadequate"} and all(quality.values())
+    assert sum(quality.values()) == summary["incidents"]
+    for groups in (summary["months"], summary["areas"]):
+        assert sum(g.get("inadequate", 0) for g in groups.values()) == quality["inadequate"]
+    assert f"of {summary['incidents']} incidents, {quality['good']} good" in done.stderr
     assert top[0]["findings"][0]["evidence"] and top[0]["events"][0]["type"] == "report_received"
 
 
@@ -146,8 +154,10 @@ def test_the_report_is_one_self_contained_file(report: Path) -> None:
         "Deadlines: how late each duty was",
         "By month",
         "Incidents with the most breaches",
+        "Quality: the inspectorate's scale for audited cases",
     ):
         assert section in html
+    assert "required improvement and" in html and "aria-label='ratings'" in html
     assert html.count("<svg") >= 13  # three charts and a timeline for each of ten incidents
     assert "<script" not in html and "http://" not in html and "https://" not in html and "src=" not in html
 
@@ -190,6 +200,26 @@ def test_compare_lists_what_a_policy_change_alters(corpus: Path, tmp_path: Path)
     assert comparison["changed"]["recommended grade"]["incidents"] > 0
     assert len(comparison["changed"]["recommended grade"]["examples"]) == 3
     assert "GRADE_NOT_ALLOWED" in comparison["disappeared"]  # the baseline allowed every grade
+    # How many incidents change rating under the other policy, and from what to what.
+    moved = comparison["ratings"]
+    assert comparison["changed"]["quality rating"]["incidents"] == sum(v["incidents"] for v in moved.values())
+    assert all(" to " in k and v["examples"] for k, v in moved.items())
+
+
+@pytest.mark.cli
+def test_the_csv_carries_each_incidents_rating_even_with_no_finding(corpus: Path, tmp_path: Path) -> None:
+    import csv
+
+    table = tmp_path / "findings.csv"
+    done = misper(
+        "replay", str(corpus), "--workers", "1", "--csv", str(table), "--errors", str(tmp_path / "e")
+    )
+    summary = json.loads(done.stdout)
+    with table.open() as handle:
+        rows = list(csv.DictReader(handle))
+    ratings = {r["incident_id"]: r["rating"] for r in rows}
+    assert len(ratings) == summary["incidents"]
+    assert sorted(ratings.values()) == sorted(r for r, n in summary["quality"].items() for _ in range(n))
 
 
 @pytest.mark.cli

@@ -62,7 +62,17 @@ def run_replay(args: argparse.Namespace) -> int:
         f"(see {files.errors_path})",
         file=sys.stderr,
     )
+    print(f"misper: {quality_sentence(data)}", file=sys.stderr)
     return 0
+
+
+def quality_sentence(data: dict[str, Any]) -> str:
+    """The ratings as the inspectorate's case audit reads: 'of 30 incidents, 17 good, ...'."""
+    q = data["quality"]
+    return (
+        f"of {data['incidents']:,} incidents, {q['good']:,} good, {q['requires_improvement']:,} "
+        f"requiring improvement, {q['inadequate']:,} inadequate"
+    )
 
 
 def run_synth(args: argparse.Namespace) -> int:

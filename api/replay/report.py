@@ -43,6 +43,7 @@ def write_report(path: Path, data: dict[str, Any], registry: PolicyRegistry) -> 
         "(or the one named). Every figure comes from the findings and deadlines of the evaluations; "
         "each clause is marked with the provenance of the numbers it rests on.</p>",
         _cards(data),
+        _quality(data),
         _grades(data),
         "<h2>Clauses: how often each was breached</h2>",
         _clause_chart(data["clauses"]),
@@ -80,6 +81,56 @@ def _cards(data: dict[str, Any]) -> str:
         + "".join(f"<div class='card'><b>{v:,}</b>{escape(k)}</div>" for k, v in cards)
         + f"</div><p class='note'>Policies: {policies}</p>"
     )
+
+
+RATING_COLOUR = {"good": "#3b8c5a", "requires_improvement": "#d08a18", "inadequate": "#c8362f"}
+RATING_TEXT = {"good": "good", "requires_improvement": "requires improvement", "inadequate": "inadequate"}
+
+
+def _quality(data: dict[str, Any]) -> str:
+    """The inspectorate's scale for audited cases: the sentence of a case audit, then each
+    month's and each area's incidents as a bar split by rating."""
+    q = data["quality"]
+    sentence = (
+        f"Of {data['incidents']:,} incidents, {q['good']:,} were good, {q['requires_improvement']:,} "
+        f"required improvement and {q['inadequate']:,} were inadequate."
+    )
+    legend = " ".join(
+        f"<span style='color:{RATING_COLOUR[r]}'>&#9632;</span> {RATING_TEXT[r]}" for r in RATING_COLOUR
+    )
+    return (
+        "<h2>Quality: the inspectorate's scale for audited cases</h2>"
+        f"<p><b>{escape(sentence)}</b></p>"
+        "<p class='note'>Each incident rated by the policy's rubric (assumed: the inspectorate publishes "
+        "the scale, not a formula): inadequate when a breach left the child exposed or three or more "
+        f"clauses were breached, requires improvement for any other breach, good otherwise. {legend}</p>"
+        "<h3>By month</h3>" + _rating_bars(data["months"]) + "<h3>By area</h3>" + _rating_bars(data["areas"])
+    )
+
+
+def _rating_bars(groups: dict[str, dict[str, int]]) -> str:
+    if not groups:
+        return ""
+    width, left, row = 900, 120, 20
+    most = max(v.get("incidents", 0) for v in groups.values()) or 1
+    out = [f"<svg role='img' aria-label='ratings' width='{width}' height='{row * len(groups) + 10}'>"]
+    for i, (name, counts) in enumerate(groups.items()):
+        y, x = 4 + i * row, float(left)
+        out.append(f"<text x='0' y='{y + 12}'>{escape(name)}</text>")
+        for rating, colour in RATING_COLOUR.items():
+            n = counts.get(rating, 0)
+            length = (width - left - 170) * n / most
+            if n:
+                out.append(
+                    f"<rect x='{x:.1f}' y='{y}' width='{length:.1f}' height='15' fill='{colour}'>"
+                    f"<title>{escape(name)}: {n} {RATING_TEXT[rating]}</title></rect>"
+                )
+            x += length
+        total = sum(counts.get(r, 0) for r in RATING_COLOUR)
+        bad = counts.get("inadequate", 0)
+        out.append(f"<text x='{x + 5:.1f}' y='{y + 12}'>{total} ({bad} inadequate)</text>")
+    out.append("</svg>")
+    return "".join(out)
 
 
 def _grades(data: dict[str, Any]) -> str:
@@ -223,12 +274,13 @@ def _comparison(comparison: dict[str, Any]) -> str:
     parts = ["<h2>Policy comparison: what changes</h2>"]
     for title, key in (
         ("Incidents that change", "changed"),
+        ("Ratings that change", "ratings"),
         ("Findings that appear", "appeared"),
         ("Findings that disappear", "disappeared"),
     ):
         rows = "".join(
             f"<tr><td>{escape(k)}</td><td class='n'>{v['incidents']}</td><td>{escape(', '.join(v['examples']))}</td></tr>"
-            for k, v in comparison[key].items()
+            for k, v in comparison.get(key, {}).items()
         )
         parts.append(
             f"<h3>{title}</h3><table><tr><th>what</th><th>incidents</th><th>for example</th></tr>{rows}</table>"

@@ -127,6 +127,7 @@ def _comparable(evaluation: Evaluation) -> dict[str, Any]:
         if evaluation.oversight.required_role
         else None,
         "codes": sorted({str(f.code) for f in evaluation.findings if f.severity.value != "warning"}),
+        "quality": evaluation.quality.rating if evaluation.quality else None,
     }
 
 
@@ -173,6 +174,7 @@ def incident_facts(timeline: Any, policy: Any, evaluation: Evaluation) -> dict[s
         "applicable": sorted({d.clause for d in evaluation.deadlines if d.status.value != "not_applicable"}),
         "breached": sorted({clause for clause, severity in findings if severity == "breach"}),
         "breaches": sum(severity == "breach" for _, severity in findings),
+        "quality": evaluation.quality.rating if evaluation.quality else None,
         "findings": findings,
         "delays": delays,
         # For the report's drawing of the incidents with the most breaches (no free text).
@@ -276,6 +278,7 @@ CSV_FIELDS = [
     "basis",
     "evidence",
     "message",
+    "rating",  # the incident's quality rating (added 2026-12-05, last so earlier columns keep their places)
 ]
 
 
@@ -323,14 +326,22 @@ def replay_to_files(
 
 
 def _rows(table: csv.DictWriter[str], result: dict[str, Any]) -> None:
+    """One row per finding, each with its incident's quality rating; an incident with no finding
+    has one row with its rating alone, so every incident's rating is in the file."""
     evaluation = result["evaluation"]
+    incident = {
+        "line": result["line"],
+        "incident_id": evaluation["incident_id"],
+        "area": result.get("area") or "",
+        "policy": evaluation["policy"]["id"],
+        "rating": (evaluation.get("quality") or {}).get("rating", ""),
+    }
+    if not evaluation["findings"]:
+        table.writerow(incident)
     for f in evaluation["findings"]:
         table.writerow(
             {
-                "line": result["line"],
-                "incident_id": evaluation["incident_id"],
-                "area": result.get("area") or "",
-                "policy": evaluation["policy"]["id"],
+                **incident,
                 "clause": f["clause"],
                 "code": f["code"],
                 "severity": f["severity"],

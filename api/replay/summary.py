@@ -16,6 +16,7 @@ from misper.engine.policy.registry import PolicyRegistry
 
 TOP = 10
 EXAMPLES = 3
+RATINGS = ("good", "requires_improvement", "inadequate")
 PROVENANCE_ORDER = ["assumed", "reported", "statutory", "stated"]  # weakest first
 
 
@@ -51,7 +52,9 @@ class Summary:
     areas: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     months: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     top: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
+    ratings: Counter[str] = field(default_factory=Counter)
     compare: Counter[str] = field(default_factory=Counter)
+    rating_changes: Counter[str] = field(default_factory=Counter)
     appeared: Counter[str] = field(default_factory=Counter)
     disappeared: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -68,10 +71,14 @@ class Summary:
         self._grades(facts)
         self._clauses(policy, facts)
         area = result.get("area") or "not given"
-        self.areas[area]["incidents"] += 1
-        self.areas[area]["breaches"] += facts["breaches"]
-        self.months[facts["month"]]["incidents"] += 1
-        self.months[facts["month"]]["breaches"] += facts["breaches"]
+        rating = facts.get("quality")
+        for group in (self.areas[area], self.months[facts["month"]]):
+            group["incidents"] += 1
+            group["breaches"] += facts["breaches"]
+            if rating:
+                group[rating] += 1
+        if rating:
+            self.ratings[rating] += 1
         entry = (facts["breaches"], -result["line"], {"result": result})
         if len(self.top) < TOP:
             heapq.heappush(self.top, entry)
@@ -107,7 +114,12 @@ class Summary:
             "recommended grade": first["recommended"] != second["recommended"],
             "required oversight": first["required_role"] != second["required_role"],
             "findings": first["codes"] != second["codes"],
+            "quality rating": first.get("quality") != second.get("quality"),
         }
+        if first.get("quality") != second.get("quality"):
+            move = f"{first.get('quality')} to {second.get('quality')}"
+            self.rating_changes[move] += 1
+            self._example(f"rating:{move}", incident)
         for what, changed in changes.items():
             if changed:
                 self.compare[what] += 1
@@ -179,13 +191,15 @@ class Summary:
             "policies": dict(sorted(self.policies.items())),
             "grades": {k: dict(sorted(v.items())) for k, v in sorted(self.grades.items())},
             "grade_changes": dict(sorted(self.grade_changes.items())),
+            # The inspectorate's scale for audited cases: how many incidents got each rating.
+            "quality": {r: self.ratings[r] for r in RATINGS},
             "clauses": clauses,
             "deadlines": deadlines,
             "areas": {k: dict(v) for k, v in sorted(self.areas.items())},
             "months": {k: dict(v) for k, v in sorted(self.months.items())},
             "most_breaches": [_most(e[0], e[2]["result"]) for e in top],
         }
-        if self.compare or self.appeared or self.disappeared:
+        if self.compare or self.appeared or self.disappeared or self.rating_changes:
             out["comparison"] = {
                 "changed": {
                     k: {"incidents": n, "examples": self.examples[f"changed:{k}"]}
@@ -198,6 +212,11 @@ class Summary:
                 "disappeared": {
                     k: {"incidents": n, "examples": self.examples[f"disappeared:{k}"]}
                     for k, n in sorted(self.disappeared.items())
+                },
+                # How many incidents move between ratings: "good to inadequate" ...
+                "ratings": {
+                    k: {"incidents": n, "examples": self.examples[f"rating:{k}"]}
+                    for k, n in sorted(self.rating_changes.items())
                 },
             }
         return out
