@@ -188,7 +188,7 @@ def test_the_control_rooms_board_in_a_real_browser(tmp_path: Path) -> None:
             ["B-1", "initial grading", "call handler"],
             ["B-2", "initial grading", "call handler"],
         ]
-        assert page.find_element(By.CSS_SELECTOR, "#live").text == "live"
+        wait.until(lambda p: text("#live") == "live")  # the stream is open
         # Due soon already (29 of its 30 minutes gone): alerted at once.
         wait.until(
             lambda p: p.find_elements(By.CSS_SELECTOR, ".alert[data-kind=due_soon][data-incident=B-1]")
