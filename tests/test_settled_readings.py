@@ -267,3 +267,38 @@ def test_duplicate_previous_episodes_count_once(policy) -> None:
     with pytest.raises(InvalidTimeline) as info:
         parse_timeline(json.dumps(body))
     assert info.value.errors[0].field == "child.previous_episodes[1]"
+
+
+def test_the_baseline_recommends_the_grade_in_force_below_high_never_no_apparent_risk() -> None:
+    """Settled reading (2026-12-05), BG1/BG4: high where the indicators say high; below that the
+    grade in force, low when there is none yet or it is no apparent risk."""
+    from misper.engine import default_registry
+
+    baseline = default_registry().get("baseline-pre-2023")
+    report = {"id": "r", "type": "report_received", "at": "2022-07-11T19:40:00+01:00", "by": "call_handler"}
+
+    def recommended(*grades: str, age: int = 15) -> str:
+        events = [report] + [
+            {
+                "id": f"g{i}",
+                "type": "risk_graded",
+                "at": f"2022-07-11T2{i}:00:00+01:00",
+                "by": "call_handler",
+                "grade": g,
+            }
+            for i, g in enumerate(grades)
+        ]
+        body = {
+            "incident_id": "B-1",
+            "child": {"child_id": "C", "age_years": age},
+            "events": events,
+            "as_of": "2022-07-12T02:00:00+01:00",
+        }
+        return str(evaluate(parse_timeline(json.dumps(body)), baseline).grade.recommended)
+
+    assert recommended() == "low"
+    assert recommended("no_apparent_risk") == "low"
+    assert recommended("very_low") == "very_low"
+    assert recommended("medium") == "medium"
+    assert recommended("low", "medium") == "medium"
+    assert recommended("medium", age=10) == "high"  # under the high-risk age: the indicator says high

@@ -47,8 +47,13 @@ def count_repeat(policy: Policy, ctx: Context, child: Child) -> RepeatCount:
     return RepeatCount(len(earlier) + 1, days, threshold)
 
 
-def recommend(policy: Policy, child: Child, repeat: RepeatCount) -> Recommendation:
-    """G4: any high-risk indicator, or enough aggravating factors together, indicates high."""
+def recommend(
+    policy: Policy, child: Child, repeat: RepeatCount, in_force: str | None = None
+) -> Recommendation:
+    """G4: any high-risk indicator, or enough aggravating factors together, indicates high. Below
+    high, the policy's lowest allowed grade; or, for a policy with no rule below high (the
+    baseline, settled reading 2026-12-05), the grade in force, save the grades it never
+    recommends."""
     present: set[str] = set(child.risk_factors)
     if child.looked_after:
         present.add("looked_after")
@@ -69,4 +74,9 @@ def recommend(policy: Policy, child: Child, repeat: RepeatCount) -> Recommendati
     reasons = [policy.meta.below_high_reason.format(needed=needed)]
     if aggravating:
         reasons.append(f"aggravating factor noted: {listed}")
-    return Recommendation(str(policy.value("lowest_grade_allowed")), reasons)
+    below = policy.meta.below_high
+    if below is None:
+        return Recommendation(str(policy.value("lowest_grade_allowed")), reasons)
+    if in_force is None or in_force in below.never:
+        return Recommendation(below.otherwise, reasons)
+    return Recommendation(in_force, reasons)

@@ -139,7 +139,7 @@ class _Judged(NamedTuple):
 def _judge(policy: Policy, ctx: Context, child: Child, every_fact: bool = False) -> _Judged:
     deadlines = compute_deadlines(policy, ctx, child)
     repeat = count_repeat(policy, ctx, child)
-    rec = recommend(policy, child, repeat)
+    rec = recommend(policy, child, repeat, ctx.current_grade)
     # A trace lists every fact, and a rule clock reads facts the rules may not: then all are built.
     admits = None if every_fact or policy.clocks else RULE_SESSION.gate(policy).admits
     facts = build_facts(policy, ctx, child, deadlines, repeat, rec, admits)
@@ -203,7 +203,12 @@ def rule_clocks(timeline: Timeline, policy: Policy, moment: datetime) -> list[in
     deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
     facts = build_facts(
-        policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
+        policy,
+        ctx,
+        timeline.child,
+        deadlines,
+        repeat,
+        recommend(policy, timeline.child, repeat, ctx.current_grade),
     )
     return [t for t in rule_clock_instants(policy, facts, ctx.report.at - 1) if t <= ctx.as_of]
 

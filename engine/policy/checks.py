@@ -108,7 +108,12 @@ def check_meta(
 
 
 def check_quality(meta: PolicyMeta, problems: Faults) -> None:
-    """The rubric names the policy's own clauses and real grades, and is tested."""
+    """The rubric names the policy's own clauses and real grades, and is tested (and the floor
+    of a recommendation below high is a grade)."""
+    if meta.below_high is not None:
+        for i, grade in enumerate([meta.below_high.otherwise, *meta.below_high.never]):
+            where = "otherwise" if i == 0 else f"never[{i - 1}]"
+            problems.add(f"policy.yaml: below_high.{where}", unknown("grade", grade, Grade))
     for i, breach in enumerate(meta.quality.inadequate_when):
         where = f"policy.yaml: quality.inadequate_when[{i}]"
         problems.add(f"{where}.clause", unknown("clause", breach.clause, meta.clauses))

@@ -191,6 +191,15 @@ class EscalationStep(_Spec):
     after: str
 
 
+class BelowHigh(_Spec):
+    """For a policy with no rule of its own below high: the grade in force is recommended, but
+    never a grade in ``never``; ``otherwise`` when there is none yet or it is one of those."""
+
+    grade_in_force: Literal[True]
+    never: list[str] = Field(default_factory=list)
+    otherwise: str
+
+
 class PolicyMeta(_Spec):
     id: str
     title: str
@@ -204,6 +213,8 @@ class PolicyMeta(_Spec):
     # The recommended grade's reason when no indicator calls for high; {needed} is the number of
     # aggravating factors that would.
     below_high_reason: str
+    # Below high: the lowest grade allowed (absent), or the grade in force with a floor.
+    below_high: BelowHigh | None = None
     deadline_messages: dict[MessageKey, str]
     deadline_severity: DeadlineSeverity = DeadlineSeverity()
     # The policy's own finding codes, with what each means; contract v1's codes are reserved.
