@@ -191,8 +191,9 @@ def _first_stop(spec: DeadlineSpec, hits: _Hits, start: Ev, due: int) -> Ev | No
     found: list[Ev] = []
     for trigger in spec.not_applicable_when:
         if trigger.grade_at_due is not None:
-            # S3: judged by the grade in force just before the due instant (as known at as_of).
-            change = hits.ctx.change_before(due)
+            # S3: judged by the grade in force at the due instant (as known at as_of); a regrade
+            # at that very instant counts, as every event at a due instant is in time.
+            change = hits.ctx.change_before(due + 1)
             if change is not None and change.grade == trigger.grade_at_due:
                 found.append(change.event)
             continue
