@@ -41,6 +41,19 @@ def human_local(epoch: int, tz: str) -> str:
     return f"{moment:%H:%M} on {moment.day} {moment:%B %Y} ({moment.tzname()})"
 
 
+def clocks_changed(first: int, second: int, tz: str) -> str:
+    """' (the clocks went back an hour between them)' when the two instants read in different
+    offsets, so '01:45 (GMT), 55 minutes after 01:50 (BST)' does not read as a contradiction;
+    else nothing."""
+    local = zone(tz)
+    a = datetime.fromtimestamp(first, local).utcoffset()
+    b = datetime.fromtimestamp(second, local).utcoffset()
+    if a is None or b is None or a == b:
+        return ""
+    way = "back" if b < a else "forward"
+    return f" (the clocks went {way} {human_duration(abs(int((b - a).total_seconds())))} between them)"
+
+
 def human_duration(seconds: int) -> str:
     """'2 hours 5 minutes', '45 minutes', '3 days': whole minutes, largest units first."""
     minutes = max(0, seconds) // 60

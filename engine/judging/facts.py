@@ -83,7 +83,10 @@ def _sentences(text: str) -> list[str]:
 
 def quote(text: str, phrases: tuple[str, ...]) -> str:
     """The sentences that hold a phrase, so a reviewer can judge them (a negation included)."""
-    chosen = [s for s in _sentences(text) if blaming_phrases(s, phrases)] or [text.strip()]
+    # Line breaks and tabs read as single spaces: a quote is one line, and a line break does not
+    # end a sentence (settled reading 2026-12-05).
+    text = " ".join(text.split())
+    chosen = [s for s in _sentences(text) if blaming_phrases(s, phrases)] or [text]
     joined = " ... ".join(s.rstrip(".!? ") for s in chosen)
     return joined if len(joined) <= QUOTE_LIMIT else joined[: QUOTE_LIMIT - 3].rstrip() + "..."
 

@@ -61,11 +61,21 @@ def recommend(
         present.add("under_age")
     if repeat.episodes_in_window >= int(policy.value("frequent_episodes_in_window")):
         present.add("frequent_episodes")
-    labels = policy.meta.indicator_labels
+    # A label may quote the child's own value and the threshold (settled reading 2026-12-05).
+    values = {
+        "age": child.age_years,
+        "high_risk_age_under": int(policy.value("high_risk_age_under")),
+        "episodes": repeat.episodes_in_window,
+        "window_days": repeat.window_days,
+        "frequent_episodes_in_window": int(policy.value("frequent_episodes_in_window")),
+    }
+    labels = {name: label.format(**values) for name, label in policy.meta.indicator_labels.items()}
     high = [i for i in policy.value("high_risk_indicators") if i in present]
     aggravating = [i for i in policy.value("aggravating_factors") if i in present]
     needed = int(policy.value("aggravating_count_for_high"))
-    reasons = [f"{labels[i]} is a high-risk indicator" for i in high]
+    # "victim of crime in this episode is a high-risk indicator"; a label that quotes values reads
+    # "the child is 10, under the high-risk age of 12: a high-risk indicator".
+    reasons = [f"{labels[i]}{': a' if ',' in labels[i] else ' is a'} high-risk indicator" for i in high]
     listed = ", ".join(labels[i] for i in aggravating)
     if len(aggravating) >= needed:
         reasons.append(f"{len(aggravating)} aggravating factors together ({listed})")

@@ -38,7 +38,7 @@ from misper.engine.judging.explain import trace as explain
 from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id, next_gap_entry
 from misper.engine.judging.grading import Recommendation, RepeatCount, count_repeat, recommend
 from misper.engine.judging.wording import change_phrase, event_phrase
-from misper.engine.localtime import human_duration, human_local, iso_local, to_epoch
+from misper.engine.localtime import clocks_changed, human_duration, human_local, iso_local, to_epoch
 from misper.engine.policy.model import Policy
 from misper.engine.session import RULE_SESSION, Match
 from misper.engine.version import ENGINE_NAME, __version__
@@ -338,6 +338,7 @@ def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[
         "duty": duty_text(policy, ctx, d),
         "due": human_local(d.due_at, tz),
         "met": human_local(d.met.at, tz) if d.met else "",
+        "allowed": human_duration(d.due_at - d.starts_at),
     }
     evidence = [d.start.id]
     if d.status == "due_soon":
@@ -346,16 +347,29 @@ def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[
             evidence,
         )
     if d.status == "met_late" and d.met is not None:
-        text = templates["met_late"].format(**values, late_by=human_duration(d.met.at - d.due_at))
+        late_by = human_duration(d.met.at - d.due_at) + clocks_changed(d.due_at, d.met.at, tz)
+        text = templates["met_late"].format(**values, late_by=late_by)
         return text, evidence + [d.met.id]
     ended = _ended(d, ctx)
     if ended is not None:
-        text = templates["breached_stopped"].format(**values, ended=event_phrase(ended, tz))
+        text = templates["breached_stopped"].format(**values, ended=stop_phrase(ctx, ended, tz))
         return text, list(dict.fromkeys(evidence + [ended.id]))
     if ctx.complete:
         return templates["breached_complete"].format(**values), evidence
+    if ctx.as_of - d.due_at < 60:
+        # Judged at its due instant (or within its minute) with nothing done: it is due now,
+        # never "less than a minute overdue" (settled reading 2026-12-05).
+        return templates["due_now"].format(**values), evidence
     text = templates["breached_live"].format(**values, overdue=human_duration(ctx.as_of - d.due_at))
     return text, evidence
+
+
+def stop_phrase(ctx: Context, stop: Ev, tz: str) -> str:
+    """What ended a clock: a regrade says whether the grade was raised or lowered and to what."""
+    change = ctx.change_at(stop.pos)
+    if change is not None and change.event is stop and stop.type not in ("found", "closed"):
+        return change_phrase(change, tz)
+    return event_phrase(stop, tz)
 
 
 def _ended(d: DeadlineResult, ctx: Context) -> Ev | None:
@@ -396,17 +410,12 @@ def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
 def _reason(d: DeadlineResult, ctx: Context, tz: str) -> str | None:
     if d.status == "not_applicable":
         if d.stop is not None:
-            change = ctx.change_at(d.stop.pos)
-            if change is not None and change.event is d.stop and d.stop.type not in ("found", "closed"):
-                what = change_phrase(change, tz)
-            else:
-                what = event_phrase(d.stop, tz)
-            return f"{what}, before it was due"
+            return f"{stop_phrase(ctx, d.stop, tz)}, before it was due"
         return "the record ended before it was due"
     if d.status == "breached":
         ended = _ended(d, ctx)
         if ended is not None:
-            return f"never happened before {event_phrase(ended, tz)}"
+            return f"never happened before {stop_phrase(ctx, ended, tz)}"
         return "never happened" if ctx.complete else "not yet done"
     return None
 

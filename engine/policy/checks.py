@@ -23,13 +23,17 @@ from misper.engine.policy.names import unknown
 
 DURATION_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 DERIVED_INDICATORS = {"looked_after", "under_age", "frequent_episodes"}
+# Every template may also name {allowed}: the time the duty allows, from its start to its due instant.
 DEADLINE_MESSAGE_FIELDS = {
-    "breached_live": {"duty", "due", "overdue"},
-    "breached_complete": {"duty", "due"},
-    "breached_stopped": {"duty", "due", "ended"},
-    "met_late": {"duty", "due", "met", "late_by"},
-    "due_soon": {"duty", "due", "remaining"},
+    "breached_live": {"duty", "due", "overdue", "allowed"},
+    "breached_complete": {"duty", "due", "allowed"},
+    "breached_stopped": {"duty", "due", "ended", "allowed"},
+    "met_late": {"duty", "due", "met", "late_by", "allowed"},
+    "due_soon": {"duty", "due", "remaining", "allowed"},
+    "due_now": {"duty", "due", "allowed"},
 }
+# What an indicator's label may quote: the child's own value and the policy's threshold.
+LABEL_VALUES = {"age", "high_risk_age_under", "episodes", "window_days", "frequent_episodes_in_window"}
 APPLIES_IF_FIELDS = {"response_plan", "looked_after", "philomena_profile"}
 # Parameters the fact builder reads by name, with the unit each must have.
 REQUIRED_PARAMETERS = {
@@ -90,9 +94,7 @@ def check_meta(
         problems.add("policy.yaml: below_high_reason", f"is not a valid template: {exc}")
     for name in fields:
         problems.add("policy.yaml: below_high_reason", unknown("placeholder", name, {"needed"}))
-    indicators = set(RiskFactor) | DERIVED_INDICATORS
-    for name in meta.indicator_labels:
-        problems.add(f"policy.yaml: indicator_labels.{name}", unknown("indicator", name, indicators))
+    _check_labels(meta, problems)
     for code, meaning in meta.finding_codes.items():
         where = f"policy.yaml: finding_codes.{code}"
         if code in set(FindingCode):
@@ -105,6 +107,21 @@ def check_meta(
             )
         if not meaning.strip():
             problems.add(where, "needs a sentence saying what the code means")
+
+
+def _check_labels(meta: PolicyMeta, problems: Faults) -> None:
+    """Each label names an indicator and quotes only the values a label may quote."""
+    indicators = set(RiskFactor) | DERIVED_INDICATORS
+    for name, label in meta.indicator_labels.items():
+        where = f"policy.yaml: indicator_labels.{name}"
+        problems.add(where, unknown("indicator", name, indicators))
+        try:
+            placeholders = template_fields(label)
+        except ValueError as exc:
+            placeholders = []
+            problems.add(where, f"is not a valid template: {exc}")
+        for field in placeholders:
+            problems.add(where, unknown("placeholder", field, LABEL_VALUES))
 
 
 def check_quality(meta: PolicyMeta, problems: Faults) -> None:

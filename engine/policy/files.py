@@ -12,7 +12,9 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Scalar = str | int | bool
-MessageKey = Literal["breached_live", "breached_complete", "breached_stopped", "met_late", "due_soon"]
+MessageKey = Literal[
+    "breached_live", "breached_complete", "breached_stopped", "met_late", "due_soon", "due_now"
+]
 Provenance = Literal["stated", "statutory", "assumed", "reported"]
 SeverityName = Literal["breach", "warning", "action", "advisory"]
 
