@@ -68,9 +68,9 @@ def human_duration(seconds: int) -> str:
 
 def local_window_entries(
     start: int, end: int, tz: str, gap_start: time, gap_end: time
-) -> list[tuple[int, int]]:
+) -> list[tuple[int, int, int]]:
     """For each local window [gap_start, gap_end) that [start, end] overlaps: the window's own
-    start and the first instant of [start, end] inside it.
+    start, the first instant of [start, end] inside it, and the window's end.
 
     Walks the local calendar days the interval touches and builds each day's window in local
     time, so a window on a daylight-saving change day is as long as the clocks make it.
@@ -85,7 +85,7 @@ def local_window_entries(
         window_end = wall_to_epoch(datetime.combine(end_day, gap_end), tzinfo)
         lo, hi = max(start, window_start), min(end, window_end - 1)
         if lo <= hi:
-            out.append((window_start, lo))
+            out.append((window_start, lo, window_end))
         day += timedelta(days=1)
     return out
 

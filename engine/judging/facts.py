@@ -298,19 +298,26 @@ def _blaming_text(e: Ev, hits: list[str], phrases: tuple[str, ...], tz: str) -> 
 
 
 def _gap_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
-    """C3: each night a high-risk period enters the local hours without intelligence cover (once
-    per night, at the instant it enters). A report made in those hours is an event whose local
-    time a rule compares with the cover parameters."""
+    """C3: the report, if made in the local hours without intelligence cover, and each night a
+    high-risk period enters them (once per night, at the instant it enters), each with the instant
+    cover resumes (``ends``); ``first`` marks the first of each night's facts, so a night is judged
+    once whether the report or a high-risk period brought it."""
     if not policy.has("intelligence_cover_until"):
         return []
     cover_until, cover_from = policy.intelligence_gap
-    out = []
-    nights: set[int] = set()
+    report = ctx.report
+    nights: dict[int, list[Fact]] = {}
+    for night, entered, ends in local_window_entries(report.at, report.at, tz, cover_until, cover_from):
+        nights.setdefault(night, []).append(_gap_fact("report", report, entered, ends, tz))
     for start, end in _high_periods(ctx):
-        for night, entered in local_window_entries(start.at, end, tz, cover_until, cover_from):
-            if night not in nights:
-                nights.add(night)
-                out.append(_gap_fact(start, entered, tz))
+        for night, entered, ends in local_window_entries(start.at, end, tz, cover_until, cover_from):
+            if not any(f.fields["source"] == "high_period" for f in nights.get(night, [])):
+                nights.setdefault(night, []).append(_gap_fact("high_period", start, entered, ends, tz))
+    out = []
+    for night in sorted(nights):
+        for n, fact in enumerate(sorted(nights[night], key=lambda f: (f.at, f.fields["source"]))):
+            fact.fields["first"] = n == 0
+            out.append(fact)
     return out
 
 
@@ -327,21 +334,37 @@ def next_gap_entry(policy: Policy, ctx: Context) -> int | None:
     nights = {
         n
         for start, end in periods
-        for n, _ in local_window_entries(start.at, end, tz, cover_until, cover_from)
+        for n, _, _ in local_window_entries(start.at, end, tz, cover_until, cover_from)
     }
     # Two local days always hold the start of the next night's gap, whatever the clocks do.
     ahead = local_window_entries(ctx.as_of + 1, ctx.as_of + 2 * 86_400, tz, cover_until, cover_from)
-    return next((entered for night, entered in ahead if night not in nights), None)
+    return next((entered for night, entered, _ in ahead if night not in nights), None)
 
 
-def _gap_fact(e: Ev, at: int, tz: str) -> Fact:
+def _gap_fact(source: str, e: Ev, at: int, ends: int, tz: str) -> Fact:
+    def render() -> dict[str, str]:
+        entered = human_local(at, tz)
+        if source == "report":
+            what = f"The report at {entered} came in the overnight gap in intelligence cover"
+        else:
+            what = (
+                f"The high-risk period that began at {human_local(e.at, tz)} entered the overnight gap "
+                f"in intelligence cover at {entered}"
+            )
+        return {
+            "at_text": human_local(e.at, tz),
+            "entered_text": entered,
+            "ends_text": human_local(ends, tz),
+            "what_text": what,
+        }
+
     return Fact(
-        f"intel_gap:high_period:{at}",
+        f"intel_gap:{source}:{at}",
         "intel_gap",
-        {"source": "high_period", "at": at},
+        {"source": source, "at": at, "ends": ends, "first": False},
         at,
         (e.id,),
-        lambda: {"at_text": human_local(e.at, tz), "entered_text": human_local(at, tz)},
+        render,
     )
 
 

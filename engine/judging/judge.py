@@ -140,8 +140,10 @@ def _judge(policy: Policy, ctx: Context, child: Child, every_fact: bool = False)
     deadlines = compute_deadlines(policy, ctx, child)
     repeat = count_repeat(policy, ctx, child)
     rec = recommend(policy, child, repeat, ctx.current_grade)
-    # A trace lists every fact, and a rule clock reads facts the rules may not: then all are built.
-    admits = None if every_fact or policy.clocks else RULE_SESSION.gate(policy).admits
+    # A trace lists every fact, and a rule clock on an event or a deadline reads facts the rules
+    # may not match (the gate keeps only those out): then all are built.
+    gated_clock = any(c.kind in ("event", "deadline") for c in policy.clocks)
+    admits = None if every_fact or gated_clock else RULE_SESSION.gate(policy).admits
     facts = build_facts(policy, ctx, child, deadlines, repeat, rec, admits)
     matches = RULE_SESSION.run(policy, (f.message() for f in facts))
     by_id = {f.id: f for f in facts}

@@ -57,8 +57,15 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "met_at": INSTANT,
     },
     "blaming_text": {"by": frozenset(Role) | {""}, "at": INSTANT},
-    # Each night a high-risk period enters the local hours without intelligence cover (C3).
-    "intel_gap": {"source": frozenset({"high_period"}), "at": INSTANT},
+    # C3: the report made in the local hours without intelligence cover, and each night a
+    # high-risk period enters them: when it entered, when cover resumes, and whether it is the
+    # first of its night's.
+    "intel_gap": {
+        "source": frozenset({"report", "high_period"}),
+        "at": INSTANT,
+        "ends": INSTANT,
+        "first": BOOL,
+    },
     # The evaluation itself: live or complete, judged at as_of, the report received at report_at.
     "incident": {"mode": frozenset({"live", "complete"}), "as_of": INSTANT, "report_at": INSTANT},
 }
@@ -72,6 +79,6 @@ DISPLAY_FIELDS: dict[str, frozenset[str]] = {
     "repeat": frozenset(),
     "deadline": frozenset(),
     "blaming_text": frozenset({"at_text", "by_text", "kind_text", "phrases_text", "quote_text"}),
-    "intel_gap": frozenset({"at_text", "entered_text"}),
+    "intel_gap": frozenset({"at_text", "entered_text", "ends_text", "what_text"}),
     "incident": frozenset({"as_of_text"}),
 }
