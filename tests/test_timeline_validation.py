@@ -187,3 +187,13 @@ def test_instants_outside_any_incident_are_refused(moment) -> None:
     body = report_timeline([])
     body["events"][0]["at"] = moment
     assert errors_of(body) == {"events[0].at": "must be between 1970-01-01 and 2999-12-31"}
+
+
+def test_a_strategy_discussion_may_be_marked_as_the_complex_meeting_and_nothing_else() -> None:
+    """Contract v1 (added 2026-12-05): strategy_discussion.meeting is discussion or complex."""
+    marked = {"id": "s", "type": "strategy_discussion", "at": "2023-07-12T20:00:00+01:00", "by": "mash"}
+    timeline = parse_timeline(json.dumps(report_timeline([{**marked, "meeting": "complex"}])))
+    assert timeline.events[1].meeting == "complex"
+    with pytest.raises(InvalidTimeline) as refused:
+        parse_timeline(json.dumps(report_timeline([{**marked, "meeting": "emergency"}])))
+    assert [e.field for e in refused.value.errors] == ["events[1].meeting"]

@@ -26,6 +26,7 @@ class Ev(NamedTuple):
     text: str
     voice_of_child: bool | None
     outcome: str = ""
+    meeting: str = ""  # a strategy discussion's marking (discussion, complex), "" when not given
 
 
 class GradeChange(NamedTuple):
@@ -106,6 +107,7 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
                 fields.get("text") or "",
                 fields.get("voice_of_child"),
                 fields.get("outcome") or "",
+                fields.get("meeting") or "",
             )
         )
     report = next(e for e in events if e.type == "report_received")

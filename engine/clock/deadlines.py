@@ -56,8 +56,9 @@ class _Hits:
     so each occurrence finds its start, stop and meeting event by bisection: the work stays
     about linear in the number of events however many occurrences there are."""
 
-    def __init__(self, ctx: Context, keys: dict[int, tuple[Any, ...]]) -> None:
+    def __init__(self, ctx: Context, keys: dict[int, tuple[Any, ...]], policy: Policy) -> None:
         self.ctx = ctx
+        self.policy = policy
         self._keys = keys
         self._found: dict[Any, tuple[list[Ev], list[int]]] = {}
 
@@ -71,7 +72,7 @@ class _Hits:
     def of(self, trigger: Trigger, done: dict[str, list[DeadlineResult]]) -> tuple[list[Ev], list[int]]:
         key = self._keys.get(id(trigger), id(trigger))
         if key not in self._found:
-            hits = _matches(trigger, self.ctx, done)
+            hits = _matches(trigger, self.ctx, done, self.policy)
             self._found[key] = (hits, [e.pos for e in hits])
         return self._found[key]
 
@@ -79,7 +80,7 @@ class _Hits:
 def compute_deadlines(policy: Policy, ctx: Context, child: Child) -> list[DeadlineResult]:
     results: list[DeadlineResult] = []
     done: dict[str, list[DeadlineResult]] = {}
-    hits = _Hits(ctx, policy.trigger_keys)
+    hits = _Hits(ctx, policy.trigger_keys, policy)
     for spec in policy.deadlines_in_order:
         if all(getattr(child, key) == value for key, value in spec.applies_if.items()):
             done[spec.id] = _occurrences(spec, policy, hits, done)
@@ -161,13 +162,32 @@ def _event_matches(trigger: Trigger, event: Ev) -> bool:
         event.type == trigger.event
         and (not trigger.by or event.by in trigger.by)
         and (not trigger.outcome or (event.outcome or "safe") in trigger.outcome)
+        and (not trigger.meeting or event.meeting in trigger.meeting)
     )
 
 
-def _matches(trigger: Trigger, ctx: Context, done: dict[str, list[DeadlineResult]]) -> list[Ev]:
+def unmarked_reading(trigger: Trigger, ctx: Context, policy: Policy) -> list[Ev] | None:
+    """S5: when no event of the trigger's type carries a marking, the events read as marked:
+    each after the first of its type, held at least the named duration after the report. None
+    when the timeline marks its events (or the trigger has no such reading)."""
+    if trigger.unmarked_after_report is None or trigger.event is None:
+        return None
+    events = ctx.of_type(trigger.event)
+    if any(e.meeting for e in events):
+        return None
+    cutoff = ctx.report.at + policy.seconds(trigger.unmarked_after_report)
+    return [e for e in events[1:] if e.at >= cutoff and (not trigger.by or e.by in trigger.by)]
+
+
+def _matches(
+    trigger: Trigger, ctx: Context, done: dict[str, list[DeadlineResult]], policy: Policy
+) -> list[Ev]:
     """Every instant the trigger fires, in time order (for an event trigger with nth, the nth
     matching event and those after it)."""
     if trigger.event is not None:
+        unmarked = unmarked_reading(trigger, ctx, policy)
+        if unmarked is not None:
+            return unmarked
         return [e for e in ctx.of_type(trigger.event) if _event_matches(trigger, e)]
     if trigger.deadline_stopped is not None:
         return [

@@ -162,6 +162,8 @@ class ReturnHomeInterview(_ByRequired):
 
 class StrategyDiscussion(_ByRequired):
     type: Literal["strategy_discussion"]
+    # (added 2026-12-05) "complex" marks the complex strategy meeting (S5); absent: a discussion.
+    meeting: Literal["discussion", "complex"] | None = None
 
 
 class Closed(_ByOptional):

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from misper.engine.clock.context import Context, Ev, build_context
-from misper.engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change
+from misper.engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change, unmarked_reading
 from misper.engine.contract.evaluation import (
     Deadline,
     EngineRef,
@@ -37,7 +37,7 @@ from misper.engine.judging.explain import check_code
 from misper.engine.judging.explain import trace as explain
 from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id, next_gap_entry
 from misper.engine.judging.grading import Recommendation, RepeatCount, count_repeat, recommend
-from misper.engine.judging.wording import change_phrase, event_phrase
+from misper.engine.judging.wording import change_phrase, event_phrase, grade_text
 from misper.engine.localtime import clocks_changed, human_duration, human_local, iso_local, to_epoch
 from misper.engine.policy.model import Policy
 from misper.engine.session import RULE_SESSION, Match
@@ -391,6 +391,11 @@ def _deadline_order(policy: Policy) -> Any:
 def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
     tz = policy.meta.timezone
     closing = d.met or d.stop
+    reason, basis = _reason(d, ctx, tz), policy.parameters[d.parameter].provenance
+    read = _unmarked(policy, d, ctx)
+    if read is not None:
+        # S5: met by a discussion the timeline did not mark (settled reading 2026-12-05).
+        reason, basis = read, "assumed"
     return Deadline.trusted(
         id=d.spec.id,
         occurrence=d.occurrence,
@@ -403,10 +408,26 @@ def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
         met_at=iso_local(d.met.at, tz) if d.met else None,
         met_by=d.met.id if d.met else None,
         status=STATUS_OF[d.status],
-        reason=_reason(d, ctx, tz),
-        basis=policy.parameters[d.parameter].provenance,
+        reason=reason,
+        basis=basis,
         evidence=list(dict.fromkeys([d.start.id] + ([closing.id] if closing else []))),
     )
+
+
+def _unmarked(policy: Policy, d: DeadlineResult, ctx: Context) -> str | None:
+    """The note of a duty met by an event read as marked (none was), else None."""
+    if d.met is None:
+        return None
+    for t in d.spec.met_by:
+        if t.unmarked_after_report and unmarked_reading(t, ctx, policy) is not None:
+            after = human_duration(policy.seconds(t.unmarked_after_report))
+            marked = " or ".join(t.meeting or [])
+            return (
+                f"the timeline marks no {grade_text(t.event or '')} as the {marked} one: "
+                f"{event_phrase(d.met, policy.meta.timezone)}, {after} or more after the report and not the "
+                "first, is read as it (an assumed reading)"
+            )
+    return None
 
 
 def _reason(d: DeadlineResult, ctx: Context, tz: str) -> str | None:

@@ -283,6 +283,7 @@ def check_deadline(
     check_names(spec.clause, spec.code, meta, where)
     where.add("owner", unknown("role", spec.owner, Role))
     _check_triggers(spec, where, deadline_ids)
+    _check_markings(spec, params, where)
     if spec.repeat and spec.met_from == "report":
         where.add("met_from", "a repeating duty is met by events after each start, not from the report")
     if spec.brought_forward_by and spec.due_after_by_grade is None:
@@ -325,6 +326,34 @@ def _check_triggers(spec: DeadlineSpec, where: Faults, deadline_ids: set[str]) -
         where.add("starts", "nth counts meeting events: it is for met_by only")
     if any(t.not_before is not None for t in spec.start_triggers):
         where.add("starts", "not_before is for met_by only")
+
+
+MEETINGS = frozenset({"discussion", "complex"})
+
+
+def _check_markings(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> None:
+    """``meeting`` filters strategy discussions by their marking; ``unmarked_after_report``, for
+    a meeting event with a marking, names the duration parameter of the unmarked reading."""
+    lists = (
+        ("starts", spec.start_triggers),
+        ("met_by", spec.met_by),
+        ("not_applicable_when", spec.not_applicable_when),
+        ("brought_forward_by", spec.brought_forward_by),
+    )
+    durations = {n for n, p in params.items() if p.unit in DURATION_UNITS}
+    for key, triggers in lists:
+        for i, t in enumerate(triggers):
+            at = f"{key}[{i}]"
+            if t.meeting is not None:
+                if t.event != "strategy_discussion":
+                    where.add(f"{at}.meeting", "only a strategy discussion is marked as a meeting")
+                for value in t.meeting:
+                    where.add(f"{at}.meeting", unknown("meeting", value, MEETINGS))
+            if t.unmarked_after_report is not None:
+                if key != "met_by" or t.meeting is None:
+                    where.add(f"{at}.unmarked_after_report", "is for a meeting event that names its meeting")
+                bad = unknown("duration parameter", t.unmarked_after_report, durations)
+                where.add(f"{at}.unmarked_after_report", bad)
 
 
 def _check_not_before(trigger: Trigger, at: str, meeting: bool, where: Faults) -> None:

@@ -64,6 +64,12 @@ class Trigger(_Spec):
     # For a meeting event: it counts only at or after the first instant this trigger fires (a
     # review of the initial grading made before any grading reviews nothing).
     not_before: Trigger | None = None
+    # A strategy discussion marked as one of these (S5: complex).
+    meeting: list[str] | None = None
+    # When no event of the type in the timeline carries a marking (a caller that predates it):
+    # an event after the first of its type, held at least this duration parameter after the
+    # report, is read as the marked one, and the deadline's basis is assumed.
+    unmarked_after_report: str | None = None
 
 
 class TestEvent(_Spec):

@@ -126,7 +126,15 @@ class Policy:
                 if t.deadline_stopped is not None or t.grade_at_due is not None:
                     continue
                 by = tuple(t.by) if isinstance(t.by, list) else t.by
-                out[id(t)] = (t.event, by, tuple(t.outcome or ()), t.grade_becomes, t.grade_leaves)
+                out[id(t)] = (
+                    t.event,
+                    by,
+                    tuple(t.outcome or ()),
+                    t.grade_becomes,
+                    t.grade_leaves,
+                    tuple(t.meeting or ()),
+                    t.unmarked_after_report,
+                )
         return out
 
     def basis(self, names: tuple[str, ...] | list[str]) -> tuple[str | None, str | None]:
