@@ -8,10 +8,11 @@ import re
 from datetime import datetime
 from typing import TypeVar
 
-from misper.engine.contract.parse import OFFSET_HINT
+from misper.engine.contract.parse import BROKEN, OFFSET_HINT
 from misper.engine.contract.timeline import RANGE_MESSAGE, Timeline, in_range
-from misper.engine.errors import FieldError, InvalidRequest
+from misper.engine.errors import FieldError, InvalidRequest, InvalidTimeline
 from misper.engine.policy.model import Policy
+from misper.engine.policy.names import unknown
 from misper.engine.policy.registry import PolicyRegistry
 
 T = TypeVar("T")
@@ -64,6 +65,24 @@ def agree(name: str, given: T | None, in_timeline: T | None) -> T | None:
 
 def choose_policy(registry: PolicyRegistry, timeline: Timeline, named: str | None = None) -> Policy:
     """The policy named (beside the timeline and/or in it, which must agree), else the version
-    in force at the report."""
+    in force at the report: the timeline's force's own (the folder's only force when it names
+    none) before a national one. A policy named must be national or the timeline's force's."""
     chosen = agree("policy", named, timeline.policy)
-    return registry.get(chosen) if chosen else registry.in_force(timeline.report().at)
+    force = timeline.force
+    if force is not None and force not in registry.forces:
+        raise InvalidTimeline(
+            BROKEN, [FieldError("force", unknown("force", force, registry.forces) or force)]
+        )
+    if not chosen:
+        return registry.in_force(timeline.report().at, force)
+    policy = registry.get(chosen)
+    if force is not None and policy.meta.force not in (None, force):
+        raise InvalidTimeline(
+            BROKEN,
+            [
+                FieldError(
+                    "policy", f"{chosen} is {registry.forces[policy.meta.force]}'s policy, not {force}'s"
+                )
+            ],
+        )
+    return policy

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,11 @@ def test_policies_lists_versions() -> None:
     run = misper("policies")
     assert run.returncode == 0
     lines = [line.split("\t") for line in run.stdout.strip().splitlines()]
-    assert [(f[0], f[1], f[2]) for f in lines] == [
-        ("baseline-pre-2023", "2014-01-01", "2023-01-31"),
-        ("suffolk-2023-02", "2023-02-01", "-"),
+    assert [(f[0], f[1], f[2], f[3]) for f in lines] == [
+        ("baseline-pre-2023", "-", "2014-01-01", "2023-01-31"),
+        ("suffolk-2023-02", "suffolk", "2023-02-01", "-"),
     ]
-    assert all(len(f[3]) == 64 for f in lines)
+    assert all(len(f[4]) == 64 for f in lines)
 
 
 @pytest.mark.parametrize(
@@ -127,20 +128,37 @@ def test_naming_a_policy_not_in_force_is_allowed_with_a_note() -> None:
 
 @pytest.mark.cli
 def test_overlapping_versions_stop_loading_and_serving(rules_copy: Path, tmp_path: Path) -> None:
-    """Issue 6: overlapping versions stop loading and serving."""
-    edit_yaml(rules_copy / "baseline-pre-2023" / "policy.yaml", lambda d: d.update(effective_to="2023-02-01"))
+    """Issue 6: overlapping versions (of one force) stop loading and serving."""
+    shutil.copytree(rules_copy / "suffolk-2023-02", rules_copy / "suffolk-2023-06")
+    edit_yaml(
+        rules_copy / "suffolk-2023-06" / "policy.yaml",
+        lambda d: d.update(id="suffolk-2023-06", effective_from="2023-06-01"),
+    )
     found = registry_problems(rules_copy)
-    assert found["suffolk-2023-02"].startswith(
-        "its effective dates (from 2023-02-01, open-ended) overlap those of baseline-pre-2023"
+    assert found["suffolk-2023-06"].startswith(
+        "its effective dates (from 2023-06-01, open-ended) overlap those of suffolk-2023-02"
     )
     run = serve_with_rules(rules_copy, tmp_path)
-    assert run.returncode == 2 and "overlap those of baseline-pre-2023" in run.stderr
+    assert run.returncode == 2 and "overlap those of suffolk-2023-02" in run.stderr
 
 
-def test_an_open_ended_earlier_version_overlaps(rules_copy: Path) -> None:
-    """Issue 6: an open-ended earlier version overlaps."""
+def test_an_open_ended_earlier_version_of_the_same_force_overlaps(rules_copy: Path) -> None:
+    """Issue 6: an open-ended earlier version overlaps a later one of the same force."""
+    shutil.copytree(rules_copy / "suffolk-2023-02", rules_copy / "suffolk-2024-01")
+    edit_yaml(
+        rules_copy / "suffolk-2024-01" / "policy.yaml",
+        lambda d: d.update(id="suffolk-2024-01", effective_from="2024-01-01"),
+    )
+    assert "overlap those of suffolk-2023-02" in registry_problems(rules_copy)["suffolk-2024-01"]
+
+
+def test_a_forces_version_may_overlap_a_national_one_and_wins(rules_copy: Path) -> None:
+    """Issue 23: a national version still in force beside a force's own: the force's is chosen."""
     edit_yaml(rules_copy / "baseline-pre-2023" / "policy.yaml", lambda d: d.update(effective_to=None))
-    assert "suffolk-2023-02" in registry_problems(rules_copy)
+    registry = PolicyRegistry.from_folder(rules_copy)
+    moment = datetime.fromisoformat("2023-07-11T19:40:00+01:00")
+    assert registry.in_force(moment).id == "suffolk-2023-02"
+    assert registry.in_force(moment, "suffolk").id == "suffolk-2023-02"
 
 
 def test_a_folder_named_differently_from_its_id_is_refused(rules_copy: Path) -> None:

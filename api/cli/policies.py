@@ -10,13 +10,15 @@ from typing import Any
 
 from misper.api.cli.common import RULES_HELP, registry, rules_dir
 from misper.engine import load_policy
-from misper.engine.policy.registry import check_versions
+from misper.engine.policy.names import unknown
+from misper.engine.policy.registry import check_forces, check_versions, read_forces
 from misper.engine.policy.selftest import run_policy_tests
 
 
 def add_commands(sub: Any) -> None:
     pol = sub.add_parser("policies", help="list the policy versions")
     pol.add_argument("--rules", help=RULES_HELP)
+    pol.add_argument("--force", help="only this force's versions and the national ones")
     pol.set_defaults(func=policies)
     rules = sub.add_parser("rules", help="work with rules folders")
     rules_sub = rules.add_subparsers(required=True, metavar="ACTION")
@@ -35,9 +37,16 @@ def add_commands(sub: Any) -> None:
 
 
 def policies(args: argparse.Namespace) -> int:
-    for p in registry(args.rules).policies:
+    """id, force (- for national), effective from, effective to, sha256, title."""
+    known = registry(args.rules)
+    if args.force is not None and args.force not in known.forces:
+        hint = unknown("force", args.force, known.forces)
+        print(f"misper: {hint}", file=sys.stderr)
+        return 2
+    chosen = known.policies if args.force is None else known.usable_by(args.force)
+    for p in chosen:
         ends = p.meta.effective_to or "-"
-        print(f"{p.id}\t{p.meta.effective_from}\t{ends}\t{p.sha256}\t{p.meta.title}")
+        print(f"{p.id}\t{p.meta.force or '-'}\t{p.meta.effective_from}\t{ends}\t{p.sha256}\t{p.meta.title}")
     return 0
 
 
@@ -60,6 +69,7 @@ def validate(args: argparse.Namespace) -> int:
     failed = 0
     loaded = [load_policy(path) for path in folders]
     if len(loaded) > 1:
+        check_forces(loaded, read_forces(folder))
         check_versions(loaded)
     for policy in loaded:
         line = (

@@ -89,7 +89,7 @@ def instant(name: str, value: str | None) -> datetime | None:
     return None if value is None else parse_instant(name, value)
 
 
-_POLICY_HASH = re.compile(rb'"policy":\{"id":"[^"]*","sha256":"([0-9a-f]{64})"')
+_POLICY_HASH = re.compile(rb'"policy":\{"id":"[^"]*",(?:"force":"[^"]*",)?"sha256":"([0-9a-f]{64})"')
 
 
 def remember_policy(request: Request, answer: bytes) -> None:

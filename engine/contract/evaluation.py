@@ -52,6 +52,8 @@ def _layout(cls: type[_Out]) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 class PolicyRef(_Out):
     id: str
+    # (added 2026-12-05) The force whose policy it is; absent for a national policy.
+    force: str | None = None
     sha256: str
     title: str
 
@@ -181,12 +183,16 @@ class Evaluation(_Out):
     trace: Trace | None = None
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The contract's JSON; the opt-in trace appears only when it was asked for."""
+        """The contract's JSON; the opt-in trace appears only when it was asked for, and a
+        national policy has no force."""
+        exclude: dict[str, Any] = {}
+        if self.policy.force is None:
+            exclude["policy"] = {"force"}
         if self.trace is None:
-            return self.model_dump_json(indent=indent, exclude={"trace"})
-        if self.trace.why_not is None:
-            return self.model_dump_json(indent=indent, exclude={"trace": {"why_not"}})
-        return self.model_dump_json(indent=indent)
+            exclude["trace"] = True
+        elif self.trace.why_not is None:
+            exclude["trace"] = {"why_not"}
+        return self.model_dump_json(indent=indent, exclude=exclude or None)
 
 
 class DeadlineState(_Out):

@@ -221,6 +221,9 @@ class Child(_Strict):
 
 class Timeline(_Strict):
     incident_id: Id
+    # (added 2026-12-05) The force whose incident it is: it is judged by that force's policy (or a
+    # national one), and a policy named must be one of those.
+    force: Id | None = None
     policy: Id | None = None
     as_of: Instant | None = None
     mode: Mode = Mode.AUTO

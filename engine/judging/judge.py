@@ -87,7 +87,9 @@ def evaluate(
     # The engine builds its own output from checked values: trusted() skips re-validation.
     return Evaluation.trusted(
         incident_id=timeline.incident_id,
-        policy=PolicyRef.trusted(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
+        policy=PolicyRef.trusted(
+            id=policy.id, force=policy.meta.force, sha256=policy.sha256, title=policy.meta.title
+        ),
         engine=ENGINE,
         as_of=iso_local(ctx.as_of, tz),
         mode="complete" if ctx.complete else "live",

@@ -160,7 +160,9 @@ def simulate(
         check_as_of(timeline, at, "at", parameter=True)
         return Simulation.trusted(
             incident_id=timeline.incident_id,
-            policy=PolicyRef.trusted(id=policy.id, sha256=policy.sha256, title=policy.meta.title),
+            policy=PolicyRef.trusted(
+                id=policy.id, force=policy.meta.force, sha256=policy.sha256, title=policy.meta.title
+            ),
             until=iso_local(to_epoch(at), policy.meta.timezone),
             page=1,
             pages=1,

@@ -210,6 +210,8 @@ class BelowHigh(_Spec):
 
 class PolicyMeta(_Spec):
     id: str
+    # The force whose policy it is (an id in the rules folder's forces.yaml); absent: national.
+    force: str | None = None
     title: str
     effective_from: date
     effective_to: date | None = None

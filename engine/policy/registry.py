@@ -6,10 +6,13 @@ overlap, fail when the set is loaded, as does a rules folder that is missing or 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from misper.engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
 from misper.engine.localtime import to_epoch
@@ -17,10 +20,14 @@ from misper.engine.policy.loader import load_policy
 from misper.engine.policy.model import Policy
 from misper.engine.policy.names import unknown
 
+FORCE_ID = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+
 
 class PolicyRegistry:
-    def __init__(self, policies: list[Policy]) -> None:
+    def __init__(self, policies: list[Policy], forces: dict[str, str] | None = None) -> None:
+        self.forces = dict(forces or {})
         check_versions(policies)
+        check_forces(policies, self.forces)
         self._by_id = {p.id: p for p in sorted(policies, key=lambda p: p.meta.effective_from)}
 
     @classmethod
@@ -38,7 +45,7 @@ class PolicyRegistry:
                 f"the rules folder {rules_dir} holds no policy",
                 [FieldError(str(rules_dir), "has no sub-folder with a policy.yaml")],
             )
-        return cls([load_policy(folder) for folder in folders])
+        return cls([load_policy(folder) for folder in folders], read_forces(rules_dir))
 
     @property
     def policies(self) -> list[Policy]:
@@ -49,27 +56,95 @@ class PolicyRegistry:
             raise UnknownPolicy(unknown("policy", policy_id, self._by_id) or policy_id)
         return self._by_id[policy_id]
 
-    def in_force(self, moment: datetime) -> Policy:
-        """The version whose local effective dates contain ``moment``; never a silent default."""
-        for policy in self._by_id.values():
-            if policy.in_force_at(to_epoch(moment)):
-                return policy
-        known = ", ".join(f"{p.id} ({_span(p)})" for p in self._by_id.values())
+    def default_force(self) -> str | None:
+        """The force a timeline that names none belongs to: the only one this folder holds."""
+        return next(iter(self.forces)) if len(self.forces) == 1 else None
+
+    def check_force(self, force: str) -> None:
+        if force not in self.forces:
+            raise UnknownPolicy(
+                unknown("force", force, self.forces) or force,
+                [FieldError("force", unknown("force", force, self.forces) or force)],
+            )
+
+    def usable_by(self, force: str | None) -> list[Policy]:
+        """The versions a force may be judged by: its own and the national ones."""
+        return [p for p in self._by_id.values() if p.meta.force in (None, force)]
+
+    def in_force(self, moment: datetime, force: str | None = None) -> Policy:
+        """The version whose local effective dates contain ``moment``: the force's own (the
+        folder's only force when none is given) before a national one; never a silent default."""
+        force = force or self.default_force()
+        at = to_epoch(moment)
+        found = [p for p in self.usable_by(force) if p.in_force_at(at)]
+        for policy in sorted(found, key=lambda p: p.meta.force is None):
+            return policy
+        known = ", ".join(f"{p.id} ({_span(p)})" for p in self.usable_by(force))
         raise NoPolicyInForce(
             f"no policy version was in force at {moment.isoformat()}; known versions: {known}. "
             "Name a policy to judge this report against it."
         )
 
 
+def read_forces(rules_dir: Path) -> dict[str, str]:
+    """The rules folder's forces.yaml (id -> display name); none when it has no such file."""
+    path = rules_dir / "forces.yaml"
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise PolicyInvalid("forces.yaml is not valid YAML", [FieldError("forces.yaml", str(exc))]) from None
+    forces = data.get("forces") if isinstance(data, dict) else None
+    problems = []
+    if not isinstance(forces, dict) or set(data) != {"forces"}:
+        problems.append(FieldError("forces.yaml", "holds one key, forces: a mapping of force id to name"))
+        forces = {}
+    for force, name in forces.items():
+        if not isinstance(force, str) or not FORCE_ID.match(force):
+            problems.append(
+                FieldError(f"forces.yaml: {force}", "a force id is 2-40 lower-case letters, digits and -")
+            )
+        if not isinstance(name, str) or not name.strip():
+            problems.append(FieldError(f"forces.yaml: {force}", "needs the force's name"))
+    if problems:
+        raise PolicyInvalid("forces.yaml is not valid", problems)
+    return {str(k): str(v) for k, v in forces.items()}
+
+
+def check_forces(policies: list[Policy], forces: dict[str, str]) -> None:
+    """A policy names a force the folder declares, or none (a national policy)."""
+    errors = [
+        FieldError(
+            f"{p.id}/policy.yaml: force",
+            unknown("force (declared in the rules folder's forces.yaml)", p.meta.force, forces) or "",
+        )
+        for p in policies
+        if p.meta.force is not None and p.meta.force not in forces
+    ]
+    if errors:
+        raise PolicyInvalid(f"{len(errors)} policies name a force the rules folder does not declare", errors)
+
+
 def check_versions(policies: list[Policy]) -> None:
-    """One id per version, and no local date on which two versions are both in force."""
+    """One id per version, and, within one force (or among the national versions), no local date
+    on which two versions are both in force. A force's version may overlap a national one: the
+    force's wins."""
     errors: list[FieldError] = []
     seen: dict[str, Policy] = {}
     for p in policies:
         if p.id in seen:
             errors.append(FieldError(p.id, "two policy folders declare this id; each version has its own id"))
         seen[p.id] = p
-    ordered = sorted(seen.values(), key=lambda p: p.meta.effective_from)
+    for force in {p.meta.force for p in seen.values()}:
+        errors += _overlaps([p for p in seen.values() if p.meta.force == force])
+    if errors:
+        raise PolicyInvalid(f"the policy versions are not consistent ({len(errors)} problems)", errors)
+
+
+def _overlaps(versions: list[Policy]) -> list[FieldError]:
+    errors = []
+    ordered = sorted(versions, key=lambda p: p.meta.effective_from)
     for earlier, later in zip(ordered, ordered[1:], strict=False):
         ends = earlier.meta.effective_to
         if ends is None or ends >= later.meta.effective_from:
@@ -80,8 +155,7 @@ def check_versions(policies: list[Policy]) -> None:
                     "set effective_to on the earlier version to the day before the later one starts",
                 )
             )
-    if errors:
-        raise PolicyInvalid(f"the policy versions are not consistent ({len(errors)} problems)", errors)
+    return errors
 
 
 def _span(p: Policy) -> str:

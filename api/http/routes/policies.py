@@ -21,6 +21,7 @@ ANY_KEY = Allow(KeyRole.CONTROL_ROOM, KeyRole.TRAINER, KeyRole.AUDITOR)
 
 class PolicySummary(BaseModel):
     id: str
+    force: str | None  # the force whose policy it is; null for a national one
     title: str
     effective_from: date
     effective_to: date | None
@@ -83,6 +84,7 @@ def _summary(p: Policy) -> dict[str, Any]:
     m = p.meta
     return {
         "id": p.id,
+        "force": m.force,
         "title": m.title,
         "effective_from": m.effective_from,
         "effective_to": m.effective_to,
