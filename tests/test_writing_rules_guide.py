@@ -111,8 +111,11 @@ def test_not_yet_due_it_does_not_fire_and_says_when_it_will(guided) -> None:
     """Issue 8: not yet due it does not fire and says when it will."""
     rules, timeline = guided
     assert findings(rules, timeline, "--as-of", "2023-07-12T07:49:59+01:00") == []
-    done = misper("evaluate", str(timeline), "--rules", str(rules), "--as-of", "2023-07-12T07:00:00+01:00")
+    done = misper("evaluate", str(timeline), "--rules", str(rules), "--as-of", "2023-07-12T07:30:00+01:00")
     assert json.loads(done.stdout)["next_change_at"] == "2023-07-12T07:50:00+01:00"
+    # At 07:00 the night's C3 check turns from an action to a breach a second later: first.
+    done = misper("evaluate", str(timeline), "--rules", str(rules), "--as-of", "2023-07-12T07:00:00+01:00")
+    assert json.loads(done.stdout)["next_change_at"] == "2023-07-12T07:00:01+01:00"
     assert len(findings(rules, timeline, "--as-of", "2023-07-12T07:50:00+01:00")) == 1
 
 
