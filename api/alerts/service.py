@@ -89,7 +89,10 @@ def check_incident(store: IncidentStore, registry: PolicyRegistry, incident_id: 
                 incidents.c.status == "open",
                 incidents.c.alert_check_at <= now,
             )
-            .with_for_update(skip_locked=True)
+            # FOR NO KEY UPDATE: the alerts another dispatcher inserts for this incident (an
+            # escalation) take a key-share lock on its row for their foreign key, which FOR UPDATE
+            # would block while this one waits for the alert lock that dispatcher holds.
+            .with_for_update(skip_locked=True, key_share=True)
         ).first()
         if row is None:
             return 0  # another server has it, or it was judged meanwhile
@@ -229,7 +232,7 @@ def escalate(store: IncidentStore, registry: PolicyRegistry, now: float) -> int:
             )
             .order_by(alerts.c.escalate_at)
             .limit(BATCH)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         ).all()
         found = []
         for row in due:
