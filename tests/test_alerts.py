@@ -156,7 +156,9 @@ def test_each_transition_is_one_alert_however_many_dispatchers_see_it(store: Inc
     for n in range(12):
         open_incident(store, f"M-{n}", [REPORTED], T0 + MINUTE)
     service.raise_due(store, REGISTRY, T0 + MINUTE)
-    moments = [T0 + 30 * MINUTE, T0 + 3 * 60 * MINUTE]
+    # Due, then escalated twice, then everything later at once: checks and escalations of
+    # several dispatchers interleave (row claims and the alert lock must not deadlock).
+    moments = [T0 + 30 * MINUTE, T0 + 40 * MINUTE, T0 + 55 * MINUTE, T0 + 3 * 60 * MINUTE]
     for now in moments:
         threads = [threading.Thread(target=service.raise_due, args=(store, REGISTRY, now)) for _ in range(4)]
         for t in threads:
