@@ -61,13 +61,14 @@ class _Hits:
         self.policy = policy
         self._keys = keys
         self._found: dict[Any, tuple[list[Ev], list[int]]] = {}
+        self._instants: dict[Any, list[int]] = {}
 
     def instants(self, trigger: Trigger) -> list[int]:
         """The instants of an event trigger's hits, in time order (found once)."""
-        key = ("instants", self._keys.get(id(trigger), id(trigger)))
-        if key not in self._found:
-            self._found[key] = ([], [e.at for e in self.of(trigger, {})[0]])
-        return self._found[key][1]
+        key = self._keys.get(id(trigger), id(trigger))
+        if key not in self._instants:
+            self._instants[key] = [e.at for e in self.of(trigger, {})[0]]
+        return self._instants[key]
 
     def of(self, trigger: Trigger, done: dict[str, list[DeadlineResult]]) -> tuple[list[Ev], list[int]]:
         key = self._keys.get(id(trigger), id(trigger))

@@ -69,9 +69,10 @@ def recommend(
         "window_days": repeat.window_days,
         "frequent_episodes_in_window": int(policy.value("frequent_episodes_in_window")),
     }
-    labels = {name: label.format(**values) for name, label in policy.meta.indicator_labels.items()}
     high = [i for i in policy.value("high_risk_indicators") if i in present]
     aggravating = [i for i in policy.value("aggravating_factors") if i in present]
+    # Only the labels a reason quotes are formatted (most children have none or two).
+    labels = {i: policy.meta.indicator_labels[i].format(**values) for i in {*high, *aggravating}}
     needed = int(policy.value("aggravating_count_for_high"))
     # "victim of crime in this episode is a high-risk indicator"; a label that quotes values reads
     # "the child is 10, under the high-risk age of 12: a high-risk indicator".
