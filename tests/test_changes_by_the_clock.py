@@ -125,6 +125,15 @@ def test_a_generated_live_timeline_changes_only_at_next_change_at(body, steps) -
         live = dict(live, as_of=change.isoformat())
 
 
+GRADED_HIGH = {
+    "id": "g",
+    "type": "risk_graded",
+    "at": "2023-07-11T21:40:00+01:00",
+    "by": "call_handler",
+    "grade": "high",
+}
+
+
 def _policy_with_clock_rule(tmp_path: Path, condition: dict[str, Any], fires: int) -> Any:
     folder = tmp_path / "suffolk-2023-02"
     folder.mkdir()
@@ -190,19 +199,7 @@ def test_a_rule_a_force_adds_comparing_as_of_with_an_instant_sets_next_change_at
     """A rule whose answer turns with the clock (graded high, then 30 minutes on) moves
     next_change_at to the exact second its comparison turns, whichever way it is written."""
     policy = _policy_with_clock_rule(tmp_path, condition, fires)
-    body = report_timeline(
-        [
-            {
-                "id": "g",
-                "type": "risk_graded",
-                "at": "2023-07-11T21:40:00+01:00",
-                "by": "call_handler",
-                "grade": "high",
-            }
-        ],
-        as_of="2023-07-11T21:45:00+01:00",
-        mode="live",
-    )
+    body = report_timeline([GRADED_HIGH], as_of="2023-07-11T21:45:00+01:00", mode="live")
     body["events"].append(
         {"id": "c", "type": "intelligence_checks", "at": "2023-07-11T19:45:00+01:00", "by": "call_handler"}
     )
@@ -218,18 +215,6 @@ def test_a_rule_clock_that_changes_nothing_does_not_set_next_change_at(tmp_path)
         {"now": {"fact": "incident", "as_of": {"gte": "$graded.at + initial_grading"}, "mode": "complete"}},
         0,
     )
-    body = report_timeline(
-        [
-            {
-                "id": "g",
-                "type": "risk_graded",
-                "at": "2023-07-11T21:40:00+01:00",
-                "by": "call_handler",
-                "grade": "high",
-            }
-        ],
-        as_of="2023-07-11T21:45:00+01:00",
-        mode="live",
-    )
+    body = report_timeline([GRADED_HIGH], as_of="2023-07-11T21:45:00+01:00", mode="live")
     change = check_next_change(body, policy)
     assert change is not None and change != datetime.fromisoformat("2023-07-11T22:10:00+01:00")

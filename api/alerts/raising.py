@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from misper.engine.contract.evaluation import Deadline, Evaluation, Finding
+from misper.engine.judging.wording import role_text
 from misper.engine.localtime import human_duration
 from misper.engine.policy.model import Policy
 
@@ -125,7 +126,7 @@ def escalation(policy: Policy, alert: Any, waited: int) -> Draft | None:
     if step is None:
         return None
     to, _ = step
-    role = alert.owner.replace("_", " ")
+    role = role_text(alert.owner)
     return Draft(
         alert_id=alert_id(alert.incident_id, "escalated", alert.alert_id),
         incident_id=alert.incident_id,

@@ -427,37 +427,43 @@ def subscribe(store: IncidentStore, asked: Any, key_name: str, now: float) -> by
     return _dump({**_subscription_json(values), "secret": secret})
 
 
-def _subscription_json(r: Any) -> dict[str, Any]:
-    get = r.get if isinstance(r, dict) else lambda k: getattr(r, k)
+def _subscription_json(r: dict[str, Any]) -> dict[str, Any]:
+    """A subscription's row (as a mapping) as the API shows it, without its secret."""
     return {
-        "id": get("subscription_id"),
-        "url": get("url"),
-        "roles": json.loads(get("roles")),
-        "severities": json.loads(get("severities")),
-        "kinds": json.loads(get("kinds")),
-        "created_at": get("created_at"),
-        "created_by": get("created_by"),
-        "active": bool(get("active")),
+        "id": r["subscription_id"],
+        "url": r["url"],
+        "roles": json.loads(r["roles"]),
+        "severities": json.loads(r["severities"]),
+        "kinds": json.loads(r["kinds"]),
+        "created_at": r["created_at"],
+        "created_by": r["created_by"],
+        "active": bool(r["active"]),
     }
+
+
+def _subscription(rows: Rows, subscription_id: str) -> dict[str, Any]:
+    """The subscription's row; an id no subscription has is refused, naming it."""
+    row = rows.db.execute(
+        sa.select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
+    ).first()
+    if row is None:
+        raise UnknownSubscription(
+            f"no subscription {subscription_id!r} is registered",
+            [FieldError("subscription_id", f"{subscription_id!r} is not a subscription's id")],
+        )
+    return dict(row._mapping)
 
 
 def list_subscriptions(store: IncidentStore) -> bytes:
     with store.reading() as rows:
         found = rows.db.execute(sa.select(subscriptions).order_by(subscriptions.c.created_at)).all()
-    return _dump({"subscriptions": [_subscription_json(r) for r in found]})
+    return _dump({"subscriptions": [_subscription_json(dict(r._mapping)) for r in found]})
 
 
 def unsubscribe(store: IncidentStore, subscription_id: str) -> bytes:
     """Stop delivering to a receiver (its record and deliveries are kept for the audit)."""
     with store.writing() as rows:
-        row = rows.db.execute(
-            sa.select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
-        ).first()
-        if row is None:
-            raise UnknownSubscription(
-                f"no subscription {subscription_id!r} is registered",
-                [FieldError("subscription_id", f"{subscription_id!r} is not a subscription's id")],
-            )
+        _subscription(rows, subscription_id)
         rows.db.execute(
             subscriptions.update()
             .where(subscriptions.c.subscription_id == subscription_id)
@@ -468,9 +474,7 @@ def unsubscribe(store: IncidentStore, subscription_id: str) -> bytes:
             .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending")
             .values(status="cancelled", next_attempt_at=None)
         )
-        row = rows.db.execute(
-            sa.select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
-        ).one()
+        row = _subscription(rows, subscription_id)
     return _dump(_subscription_json(row))
 
 
@@ -478,18 +482,7 @@ def delivery_log(store: IncidentStore, subscription_id: str, page: int, per_page
     """Each delivery to a receiver, the latest first, with every attempt (time, status, latency,
     error)."""
     with store.reading() as rows:
-        if (
-            rows.db.execute(
-                sa.select(subscriptions.c.subscription_id).where(
-                    subscriptions.c.subscription_id == subscription_id
-                )
-            ).first()
-            is None
-        ):
-            raise UnknownSubscription(
-                f"no subscription {subscription_id!r} is registered",
-                [FieldError("subscription_id", f"{subscription_id!r} is not a subscription's id")],
-            )
+        _subscription(rows, subscription_id)
         where = deliveries.c.subscription_id == subscription_id
         total = rows.db.execute(sa.select(sa.func.count()).select_from(deliveries).where(where)).scalar_one()
         found = rows.db.execute(
