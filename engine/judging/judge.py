@@ -144,8 +144,7 @@ def _judge(policy: Policy, ctx: Context, child: Child, every_fact: bool = False)
     rec = recommend(policy, child, repeat, ctx.current_grade)
     # A trace lists every fact, and a rule clock on an event or a deadline reads facts the rules
     # may not match (the gate keeps only those out): then all are built.
-    gated_clock = any(c.kind in ("event", "deadline") for c in policy.clocks)
-    admits = None if every_fact or gated_clock else RULE_SESSION.gate(policy).admits
+    admits = None if every_fact or policy.clocks_on_gated_facts else RULE_SESSION.gate(policy).admits
     facts = build_facts(policy, ctx, child, deadlines, repeat, rec, admits)
     matches = RULE_SESSION.run(policy, (f.message() for f in facts))
     by_id = {f.id: f for f in facts}

@@ -155,6 +155,12 @@ class Policy:
         return tuple(dict.fromkeys(c for r in self.compiled.values() for c in r.clocks))
 
     @cached_property
+    def clocks_on_gated_facts(self) -> bool:
+        """Whether a rule clock reads event or deadline facts, which the rule session's gate may
+        keep out (then an evaluation builds every fact)."""
+        return any(c.kind in ("event", "deadline") for c in self.clocks)
+
+    @cached_property
     def parameter_texts(self) -> SimpleNamespace:
         """Each parameter as it reads in a message ({parameters.name})."""
         return SimpleNamespace(**{name: parameter_text(p) for name, p in self.parameters.items()})
