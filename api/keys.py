@@ -1,4 +1,12 @@
-"""API keys: stored only as SHA-256 hashes, each with a name and a role, in an owner-only file.
+"""API keys: stored only as SHA-256 hashes, each with a name, a role and a force, in an owner-only
+file.
+
+Every key belongs to one force, and every request made with it is judged in that force: its
+policies, incidents, alerts and subscriptions. Two kinds of key are national instead: an
+inspectorate key (an auditor made with ``national``, which reads every force's incidents, each read
+written to the incident's audit trail) and a metrics key (what a Prometheus server scrapes with;
+no metric names a force's data). A key made before forces has none until ``misper upgrade
+--force`` gives it one, and is refused until then.
 
 Secrets are 32 random bytes, so a plain SHA-256 is a sound verifier (no password stretching is
 needed for high-entropy tokens). Lookups compare every stored hash in constant time.
@@ -15,7 +23,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -31,12 +39,22 @@ class KeyRole(StrEnum):
     METRICS = "metrics"  # reads /metrics only: what a Prometheus server scrapes with
 
 
+NATIONAL_ROLES = frozenset({KeyRole.AUDITOR, KeyRole.METRICS})
+
+
 @dataclass(frozen=True)
 class ApiKey:
     name: str
     role: str
     sha256: str
     created_at: str
+    force: str | None = None  # None: national (national is True), or made before forces (False)
+    national: bool = False
+
+    @property
+    def before_forces(self) -> bool:
+        """Made before keys had forces: refused until ``misper upgrade --force`` names its force."""
+        return self.force is None and not self.national
 
 
 class KeyStoreError(Exception):
@@ -45,6 +63,28 @@ class KeyStoreError(Exception):
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+_TEXT_FIELDS = ("name", "role", "sha256", "created_at")
+
+
+def _is_entry(k: object) -> bool:
+    """A stored key: its text fields, and a force (text, or null for a national key), or no force
+    at all when it was made before forces."""
+    if not isinstance(k, dict) or not all(isinstance(k.get(f), str) for f in _TEXT_FIELDS):
+        return False
+    extra = set(k) - set(_TEXT_FIELDS)
+    if not extra:
+        return True
+    return extra == {"force"} and (k["force"] is None or isinstance(k["force"], str))
+
+
+def _entry(k: ApiKey) -> dict[str, object]:
+    entry = asdict(k)
+    national = entry.pop("national")
+    if k.force is None and not national:
+        del entry["force"]  # made before forces, still without one
+    return entry
 
 
 class KeyStoreUnreadable(KeyStoreError):
@@ -83,16 +123,19 @@ class KeyStore:
         except ValueError:
             raise KeyStoreUnreadable(f"the key file {self.path} is not valid JSON") from None
         entries = data.get("keys") if isinstance(data, dict) else None
-        fields = {"name", "role", "sha256", "created_at"}
-        if not isinstance(entries, list) or not all(
-            isinstance(k, dict) and set(k) == fields and all(isinstance(v, str) for v in k.values())
-            for k in entries
-        ):
+        if not isinstance(entries, list) or not all(map(_is_entry, entries)):
             raise KeyStoreUnreadable(
                 f'the key file {self.path} is not a key store (expected {{"keys": [...]}} with '
-                "name, role, sha256 and created_at for each key)"
+                "name, role, sha256, created_at and force (null for a national key) for each key)"
             )
-        return [ApiKey(**k) for k in entries]
+        return [
+            ApiKey(
+                *(k[f] for f in _TEXT_FIELDS),
+                force=k.get("force"),
+                national="force" in k and k["force"] is None,
+            )
+            for k in entries
+        ]
 
     def problem(self) -> str | None:
         """Why the key file cannot be used, or None when it can (a missing file is an empty
@@ -119,20 +162,44 @@ class KeyStore:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def create(self, name: str, role: str) -> str:
-        """Add a key and return its secret, which is shown once and never stored."""
+    def create(self, name: str, role: str, force: str | None) -> str:
+        """Add a key of a force (None: a national key, which only an auditor or a metrics key may
+        be) and return its secret, which is shown once and never stored. The caller has checked
+        that the force is one the rules declare."""
         if role not in set(KeyRole):
             raise KeyStoreError(f"unknown role {role!r}; roles: {', '.join(KeyRole)}")
         if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
             raise KeyStoreError("a key name is 1-64 letters, digits, '-', '_' or '.'")
+        if force is None and role not in NATIONAL_ROLES:
+            raise KeyStoreError(f"a {role} key belongs to a force: name it with --force")
+        if force is not None and role == KeyRole.METRICS:
+            raise KeyStoreError("a metrics key is national (metrics name no force's data): omit --force")
         with self._locked():
             keys = self.list()
             if any(k.name == name for k in keys):
                 raise KeyStoreError(f"a key named {name!r} already exists; revoke it first")
             secret = PREFIX + secrets.token_urlsafe(32)
             created = datetime.now(UTC).replace(microsecond=0).isoformat()
-            self._write([*keys, ApiKey(name, role, _digest(secret), created)])
+            made = ApiKey(name, role, _digest(secret), created, force, national=force is None)
+            self._write([*keys, made])
         return secret
+
+    def give_force(self, force: str) -> list[str]:
+        """Upgrade: every key made before forces becomes the named force's (a metrics key becomes
+        national). Returns the names of the keys changed."""
+        with self._locked():
+            keys = self.list()
+            old = [k for k in keys if k.before_forces]
+            if old:
+                self._write(
+                    [
+                        (replace(k, national=True) if k.role == KeyRole.METRICS else replace(k, force=force))
+                        if k.before_forces
+                        else k
+                        for k in keys
+                    ]
+                )
+        return [k.name for k in old]
 
     def revoke(self, name: str) -> None:
         with self._locked():
@@ -151,7 +218,7 @@ class KeyStore:
         return match
 
     def _write(self, keys: list[ApiKey]) -> None:
-        body = json.dumps({"keys": [asdict(k) for k in keys]}, indent=2)
+        body = json.dumps({"keys": [_entry(k) for k in keys]}, indent=2)
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
         except OSError as exc:

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         512, description="Open connections beyond this are closed at once (at most half the open-file limit)."
     )
 
+    upgrade_force: str | None = Field(
+        None,
+        description="The force that incidents, decisions and keys stored before forces belong to, "
+        "given to them when the database is upgraded (as `misper db upgrade --force ID`).",
+    )
     dispatcher: bool = Field(
         True,
         description="Run the alert dispatcher in `misper serve` (false: a deployment runs "
@@ -101,7 +106,7 @@ class Settings(BaseSettings):
     def _origins(cls, raw: object) -> object:
         return cors_origins(raw) if isinstance(raw, str) else raw
 
-    @field_validator("database_url", mode="before")
+    @field_validator("database_url", "upgrade_force", mode="before")
     @classmethod
     def _blank_is_none(cls, raw: object) -> object:
         return raw or None

@@ -77,6 +77,7 @@ class Fleet:
                 f"bench-{role}",
                 "--role",
                 role,
+                *(["--force", "suffolk"] if role != "metrics" else []),
             ],
             env=self.env,
             capture_output=True,

@@ -14,7 +14,7 @@ misper=${MISPER:-.venv/bin/misper}
 python=${PYTHON:-.venv/bin/python}
 data=$(mktemp -d)
 export MISPER_DATA_DIR=$data MISPER_BENCH_DIR=$data
-export MISPER_KEY=$("$misper" keys create --name bench --role admin 2>/dev/null)
+export MISPER_KEY=$("$misper" keys create --name bench --role admin --force suffolk 2>/dev/null)
 "$python" - "$data" <<'PY'
 import json, sys
 sys.path.insert(0, ".")

@@ -13,7 +13,7 @@ workers=${1:-1} connections=${2:-16} seconds=${3:-20} route=${4:-evaluations} ru
 misper=${MISPER:-.venv/bin/misper}
 data=$(mktemp -d)
 export MISPER_DATA_DIR=$data
-export MISPER_KEY=$("$misper" keys create --name bench --role control_room 2>/dev/null)
+export MISPER_KEY=$("$misper" keys create --name bench --role control_room --force suffolk 2>/dev/null)
 "$misper" serve --port 8800 --workers "$workers" 2>"$data/server.log" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT

@@ -63,19 +63,35 @@ def agree(name: str, given: T | None, in_timeline: T | None) -> T | None:
     return given if given is not None else in_timeline
 
 
-def choose_policy(registry: PolicyRegistry, timeline: Timeline, named: str | None = None) -> Policy:
+def choose_policy(
+    registry: PolicyRegistry, timeline: Timeline, named: str | None = None, caller: str | None = None
+) -> Policy:
     """The policy named (beside the timeline and/or in it, which must agree), else the version
-    in force at the report: the timeline's force's own (the folder's only force when it names
-    none) before a national one. A policy named must be national or the timeline's force's."""
+    in force at the report: the force's own before a national one. The force is the caller's
+    (its key's), else the timeline's, else the folder's default; a timeline naming a force other
+    than the caller's is refused. A policy named must be national or the force's."""
     chosen = agree("policy", named, timeline.policy)
     force = timeline.force
     if force is not None and force not in registry.forces:
         raise InvalidTimeline(
             BROKEN, [FieldError("force", unknown("force", force, registry.forces) or force)]
         )
+    if caller is not None and force not in (None, caller):
+        raise InvalidTimeline(
+            BROKEN,
+            [
+                FieldError(
+                    "force",
+                    f"the timeline is {registry.forces[force]}'s ({force}); this key is "
+                    f"{registry.forces.get(caller, caller)}'s ({caller}) and judges only its own force's",
+                )
+            ],
+        )
+    force = force or caller
     if not chosen:
         return registry.in_force(timeline.report().at, force)
-    policy = registry.get(chosen)
+    # To a force's key, another force's policy is as unknown as one that does not exist.
+    policy = registry.usable(chosen, caller)
     if force is not None and policy.meta.force not in (None, force):
         raise InvalidTimeline(
             BROKEN,

@@ -23,12 +23,14 @@ from misper.engine.policy.registry import PolicyRegistry
 
 @dataclass(frozen=True)
 class EvaluationAsk:
-    """What a caller may ask beside a timeline to evaluate."""
+    """What a caller may ask beside a timeline to evaluate; ``force`` is the caller's own (its
+    key's, or a stored incident's): a timeline naming another is refused."""
 
     policy: str | None = None
     as_of: datetime | None = None
     trace: bool = False
     why_not: str | None = None
+    force: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,13 @@ class SimulationAsk:
     until: datetime | None = None
     page: int = 1
     at: datetime | None = None
+    force: str | None = None  # the caller's own, as EvaluationAsk's
 
 
 def evaluation(registry: PolicyRegistry, timeline: Timeline | bytes, ask: EvaluationAsk) -> Evaluation:
     """Parse (unless parsed), choose the policy, agree the instant, evaluate."""
     parsed = timeline if isinstance(timeline, Timeline) else parse_timeline(timeline)
-    policy = choose_policy(registry, parsed, ask.policy)
+    policy = choose_policy(registry, parsed, ask.policy, ask.force)
     as_of = agree("as_of", ask.as_of, parsed.as_of)
     if ask.as_of is not None:
         check_as_of(parsed, ask.as_of, "as_of", parameter=True)  # named as the caller gave it
@@ -63,5 +66,5 @@ def simulation(registry: PolicyRegistry, timeline: Timeline | bytes, ask: Simula
             ],
         )
     parsed = timeline if isinstance(timeline, Timeline) else parse_timeline(timeline)
-    policy = choose_policy(registry, parsed, ask.policy)
+    policy = choose_policy(registry, parsed, ask.policy, ask.force)
     return simulate(parsed, policy, ask.until, ask.page, ask.at)

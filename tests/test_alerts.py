@@ -17,7 +17,7 @@ import pytest
 from misper.api.alerts import service
 from misper.api.alerts.models import SubscriptionAsk
 from misper.api.incidents import service as incidents
-from misper.api.incidents.store import IncidentStore, upgrade
+from misper.api.incidents.store import IncidentStore, Scope, upgrade
 from misper.engine import default_registry
 
 REGISTRY = default_registry()
@@ -30,7 +30,7 @@ MINUTE = 60.0
 def store(tmp_path: Path, database: str | None) -> IncidentStore:
     url = database or f"sqlite:///{tmp_path / 'misper.db'}"
     upgrade(url)
-    return IncidentStore(url)
+    return IncidentStore(url, Scope("suffolk"))
 
 
 def at(minutes: float) -> str:

@@ -28,7 +28,19 @@ pytestmark = pytest.mark.server
 
 def key(data: Path, role: str) -> str:
     made = subprocess.run(
-        [sys.executable, "-m", "misper.api.cli", "keys", "create", "--name", f"test-{role}", "--role", role],
+        [
+            sys.executable,
+            "-m",
+            "misper.api.cli",
+            "keys",
+            "create",
+            "--name",
+            f"test-{role}",
+            "--role",
+            role,
+            "--force",
+            "suffolk",
+        ],
         cwd=ROOT,
         env={"MISPER_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
         capture_output=True,

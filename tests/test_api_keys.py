@@ -65,7 +65,12 @@ def test_parallel_key_creates_are_all_kept(tmp_path) -> None:
 
     with ThreadPoolExecutor(20) as pool:
         runs = list(
-            pool.map(lambda n: _keys(tmp_path, "create", "--name", f"k{n}", "--role", "auditor"), range(20))
+            pool.map(
+                lambda n: _keys(
+                    tmp_path, "create", "--name", f"k{n}", "--role", "auditor", "--force", "suffolk"
+                ),
+                range(20),
+            )
         )
     assert all(r.returncode == 0 and r.stdout.startswith("msp_") for r in runs)
     listed = _keys(tmp_path, "list").stdout.splitlines()
@@ -79,10 +84,15 @@ def test_a_revoke_racing_creates_is_kept(tmp_path) -> None:
 
     from misper.api.keys import KeyStore
 
-    secret = _keys(tmp_path, "create", "--name", "victim", "--role", "auditor").stdout.strip()
+    secret = _keys(
+        tmp_path, "create", "--name", "victim", "--role", "auditor", "--force", "suffolk"
+    ).stdout.strip()
     with ThreadPoolExecutor(10) as pool:
         jobs = [
-            pool.submit(_keys, tmp_path, "create", "--name", f"k{n}", "--role", "trainer") for n in range(9)
+            pool.submit(
+                _keys, tmp_path, "create", "--name", f"k{n}", "--role", "trainer", "--force", "suffolk"
+            )
+            for n in range(9)
         ]
         revoked = pool.submit(_keys, tmp_path, "revoke", "victim")
         assert all(j.result().returncode == 0 for j in jobs) and revoked.result().returncode == 0
@@ -114,7 +124,7 @@ def test_a_broken_key_store_is_503_not_500(tmp_path, content, problem) -> None:
     assert ready.status_code == 503
     listed = _keys(tmp_path, "list")
     assert listed.returncode == 2 and problem in listed.stderr and "Traceback" not in listed.stderr
-    created = _keys(tmp_path, "create", "--name", "new", "--role", "auditor")
+    created = _keys(tmp_path, "create", "--name", "new", "--role", "auditor", "--force", "suffolk")
     assert created.returncode == 2 and problem in created.stderr
 
 
@@ -141,7 +151,11 @@ def test_key_commands_explain_a_data_folder_they_cannot_use(tmp_path, layout) ->
     else:
         data = tmp_path / "data"
         (data / "keys.json.lock").mkdir(parents=True)
-    for args in (("create", "--name", "k", "--role", "auditor"), ("revoke", "k"), ("list",)):
+    for args in (
+        ("create", "--name", "k", "--role", "auditor", "--force", "suffolk"),
+        ("revoke", "k"),
+        ("list",),
+    ):
         run = _keys(data, *args)
         assert "Traceback" not in run.stderr, run.stderr
         assert run.returncode in (0, 2) and (run.returncode == 0 or run.stderr.startswith("misper: "))

@@ -19,13 +19,22 @@ from tests.support.policies import edit_yaml, registry_problems
 from tests.support.timelines import report_timeline
 
 
-def second_force(rules: Path) -> PolicyRegistry:
-    """The rules folder with a second force, whose policy is (for the test) Suffolk's with a
-    30-minute initial grading changed to 20."""
-    edit_yaml(rules / "forces.yaml", lambda d: d["forces"].update(sussex="Sussex Police"))
-    shutil.copytree(rules / "suffolk-2023-02", rules / "sussex-test")
-    edit_yaml(rules / "sussex-test" / "policy.yaml", lambda d: d.update(id="sussex-test", force="sussex"))
-    edit_yaml(rules / "sussex-test" / "parameters.yaml", lambda d: d["initial_grading"].update(value=20))
+def second_force(rules: Path, *, default: str | None = "suffolk") -> PolicyRegistry:
+    """The rules folder with a further force, whose policy is (for the test) Suffolk's with a
+    30-minute initial grading changed to 20, and ``default`` as its default force."""
+
+    def declare(d: dict[str, object]) -> None:
+        d["forces"].update(testshire="Testshire Police")  # type: ignore[attr-defined]
+        d.pop("default", None)
+        if default:
+            d["default"] = default
+
+    edit_yaml(rules / "forces.yaml", declare)
+    shutil.copytree(rules / "suffolk-2023-02", rules / "testshire-test")
+    edit_yaml(
+        rules / "testshire-test" / "policy.yaml", lambda d: d.update(id="testshire-test", force="testshire")
+    )
+    edit_yaml(rules / "testshire-test" / "parameters.yaml", lambda d: d["initial_grading"].update(value=20))
     return PolicyRegistry.from_folder(rules)
 
 
@@ -33,7 +42,7 @@ def test_each_force_is_judged_by_its_own_policy_in_force(rules_copy: Path) -> No
     registry = second_force(rules_copy)
     body = report_timeline([])
     del body["policy"]
-    for force, expected in (("suffolk", "suffolk-2023-02"), ("sussex", "sussex-test")):
+    for force, expected in (("suffolk", "suffolk-2023-02"), ("testshire", "testshire-test")):
         timeline = parse_timeline(json.dumps({**body, "force": force}))
         policy = choose_policy(registry, timeline)
         assert policy.id == expected
@@ -43,21 +52,34 @@ def test_each_force_is_judged_by_its_own_policy_in_force(rules_copy: Path) -> No
             "2023-07-11T20:10:00+01:00" if force == "suffolk" else "2023-07-11T20:00:00+01:00"
         )
         assert result.policy.force == force and json.loads(result.to_json())["policy"]["force"] == force
-    # With two forces, a timeline that names none is judged only by a national policy, and
-    # there is none in force in 2023: it must say its force (or name a policy).
+    # A timeline that names none is judged under the default force forces.yaml names.
+    assert choose_policy(registry, parse_timeline(json.dumps(body))).id == "suffolk-2023-02"
+
+
+def test_with_several_forces_and_no_default_a_timeline_must_say_its_force(rules_copy: Path) -> None:
+    registry = second_force(rules_copy, default=None)
+    body = report_timeline([])
+    del body["policy"]
+    # Judged only by a national policy, and there is none in force in 2023.
     with pytest.raises(Exception, match="no policy version was in force"):
         choose_policy(registry, parse_timeline(json.dumps(body)))
 
 
+def test_the_default_force_must_be_a_declared_one(rules_copy: Path) -> None:
+    edit_yaml(rules_copy / "forces.yaml", lambda d: d.update(default="sufolk"))
+    found = registry_problems(rules_copy)
+    assert "did you mean 'suffolk'" in found["forces.yaml: default"]
+
+
 def test_a_timeline_cannot_be_judged_by_another_forces_policy(rules_copy: Path) -> None:
     registry = second_force(rules_copy)
-    body = report_timeline([], force="suffolk", policy="sussex-test")
+    body = report_timeline([], force="suffolk", policy="testshire-test")
     with pytest.raises(InvalidTimeline) as refused:
         choose_policy(registry, parse_timeline(json.dumps(body)))
     assert [(e.field, e.message) for e in refused.value.errors] == [
-        ("policy", "sussex-test is Sussex Police's policy, not suffolk's")
+        ("policy", "testshire-test is Testshire Police's policy, not suffolk's")
     ]
-    national = report_timeline([], force="sussex", policy="baseline-pre-2023")
+    national = report_timeline([], force="testshire", policy="baseline-pre-2023")
     assert choose_policy(registry, parse_timeline(json.dumps(national))).id == "baseline-pre-2023"
     with pytest.raises(InvalidTimeline) as unknown:
         choose_policy(registry, parse_timeline(json.dumps(report_timeline([], force="sufolk"))))
@@ -85,7 +107,7 @@ def test_misper_policies_lists_a_forces_versions_and_the_national_ones(rules_cop
     from tests.support.cli import misper
 
     second_force(rules_copy)
-    done = misper("policies", "--force", "sussex", env={"MISPER_RULES_DIR": str(rules_copy)})
+    done = misper("policies", "--force", "testshire", env={"MISPER_RULES_DIR": str(rules_copy)})
     assert done.returncode == 0, done.stderr
     rows = [line.split("\t")[:2] for line in done.stdout.splitlines()]
-    assert rows == [["baseline-pre-2023", "-"], ["sussex-test", "sussex"]]
+    assert rows == [["baseline-pre-2023", "-"], ["testshire-test", "testshire"]]

@@ -251,6 +251,8 @@ def test_every_evaluation_is_recorded_and_can_be_verified(tmp_path: Path, live: 
     # A record that no longer matches what the engine says is reported, and the exit code says so.
     engine = sa.create_engine(live.app.state.settings.store_url)
     with engine.begin() as db:
+        if db.dialect.name == "postgresql":  # row-level security: a transaction sees its force's rows
+            db.execute(sa.text("SELECT set_config('misper.force', 'suffolk', true)"))
         db.execute(sa.text("UPDATE decisions SET result_sha256 = :h WHERE seq = 1"), {"h": "0" * 64})
     engine.dispose()
     tampered = misper("audit", "verify", "SUF-23-004711", env=env)

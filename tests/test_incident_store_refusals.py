@@ -53,10 +53,11 @@ def test_an_existing_database_readable_by_others_is_made_owner_only(tmp_path: Pa
     from misper.api.incidents import store
     from misper.api.settings import Settings
     from misper.api.startup import prepare_store
+    from misper.engine import default_registry
 
     settings = Settings(data_dir=tmp_path)
     store._ENGINES.pop(settings.store_url).dispose()  # as a server starting afresh on the folder
-    prepare_store(settings)
+    prepare_store(settings, default_registry())
     assert stat.S_IMODE((tmp_path / "misper.db").stat().st_mode) == 0o600
 
 

@@ -22,6 +22,11 @@ def test_the_policies_route_lists_versions_and_details(api) -> None:
     listing = api.client.get("/v1/policies", headers=api.auth("control_room")).json()
     assert [p["id"] for p in listing] == ["baseline-pre-2023", "suffolk-2023-02"]
     assert all(len(p["sha256"]) == 64 for p in listing)
+    # A key sees its own force's policies and the national ones, never another force's.
+    theirs = api.client.get("/v1/policies", headers=api.auth("sussex:control_room")).json()
+    assert [p["id"] for p in theirs] == ["baseline-pre-2023", "sussex-2022-09"]
+    hidden = api.client.get("/v1/policies/suffolk-2023-02", headers=api.auth("sussex:auditor"))
+    assert hidden.status_code == 404 and "suffolk-2023-02" not in hidden.json()["detail"].split("known:")[1]
     detail = api.client.get("/v1/policies/suffolk-2023-02", headers=api.auth("auditor")).json()
     assert detail["clauses"]["S4"].startswith("Reviews are specific to the child")
     assert detail["parameters"]["repeat_window"] == {
@@ -52,6 +57,7 @@ def test_policies_lists_versions() -> None:
     lines = [line.split("\t") for line in run.stdout.strip().splitlines()]
     assert [(f[0], f[1], f[2], f[3]) for f in lines] == [
         ("baseline-pre-2023", "-", "2014-01-01", "2023-01-31"),
+        ("sussex-2022-09", "sussex", "2019-01-01", "-"),
         ("suffolk-2023-02", "suffolk", "2023-02-01", "-"),
     ]
     assert all(len(f[4]) == 64 for f in lines)
@@ -195,7 +201,10 @@ def test_rules_dir_is_honoured_by_every_command(rules_copy: Path) -> None:
     shutil.rmtree(rules_copy / "baseline-pre-2023")
     env = {"MISPER_RULES_DIR": str(rules_copy)}
     listed = misper("policies", env=env)
-    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["suffolk-2023-02"]
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == [
+        "sussex-2022-09",
+        "suffolk-2023-02",
+    ]
     body = report_timeline([])
     del body["policy"]
     body["events"][0]["at"] = "2022-07-11T19:40:00+01:00"

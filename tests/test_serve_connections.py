@@ -31,7 +31,19 @@ def server(tmp_path_factory) -> Iterator[Server]:
         "MISPER_MAX_CONNECTIONS": "40",
     }
     made = subprocess.run(
-        [sys.executable, "-m", "misper.api.cli", "keys", "create", "--name", "t", "--role", "admin"],
+        [
+            sys.executable,
+            "-m",
+            "misper.api.cli",
+            "keys",
+            "create",
+            "--name",
+            "t",
+            "--role",
+            "admin",
+            "--force",
+            "suffolk",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

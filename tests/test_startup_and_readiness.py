@@ -26,7 +26,7 @@ def test_health_needs_no_key(api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     assert api.client.get("/readyz").json() == {
         "status": "ready",
-        "policies": ["baseline-pre-2023", "suffolk-2023-02"],
+        "policies": ["baseline-pre-2023", "sussex-2022-09", "suffolk-2023-02"],
     }
 
 

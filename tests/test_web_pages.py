@@ -96,7 +96,9 @@ def test_the_trainers_page_in_a_real_browser(tmp_path: Path) -> None:
 
     with serving(tmp_path, None, processes=1) as (server, _), chromium() as page:
         env = {"MISPER_DATA_DIR": str(tmp_path), "HOME": os.environ.get("HOME", str(tmp_path))}
-        key = misper("keys", "create", "--name", "trainer", "--role", "trainer", env=env).stdout.strip()
+        key = misper(
+            "keys", "create", "--name", "trainer", "--role", "trainer", "--force", "suffolk", env=env
+        ).stdout.strip()
         page.get(f"http://127.0.0.1:{server.port}/train")
         page.find_element(By.ID, "key").send_keys(key)
         wait = WebDriverWait(page, 30)
@@ -151,7 +153,9 @@ def test_the_control_rooms_board_in_a_real_browser(tmp_path: Path) -> None:
 
     with serving(tmp_path, None, processes=1, dispatcher=True) as (server, _), chromium(1500, 1000) as page:
         env = {"MISPER_DATA_DIR": str(tmp_path), "HOME": os.environ.get("HOME", str(tmp_path))}
-        key = misper("keys", "create", "--name", "duty", "--role", "control_room", env=env).stdout.strip()
+        key = misper(
+            "keys", "create", "--name", "duty", "--role", "control_room", "--force", "suffolk", env=env
+        ).stdout.strip()
 
         def send(method: str, path: str, body: object) -> None:
             status, answer = server.request(method, path, json.dumps(body).encode())

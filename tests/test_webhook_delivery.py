@@ -22,7 +22,7 @@ from misper.api.alerts.dispatcher import Dispatcher
 from misper.api.alerts.models import SubscriptionAsk
 from misper.api.alerts.work import in_threads
 from misper.api.incidents import service as incidents
-from misper.api.incidents.store import IncidentStore, upgrade
+from misper.api.incidents.store import IncidentStore, Scope, upgrade
 from misper.engine import default_registry
 from tests.support.receiver import receiving
 from tests.support.server import free_port
@@ -34,7 +34,7 @@ REGISTRY = default_registry()
 def store(tmp_path: Path, database: str | None) -> IncidentStore:
     url = database or f"sqlite:///{tmp_path / 'misper.db'}"
     upgrade(url)
-    return IncidentStore(url)
+    return IncidentStore(url, Scope("suffolk"))
 
 
 class Clock:
@@ -204,7 +204,7 @@ def test_misper_alerts_run_delivers_alone_and_stops_on_sigterm(tmp_path: Path) -
     data.mkdir(mode=0o700)
     url = f"sqlite:///{data / 'misper.db'}"
     upgrade(url)
-    store = IncidentStore(url)
+    store = IncidentStore(url, Scope("suffolk"))
     with receiving() as receiver:
         made = subscribe(store, receiver.url, kinds=["due"])
         overdue_incident(store, "W-6", time.time())

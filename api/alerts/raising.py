@@ -31,8 +31,9 @@ FINDING_SEVERITIES = frozenset({"breach", "action"})
 
 @dataclass(frozen=True)
 class Draft:
-    """An alert before it is stored."""
+    """An alert before it is stored, in its incident's force."""
 
+    force: str
     alert_id: str
     incident_id: str
     kind: str
@@ -53,8 +54,9 @@ def alert_id(incident_id: str, kind: str, key: str) -> str:
     return "al_" + digest[:32]
 
 
-def drafts(policy: Policy, result: Evaluation) -> list[Draft]:
-    """The alerts an open incident's evaluation (at the wall clock's now) raises."""
+def drafts(force: str, policy: Policy, result: Evaluation) -> list[Draft]:
+    """The alerts an open incident of ``force`` raises, from its evaluation at the wall clock's
+    now."""
     out: list[Draft] = []
     by_deadline = _deadline_findings(policy, result.findings)
     for d in result.deadlines:
@@ -65,6 +67,7 @@ def drafts(policy: Policy, result: Evaluation) -> list[Draft]:
         key = f"{d.id}#{d.occurrence}@{d.due_at}"
         out.append(
             Draft(
+                force=force,
                 alert_id=alert_id(result.incident_id, kind, key),
                 incident_id=result.incident_id,
                 kind=kind,
@@ -85,6 +88,7 @@ def drafts(policy: Policy, result: Evaluation) -> list[Draft]:
             continue
         out.append(
             Draft(
+                force=force,
                 alert_id=alert_id(result.incident_id, "finding", f"{f.rule}|{','.join(f.evidence)}"),
                 incident_id=result.incident_id,
                 kind="finding",
@@ -128,6 +132,7 @@ def escalation(policy: Policy, alert: Any, waited: int) -> Draft | None:
     to, _ = step
     role = role_text(alert.owner)
     return Draft(
+        force=alert.force,
         alert_id=alert_id(alert.incident_id, "escalated", alert.alert_id),
         incident_id=alert.incident_id,
         kind="escalated",

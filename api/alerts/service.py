@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from misper.api.alerts.raising import Draft, delivery_body, drafts, escalation
 from misper.api.incidents.schema import alerts, attempts, audit, deliveries, incidents, subscriptions
 from misper.api.incidents.service import assemble, known
-from misper.api.incidents.store import IncidentStore, Rows
+from misper.api.incidents.store import IncidentStore, Rows, Scope
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.errors import EngineError, FieldError
 from misper.engine.localtime import to_epoch
@@ -66,21 +66,26 @@ def raise_due(store: IncidentStore, registry: PolicyRegistry, now: float) -> int
 
 
 def check_incidents(store: IncidentStore, registry: PolicyRegistry, now: float) -> int:
-    """Judge at ``now`` every open incident whose alert check is due; the number of alerts raised."""
+    """Judge at ``now`` every open incident (of the store's scope: the dispatcher's is every
+    force) whose alert check is due; the number of alerts raised. Each is judged in a transaction
+    of its own force's scope."""
     with store.reading() as rows:
         due = rows.db.execute(
-            sa.select(incidents.c.incident_id)
+            sa.select(incidents.c.force, incidents.c.incident_id)
             .where(incidents.c.status == "open", incidents.c.alert_check_at <= now)
             .order_by(incidents.c.alert_check_at)
             .limit(BATCH)
-        ).scalars()
-        ids = list(due)
-    return sum(check_incident(store, registry, incident_id, now) for incident_id in ids)
+        ).all()
+    return sum(
+        check_incident(IncidentStore(store.url, Scope(force)), registry, incident_id, now)
+        for force, incident_id in due
+    )
 
 
 def check_incident(store: IncidentStore, registry: PolicyRegistry, incident_id: str, now: float) -> int:
-    """Judge one incident at ``now`` (or at its last event, when that is later) and store the
-    alerts it raises; its next check is when that evaluation next changes by the clock."""
+    """Judge one incident of the store's force at ``now`` (or at its last event, when that is
+    later) and store the alerts it raises; its next check is when that evaluation next changes by
+    the clock."""
     with store.writing() as rows:
         row = rows.db.execute(
             sa.select(incidents)
@@ -106,7 +111,7 @@ def check_incident(store: IncidentStore, registry: PolicyRegistry, incident_id: 
         try:
             timeline = parse_timeline(json.dumps(body))
             moment = max(datetime.fromtimestamp(int(now), UTC), max(e.at for e in timeline.events))
-            result = evaluation(registry, timeline, EvaluationAsk(as_of=moment))
+            result = evaluation(registry, timeline, EvaluationAsk(as_of=moment, force=row.force))
             policy = registry.get(result.policy.id)
         except EngineError as exc:
             log.warning("incident could not be judged for alerts (%s); tried again later", exc.code)
@@ -115,7 +120,7 @@ def check_incident(store: IncidentStore, registry: PolicyRegistry, incident_id: 
         if result.mode == "complete":
             _next_check(rows, incident_id, None)
             return 0
-        raised = insert(rows, policy_steps(registry), drafts(policy, result), now)
+        raised = insert(rows, policy_steps(registry), drafts(row.force, policy, result), now)
         following = to_epoch(datetime.fromisoformat(result.next_change_at)) if result.next_change_at else None
         _next_check(rows, incident_id, following)
         return raised
@@ -147,15 +152,17 @@ def insert(rows: Rows, step: Any, found: Iterable[Draft], now: float) -> int:
         rows.db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ALERT_LOCK})
     known = set(
         rows.db.execute(
-            sa.select(alerts.c.alert_id).where(alerts.c.alert_id.in_([d.alert_id for d in found]))
-        ).scalars()
+            sa.select(alerts.c.force, alerts.c.alert_id).where(
+                sa.tuple_(alerts.c.force, alerts.c.alert_id).in_([(d.force, d.alert_id) for d in found])
+            )
+        ).all()
     )
     receivers = [r for r in rows.db.execute(sa.select(subscriptions).where(subscriptions.c.active))]
     stored = 0
     for draft in found:
-        if draft.alert_id in known:
+        if (draft.force, draft.alert_id) in known:
             continue
-        known.add(draft.alert_id)
+        known.add((draft.force, draft.alert_id))
         escalate_at = None
         if draft.kind in ("due", "escalated"):
             up = step(draft.policy_id, draft.owner)
@@ -169,14 +176,15 @@ def insert(rows: Rows, step: Any, found: Iterable[Draft], now: float) -> int:
             "status": "open",
             "escalate_at": escalate_at,
         }
-        if _insert_new(rows.db, alerts, values, "alert_id"):
+        if _insert_new(rows.db, alerts, values, "force", "alert_id"):
             stored += 1
             for receiver in receivers:
-                if _takes(receiver, draft):
+                if receiver.force == draft.force and _takes(receiver, draft):
                     _insert_new(
                         rows.db,
                         deliveries,
                         {
+                            "force": draft.force,
                             "alert_id": draft.alert_id,
                             "subscription_id": receiver.subscription_id,
                             "webhook_id": webhook_id(draft.alert_id, receiver.subscription_id),
@@ -222,13 +230,15 @@ def escalate(store: IncidentStore, registry: PolicyRegistry, now: float) -> int:
     raised = 0
     with store.writing() as rows:
         # A closed incident raises no more alerts, escalations included.
-        open_incidents = sa.select(incidents.c.incident_id).where(incidents.c.status == "open")
+        open_incidents = sa.select(incidents.c.force, incidents.c.incident_id).where(
+            incidents.c.status == "open"
+        )
         due = rows.db.execute(
             sa.select(alerts)
             .where(
                 alerts.c.status == "open",
                 alerts.c.escalate_at <= now,
-                alerts.c.incident_id.in_(open_incidents),
+                sa.tuple_(alerts.c.force, alerts.c.incident_id).in_(open_incidents),
             )
             .order_by(alerts.c.escalate_at)
             .limit(BATCH)
@@ -243,7 +253,7 @@ def escalate(store: IncidentStore, registry: PolicyRegistry, now: float) -> int:
             if draft is not None:
                 found.append(draft)
         rows.db.execute(
-            alerts.update().where(alerts.c.alert_id.in_([r.alert_id for r in due])).values(escalate_at=None)
+            alerts.update().where(alerts.c.seq.in_([r.seq for r in due])).values(escalate_at=None)
         )
         raised = insert(rows, policy_steps(registry), found, now)
     return raised
@@ -259,7 +269,10 @@ def wake_at(store: IncidentStore) -> float | None:
             ).scalar(),
             rows.db.execute(
                 sa.select(sa.func.min(alerts.c.escalate_at))
-                .join(incidents, incidents.c.incident_id == alerts.c.incident_id)
+                .join(
+                    incidents,
+                    (incidents.c.force == alerts.c.force) & (incidents.c.incident_id == alerts.c.incident_id),
+                )
                 .where(alerts.c.status == "open", incidents.c.status == "open")
             ).scalar(),
             rows.db.execute(
@@ -557,11 +570,14 @@ def claim_deliveries(store: IncidentStore, now: float, limit: int = BATCH) -> li
         found = rows.db.execute(
             sa.select(deliveries, subscriptions.c.url, subscriptions.c.secret, alerts)
             .join(subscriptions, subscriptions.c.subscription_id == deliveries.c.subscription_id)
-            .join(alerts, alerts.c.alert_id == deliveries.c.alert_id)
+            .join(
+                alerts, (alerts.c.force == deliveries.c.force) & (alerts.c.alert_id == deliveries.c.alert_id)
+            )
             .where(deliveries.c.delivery_id.in_(ids))
         ).all()
     return [
         {
+            "force": r.force,
             "delivery_id": int(r.delivery_id),
             "attempt": int(r.attempts),
             "webhook_id": r.webhook_id,
@@ -589,6 +605,7 @@ def record_attempt(
     with store.writing() as rows:
         rows.db.execute(
             attempts.insert().values(
+                force=outcome["force"],
                 delivery_id=outcome["delivery_id"],
                 attempt=attempt,
                 at=text(outcome["at"]),

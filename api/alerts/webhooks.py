@@ -42,6 +42,7 @@ async def attempt(client: httpx.AsyncClient, delivery: dict[str, Any], wall: flo
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
     return {
+        "force": delivery["force"],
         "delivery_id": delivery["delivery_id"],
         "attempt": delivery["attempt"],
         "at": wall,

@@ -9,7 +9,7 @@ from typing import Any
 
 from misper.api.alerts import service
 from misper.api.alerts.dispatcher import AlertWork
-from misper.api.incidents.store import IncidentStore
+from misper.api.incidents.store import IncidentStore, Where
 from misper.api.workers import tasks
 from misper.api.workers.pools import WorkerPools
 from misper.engine.policy.registry import PolicyRegistry
@@ -31,7 +31,7 @@ def in_threads(store: IncidentStore, registry: PolicyRegistry, retry_seconds: fl
     return AlertWork(raising, claim, record, wake_at)
 
 
-def in_pools(pools: WorkerPools, rules: tasks.CheckedRules, url: str, retry_seconds: float) -> AlertWork:
+def in_pools(pools: WorkerPools, rules: tasks.CheckedRules, url: Where, retry_seconds: float) -> AlertWork:
     lane = pools.small
 
     async def raising(now: float) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 from misper.api.alerts.dispatcher import Dispatcher
 from misper.api.alerts.work import in_threads
-from misper.api.incidents.store import IncidentStore, redacted
+from misper.api.incidents.store import EVERY_FORCE, IncidentStore, redacted
 from misper.api.settings import Settings
 from misper.api.startup import load_registry, prepare_store
 
@@ -29,9 +29,9 @@ def add_commands(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     registry = load_registry(settings)
-    prepare_store(settings)
+    prepare_store(settings, registry)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    store = IncidentStore(settings.store_url)
+    store = IncidentStore(settings.store_url, EVERY_FORCE)
     dispatcher = Dispatcher(
         in_threads(store, registry, settings.webhook_retry_seconds), idle=settings.dispatcher_idle_seconds
     )

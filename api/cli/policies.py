@@ -69,7 +69,7 @@ def validate(args: argparse.Namespace) -> int:
     failed = 0
     loaded = [load_policy(path) for path in folders]
     if len(loaded) > 1:
-        check_forces(loaded, read_forces(folder))
+        check_forces(loaded, read_forces(folder)[0])
         check_versions(loaded)
     for policy in loaded:
         line = (

@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     # A broken or missing rules folder, overlapping versions, a failing embedded test or an
     # unreachable database stop start-up here, with their errors, before anything is served.
-    load_registry(settings)
-    prepare_store(settings)
+    prepare_store(settings, load_registry(settings))
     if not _only_server_on(settings.store_url):
         database = settings.store_url.removeprefix("sqlite:///")
         print(

@@ -29,7 +29,7 @@ from misper.api.http.routes import (
     replays,
     simulations,
 )
-from misper.api.incidents.store import IncidentStore
+from misper.api.incidents.store import EVERY_FORCE, IncidentStore, Where
 from misper.api.keys import KeyStore
 from misper.api.settings import Settings
 from misper.api.startup import load_registry, prepare_store
@@ -49,14 +49,16 @@ def create_app(settings: Settings | None = None, registry: PolicyRegistry | None
             watch_parent(os.getppid())
         app.state.registry = registry or load_registry(settings)
         app.state.rules = CheckedRules.of(app.state.registry, settings.rules_dir)
-        prepare_store(settings)
+        prepare_store(settings, app.state.registry)
         pools: WorkerPools = app.state.pools
         pools.small.warm = pools.large.warm = (warm, (app.state.rules,))
-        store = IncidentStore(settings.store_url)
+        # The dispatcher judges every force's incidents, each in a transaction of its own force.
+        store = IncidentStore(settings.store_url, EVERY_FORCE)
         app.state.alert_watch = AlertWatch(lambda: asyncio.to_thread(alert_service.last_seq, store))
         running = None
         if settings.dispatcher:
-            work = in_pools(pools, app.state.rules, settings.store_url, settings.webhook_retry_seconds)
+            where = Where(settings.store_url, EVERY_FORCE)
+            work = in_pools(pools, app.state.rules, where, settings.webhook_retry_seconds)
             app.state.dispatcher = Dispatcher(
                 work, idle=settings.dispatcher_idle_seconds, raised=app.state.alert_watch.poke
             )

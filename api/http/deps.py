@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from misper.api.http.problems import ApiProblem
+from misper.api.incidents.store import Scope, Where
 from misper.api.keys import ApiKey, KeyRole, KeyStore, KeyStoreUnreadable
 from misper.api.settings import Settings
 from misper.api.workers.pools import WorkerPools
@@ -76,8 +77,28 @@ async def get_caller(
         raise ApiProblem(
             401, "unauthorised", "Unauthorised", "the API key is not valid", headers=UNAUTHORISED
         )
+    if key.before_forces:
+        raise ApiProblem(
+            403,
+            "key_without_force",
+            "Key without a force",
+            f"the key {key.name!r} was made before keys belonged to forces; the service's operator "
+            "gives it its force with 'misper upgrade --force ID'",
+        )
     request.state.key_name = key.name
     return key
+
+
+async def get_where(
+    caller: Annotated[ApiKey, Depends(get_caller)], settings: Annotated[Settings, Depends(get_settings)]
+) -> Where:
+    """The incident database as the caller's force sees it: its own rows, and nothing of another
+    force's, whatever a route asks for."""
+    if caller.force is None:
+        raise ApiProblem(
+            403, "forbidden", "Forbidden", f"a national {caller.role} key reads no force's incidents here"
+        )
+    return Where(settings.store_url, Scope(caller.force))
 
 
 PolicyDep = Annotated[PolicyRegistry, Depends(get_registry)]
@@ -86,6 +107,7 @@ CallerDep = Annotated[ApiKey, Depends(get_caller)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 PoolsDep = Annotated[WorkerPools, Depends(get_pools)]
 RulesDep = Annotated[CheckedRules, Depends(get_rules)]
+WhereDep = Annotated[Where, Depends(get_where)]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ _TYPES = [
     ProblemType(
         "forbidden", 403, "Forbidden", "The key's role may not use this operation; detail lists the roles."
     ),
+    ProblemType(
+        "key_without_force",
+        403,
+        "Key without a force",
+        "The key was made before keys belonged to forces; `misper db upgrade --force ID` gives it one.",
+    ),
     ProblemType("not_found", 404, "Not found", "No such route."),
     ProblemType(
         "unknown_policy", 404, "Not found", "No policy version has this id (422 when named in a request)."

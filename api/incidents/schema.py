@@ -1,7 +1,11 @@
 """The incident store's tables (SQLAlchemy Core). The schema itself is made and changed only by
 the migrations in api/incidents/migrations; these definitions are what the code reads and writes.
 
-Events and decisions are append-only: no code path updates or deletes a row of either."""
+Events and decisions are append-only: no code path updates or deletes a row of either.
+
+Every table holds one force's rows, named in its ``force`` column (migration 0004): an incident id
+is unique within its force, and every reference to an incident or an alert carries the force too.
+Which force's rows a transaction sees is not left to each query: see ``store.Scope``."""
 
 from __future__ import annotations
 
@@ -11,12 +15,24 @@ import sqlalchemy as sa
 Serial = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 metadata = sa.MetaData()
+FORCE = 40  # the longest force id (forces.yaml: 2-40 characters)
+
+
+def force_column() -> sa.Column[str]:
+    return sa.Column("force", sa.String(FORCE), nullable=False)
+
+
+def of_incident() -> sa.ForeignKeyConstraint:
+    """A reference to the incident of the same force."""
+    return sa.ForeignKeyConstraint(["force", "incident_id"], ["incidents.force", "incidents.incident_id"])
+
 
 incidents = sa.Table(
     "incidents",
     metadata,
+    sa.Column("force", sa.String(FORCE), primary_key=True),
     sa.Column("incident_id", sa.String(200), primary_key=True),
-    sa.Column("child_id", sa.String(200), nullable=False, index=True),
+    sa.Column("child_id", sa.String(200), nullable=False),
     sa.Column("profile_version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
     # What the worklist shows, worked out from the stored timeline at its last event (event time,
@@ -38,38 +54,42 @@ incidents = sa.Table(
     # Alerts (migration 0003): the next wall-clock instant to judge the incident at for alerts (now,
     # after an append; else when its evaluation next changes by the clock; null: never).
     sa.Column("alert_check_at", sa.BigInteger, nullable=True),
-    sa.Index("worklist", "status", "next_due_at"),
+    sa.Index("children", "force", "child_id"),
+    sa.Index("worklist", "force", "status", "next_due_at"),
     sa.Index("alert_checks", "status", "alert_check_at"),
 )
 
 profiles = sa.Table(
     "profiles",
     metadata,
-    sa.Column("incident_id", sa.String(200), sa.ForeignKey("incidents.incident_id"), primary_key=True),
+    sa.Column("force", sa.String(FORCE), primary_key=True),
+    sa.Column("incident_id", sa.String(200), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("child", sa.Text, nullable=False),  # contract v1's child object, as JSON
     sa.Column("policy", sa.String(200), nullable=True),
     sa.Column("put_at", sa.String(40), nullable=False),
+    of_incident(),
 )
 
 events = sa.Table(
     "events",
     metadata,
     sa.Column("seq", Serial, primary_key=True, autoincrement=True),
-    sa.Column("incident_id", sa.String(200), sa.ForeignKey("incidents.incident_id"), nullable=False),
+    force_column(),
+    sa.Column("incident_id", sa.String(200), nullable=False),
     sa.Column("event_id", sa.String(200), nullable=False),
     sa.Column("body", sa.Text, nullable=False),  # the event as contract v1 JSON
     sa.Column("received_at", sa.String(40), nullable=False),
-    sa.UniqueConstraint("incident_id", "event_id", name="one_event_per_id"),
+    sa.UniqueConstraint("force", "incident_id", "event_id", name="one_event_per_id"),
+    of_incident(),
 )
 
 decisions = sa.Table(
     "decisions",
     metadata,
     sa.Column("seq", Serial, primary_key=True, autoincrement=True),
-    sa.Column(
-        "incident_id", sa.String(200), sa.ForeignKey("incidents.incident_id"), nullable=False, index=True
-    ),
+    force_column(),
+    sa.Column("incident_id", sa.String(200), nullable=False),
     sa.Column("asked_at", sa.String(40), nullable=False),
     sa.Column("key_name", sa.String(200), nullable=False),
     sa.Column("policy_id", sa.String(200), nullable=False),
@@ -80,6 +100,8 @@ decisions = sa.Table(
     sa.Column("profile_version", sa.Integer, nullable=False),
     sa.Column("previous_episodes", sa.Text, nullable=False),  # JSON: the stored episodes counted
     sa.Column("result_sha256", sa.String(64), nullable=False),
+    of_incident(),
+    sa.Index("decisions_by_incident", "force", "incident_id"),
 )
 
 # Alerts (migration 0003). An alert is one transition of one incident, under an id worked out from
@@ -88,8 +110,9 @@ alerts = sa.Table(
     "alerts",
     metadata,
     sa.Column("seq", Serial, primary_key=True, autoincrement=True),  # the stream's event id
-    sa.Column("alert_id", sa.String(40), nullable=False, unique=True),
-    sa.Column("incident_id", sa.String(200), sa.ForeignKey("incidents.incident_id"), nullable=False),
+    force_column(),
+    sa.Column("alert_id", sa.String(40), nullable=False),
+    sa.Column("incident_id", sa.String(200), nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),  # due_soon, due, finding, escalated
     sa.Column("deadline", sa.String(100), nullable=True),
     sa.Column("occurrence", sa.Integer, nullable=True),
@@ -108,7 +131,9 @@ alerts = sa.Table(
     sa.Column("acknowledged_at", sa.String(40), nullable=True),
     sa.Column("acknowledged_by", sa.String(200), nullable=True),
     sa.Column("note", sa.Text, nullable=True),
-    sa.Index("alerts_by_incident", "incident_id"),
+    sa.UniqueConstraint("force", "alert_id", name="one_alert_per_id"),
+    of_incident(),
+    sa.Index("alerts_by_incident", "force", "incident_id"),
     sa.Index("alerts_to_escalate", "status", "escalate_at"),
 )
 
@@ -116,6 +141,7 @@ subscriptions = sa.Table(
     "subscriptions",
     metadata,
     sa.Column("subscription_id", sa.String(40), primary_key=True),
+    force_column(),
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("secret", sa.String(100), nullable=False),  # whsec_..., to sign each delivery
     sa.Column("roles", sa.Text, nullable=False),  # JSON lists; empty: every one
@@ -130,7 +156,8 @@ deliveries = sa.Table(
     "deliveries",
     metadata,
     sa.Column("delivery_id", Serial, primary_key=True, autoincrement=True),
-    sa.Column("alert_id", sa.String(40), sa.ForeignKey("alerts.alert_id"), nullable=False),
+    force_column(),
+    sa.Column("alert_id", sa.String(40), nullable=False),
     sa.Column(
         "subscription_id", sa.String(40), sa.ForeignKey("subscriptions.subscription_id"), nullable=False
     ),
@@ -143,6 +170,7 @@ deliveries = sa.Table(
     sa.Column("first_attempt_at", sa.Float, nullable=True),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.UniqueConstraint("alert_id", "subscription_id", name="one_delivery_per_receiver"),
+    sa.ForeignKeyConstraint(["force", "alert_id"], ["alerts.force", "alerts.alert_id"]),
     sa.Index("deliveries_due", "status", "next_attempt_at"),
 )
 
@@ -150,6 +178,7 @@ attempts = sa.Table(
     "attempts",
     metadata,
     sa.Column("seq", Serial, primary_key=True, autoincrement=True),
+    force_column(),
     sa.Column("delivery_id", sa.BigInteger, nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("at", sa.String(40), nullable=False),
@@ -158,16 +187,22 @@ attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
-# The incident's audit trail of what people did (an alert acknowledged), beside the decisions served.
+# The incident's audit trail of what people did (an alert acknowledged, an inspectorate read), beside
+# the decisions served.
 audit = sa.Table(
     "audit",
     metadata,
     sa.Column("seq", Serial, primary_key=True, autoincrement=True),
-    sa.Column("incident_id", sa.String(200), sa.ForeignKey("incidents.incident_id"), nullable=False),
+    force_column(),
+    sa.Column("incident_id", sa.String(200), nullable=False),
     sa.Column("at", sa.String(40), nullable=False),
     sa.Column("key_name", sa.String(200), nullable=False),
     sa.Column("action", sa.String(40), nullable=False),
     sa.Column("alert_id", sa.String(40), nullable=True),
     sa.Column("note", sa.Text, nullable=True),
-    sa.Index("audit_by_incident", "incident_id"),
+    of_incident(),
+    sa.Index("audit_by_incident", "force", "incident_id"),
 )
+
+# Every table above holds one force's rows.
+FORCE_TABLES = (incidents, profiles, events, decisions, alerts, subscriptions, deliveries, attempts, audit)

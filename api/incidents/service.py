@@ -62,7 +62,7 @@ def put_incident(
     version."""
     asked = read_request(IncidentProfile, raw)
     if asked.policy is not None:
-        registry.get(asked.policy)  # an unknown id is refused, naming the field
+        registry.usable(asked.policy, store.scope.force)  # refused, naming the field, if not the force's
     try:
         created, version = _save_profile(store, registry, incident_id, asked, now)
     except CreatedMeanwhile:
@@ -95,7 +95,7 @@ def _save_profile(
             events = [*map(json.loads, stored.values())]
             body, _ = assemble(incident_id, profile, events, rows.episodes(incident))
             try:
-                entry = worklist_entry(registry, body)
+                entry = worklist_entry(registry, body, rows.scope.force)
             except InvalidTimeline as exc:
                 raise InvalidTimeline(
                     "this profile would make the incident's stored timeline invalid", exc.errors
@@ -122,7 +122,7 @@ def append_events(
             events = [*map(json.loads, stored.values()), *merged.added]
             body, _ = assemble(incident_id, profile, events, rows.episodes(incident))
             try:
-                entry = worklist_entry(registry, body)
+                entry = worklist_entry(registry, body, rows.scope.force)
             except InvalidTimeline as exc:
                 request = _RequestIndices(list(stored), merged.positions)
                 raise InvalidTimeline(
@@ -220,12 +220,13 @@ def assemble(
     return body, counted
 
 
-def worklist_entry(registry: PolicyRegistry, body: dict[str, Any]) -> WorklistEntry:
-    """The worklist's view of an incident, from its evaluation at its last event; an invalid
-    timeline raises InvalidTimeline."""
+def worklist_entry(registry: PolicyRegistry, body: dict[str, Any], force: str | None) -> WorklistEntry:
+    """The worklist's view of an incident of ``force``, from its evaluation at its last event; an
+    invalid timeline raises InvalidTimeline."""
     timeline = parse_timeline(json.dumps(body))
     last = max(e.at for e in timeline.events)
-    return entry_of(timeline, evaluation(registry, timeline, EvaluationAsk(as_of=last)))
+    ask = EvaluationAsk(as_of=last, force=force)
+    return entry_of(timeline, evaluation(registry, timeline, ask))
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,8 @@ def stored_evaluation(
             f"incident {incident_id} has no events yet: append its report_received first",
             [FieldError("incident_id", f"{incident_id!r} has no stored events to evaluate")],
         )
-    result = evaluation(registry, json.dumps(body).encode(), EvaluationAsk(as_of=as_of))
+    ask = EvaluationAsk(as_of=as_of, force=store.scope.force)
+    result = evaluation(registry, json.dumps(body).encode(), ask)
     answer = result.to_json(indent=None).encode()
     with store.writing() as rows:
         rows.add_decision(
@@ -436,7 +438,9 @@ def _verify_one(
     profile = rows.profile(incident_id, record["profile_version"])
     events = [json.loads(stored[i]) for i in wanted]
     body, _ = assemble(incident_id, profile, events, json.loads(record["previous_episodes"]))
-    ask = EvaluationAsk(policy=policy.id, as_of=datetime.fromisoformat(record["as_of"]))
+    ask = EvaluationAsk(
+        policy=policy.id, as_of=datetime.fromisoformat(record["as_of"]), force=record["force"]
+    )
     answer = evaluation(registry, json.dumps(body).encode(), ask).to_json(indent=None).encode()
     if answer_hash(answer) == record["result_sha256"]:
         return seq, True, "same answer"

@@ -8,6 +8,13 @@ IMMEDIATE (it takes the write lock at once, so concurrent appends queue instead 
 PostgreSQL commits synchronously (its default). A write is acknowledged only after its commit.
 ``lock`` takes the incident's row lock on PostgreSQL (the write lock on SQLite), so parallel
 clients of one incident are serialised and can neither lose nor duplicate an event.
+
+Forces: a store is opened for one ``Scope``, one force's rows or every force's, and no query has
+to remember it. Every statement a scoped transaction runs is rewritten in one place (``scoped``):
+each read, update or delete of a force's table is limited to the scope's force, and each insert is
+given it. On PostgreSQL the transaction also sets ``misper.force``, which the tables' row-level
+security policies read (migration 0004), so the database itself refuses another force's rows. A
+transaction with no scope runs nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from misper.api.incidents.models import WorklistEntry
-from misper.api.incidents.schema import decisions, events, incidents, profiles
+from misper.api.incidents.schema import FORCE_TABLES, decisions, events, incidents, profiles
 from misper.engine.errors import EngineError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -38,6 +45,32 @@ PREVIOUS_EPISODES_LIMIT = 1_000  # a child's stored episodes counted, the latest
 
 class StoreNotReady(EngineError):
     code = "store_not_ready"
+
+
+class UpgradeNeedsForce(StoreNotReady):
+    """The database holds rows from before forces and the upgrade named no force to give them."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose rows a transaction sees and writes: one force's, or every force's (``force`` None),
+    which only the alert dispatcher (which judges every force's incidents, each in its own force)
+    and the inspectorate's reads are given."""
+
+    force: str | None
+
+    @property
+    def setting(self) -> str:
+        """The value of PostgreSQL's ``misper.force`` for the transaction."""
+        return "*" if self.force is None else self.force
+
+
+EVERY_FORCE = Scope(None)
+SCOPE = "misper.scope"  # where a connection's current scope is kept (Connection.info)
+
+
+class ScopeMissing(Exception):
+    """A statement was run outside ``IncidentStore.writing()`` or ``reading()``: a bug, refused."""
 
 
 class CreatedMeanwhile(Exception):
@@ -82,8 +115,69 @@ def engine_for(url: str) -> sa.Engine:
             sa.event.listen(made, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         else:
             made = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        sa.event.listen(made, "before_execute", _in_scope, retval=True)
         _ENGINES[url] = made
     return _ENGINES[url]
+
+
+def _in_scope(
+    conn: sa.Connection, statement: Any, multiparams: Any, params: Any, options: Any
+) -> tuple[Any, Any, Any]:
+    """Every statement of a store transaction, limited to its scope (see ``scoped``)."""
+    scope = conn.info.get(SCOPE)
+    if scope is None:
+        raise ScopeMissing("a statement was run outside a scoped store transaction")
+    return scoped(statement, scope, multiparams), multiparams, params
+
+
+_SCOPED = frozenset(FORCE_TABLES)
+
+
+def _tables(found: Any) -> Iterator[sa.Table]:
+    if isinstance(found, sa.Table):
+        yield found
+    elif isinstance(found, sa.Join):
+        yield from _tables(found.left)
+        yield from _tables(found.right)
+
+
+def scoped(statement: Any, scope: Scope, multiparams: Any = ()) -> Any:
+    """The statement as the scope allows it: each SELECT (subqueries included) reads only the
+    scope's force's rows of every force's table it names, each UPDATE and DELETE changes only
+    them, and an INSERT is given the force (every force's scope: the insert must name its own)."""
+    if isinstance(statement, sa.Insert):
+        return _insert_in_scope(statement, scope, multiparams)
+    if scope.force is None or not isinstance(statement, sa.Select | sa.Update | sa.Delete):
+        return statement
+
+    def limit_select(select: Any) -> None:
+        found = {t for f in select.get_final_froms() for t in _tables(f) if t in _SCOPED}
+        select._where_criteria += tuple(t.c.force == scope.force for t in sorted(found, key=str))
+
+    def limit_change(change: Any) -> None:
+        if change.table in _SCOPED:
+            change._where_criteria += (change.table.c.force == scope.force,)
+
+    visit = {"select": limit_select, "update": limit_change, "delete": limit_change}
+    return sa.sql.visitors.cloned_traverse(statement, {}, visit)
+
+
+def _insert_in_scope(statement: Any, scope: Scope, multiparams: Any) -> Any:
+    if statement.table not in _SCOPED:
+        return statement
+    given = {getattr(k, "key", k): v for k, v in (statement._values or {}).items()}
+    rows = multiparams if isinstance(multiparams, list | tuple) else [multiparams]
+    named = {getattr(given.get("force"), "value", None)} | {
+        r.get("force") for r in rows if isinstance(r, dict) and "force" in r
+    }
+    named.discard(None)
+    if scope.force is None:
+        if not named:
+            raise ScopeMissing(f"an insert into {statement.table.name} across forces names no force")
+        return statement
+    if named - {scope.force}:
+        raise ScopeMissing(f"an insert into {statement.table.name} names another force than its scope's")
+    return statement if "force" in given else statement.values(force=scope.force)
 
 
 def _owner_only(database: str | None) -> None:
@@ -113,49 +207,117 @@ def _alembic(connection: sa.Connection) -> Config:
     return config
 
 
-def upgrade(url: str) -> list[str]:
-    """Apply the migrations not yet applied; return their revisions, oldest first."""
-    engine = engine_for(url)
-    with reachable(url), engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Servers starting together on a new database take turns: the first creates the
-            # tables, the others find them made (without it, one failed creating a type twice).
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        before = MigrationContext.configure(connection).get_current_revision()
-        command.upgrade(_alembic(connection), "head")
-        after = MigrationContext.configure(connection).get_current_revision()
+def upgrade(url: str, force: str | None = None) -> list[str]:
+    """Apply the migrations not yet applied; return their revisions, oldest first. ``force`` is
+    the force the rows stored before forces belong to (migration 0004); a database holding such
+    rows is not upgraded without one (UpgradeNeedsForce). On PostgreSQL the role misper connects
+    as must not bypass row-level security."""
+    engine_for(url)  # the database file made owner-only first
+    migrating = _migration_engine(url)
+    try:
+        with reachable(url), migrating.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                _refuse_bypassing_role(connection, url)
+                # Servers starting together on a new database take turns: the first creates the
+                # tables, the others find them made (without it, one failed creating a type twice).
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                connection.execute(sa.text("SELECT set_config('misper.force', '*', true)"))
+            before = MigrationContext.configure(connection).get_current_revision()
+            config = _alembic(connection)
+            config.attributes["upgrade_force"] = force
+            command.upgrade(config, "head")
+            after = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        migrating.dispose()
     script = ScriptDirectory(str(MIGRATIONS))
     applied = [rev.revision for rev in script.iterate_revisions(after, before)] if after != before else []
     return list(reversed(applied))
 
 
-class IncidentStore:
-    """A database of incidents; each ``writing()`` or ``reading()`` is one connection and, when
-    writing, one transaction, committed when the block ends without an error."""
+def _migration_engine(url: str) -> sa.Engine:
+    """A connection of its own for the migrations, closed after them: on SQLite with foreign keys
+    off (a table is rebuilt by copying it; each migration that does so checks them after), on
+    PostgreSQL seeing every force's rows."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
+    made = sa.create_engine(
+        url, connect_args={"timeout": 60}, hide_parameters=True, poolclass=sa.pool.NullPool
+    )
 
-    def __init__(self, url: str) -> None:
+    def connect(dbapi_connection: Any, _: Any) -> None:
+        _sqlite_connect(dbapi_connection, _)
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+    sa.event.listen(made, "connect", connect)
+    sa.event.listen(made, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return made
+
+
+def _refuse_bypassing_role(connection: sa.Connection, url: str) -> None:
+    role, bypasses = connection.execute(
+        sa.text("SELECT rolname, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    ).one()
+    if bypasses:
+        raise StoreNotReady(
+            f"the database {redacted(url)} is used as role {role!r}, which bypasses row-level security "
+            "(SUPERUSER or BYPASSRLS), so forces would not be kept apart by the database; connect as a "
+            "role without them that owns misper's tables (README: PostgreSQL)"
+        )
+
+
+class IncidentStore:
+    """A database of incidents, seen in one scope; each ``writing()`` or ``reading()`` is one
+    connection and, when writing, one transaction, committed when the block ends without an
+    error."""
+
+    def __init__(self, url: str, scope: Scope) -> None:
         self.url = url
+        self.scope = scope
         self.engine = engine_for(url)
 
     @contextmanager
     def writing(self) -> Iterator[Rows]:
         try:
-            with reachable(self.url), self.engine.begin() as connection:
-                yield Rows(connection)
+            with reachable(self.url), self.engine.begin() as connection, self._scoped(connection):
+                yield Rows(connection, self.scope)
         except sa.exc.IntegrityError:
             raise CreatedMeanwhile from None
 
     @contextmanager
     def reading(self) -> Iterator[Rows]:
-        with reachable(self.url), self.engine.connect() as connection:
-            yield Rows(connection)
+        with reachable(self.url), self.engine.connect() as connection, self._scoped(connection):
+            yield Rows(connection, self.scope)
+
+    @contextmanager
+    def _scoped(self, connection: sa.Connection) -> Iterator[None]:
+        connection.info[SCOPE] = self.scope
+        try:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT set_config('misper.force', :force, true)"), {"force": self.scope.setting}
+                )
+            yield
+        finally:
+            connection.info.pop(SCOPE, None)
+
+
+@dataclass(frozen=True)
+class Where:
+    """A database and the scope it is seen in: what a worker task is handed to open its store."""
+
+    url: str
+    scope: Scope
+
+    def store(self) -> IncidentStore:
+        return IncidentStore(self.url, self.scope)
 
 
 class Rows:
-    """Reads and writes of one connection."""
+    """Reads and writes of one connection, in its scope."""
 
-    def __init__(self, db: sa.Connection) -> None:
+    def __init__(self, db: sa.Connection, scope: Scope) -> None:
         self.db = db
+        self.scope = scope
 
     def incident(self, incident_id: str, *, lock: bool = False) -> Any | None:
         """The incident's row (None when there is none); ``lock`` holds it until the commit."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from misper.api.alerts import service as alert_service
 from misper.api.incidents import service
-from misper.api.incidents.store import IncidentStore
+from misper.api.incidents.store import Where
 from misper.api.replay import runner
 from misper.engine.errors import FieldError, PolicyInvalid
 from misper.engine.policy.registry import PolicyRegistry, registry_for
@@ -73,97 +73,95 @@ def simulation_json(rules: CheckedRules, raw: bytes, ask: SimulationAsk) -> byte
     return simulation(rules.registry(), raw, ask).model_dump_json().encode()
 
 
-def put_incident(rules: CheckedRules, url: str, incident_id: str, raw: bytes) -> bytes:
-    return service.put_incident(IncidentStore(url), rules.registry(), incident_id, raw, _now())
+def put_incident(rules: CheckedRules, where: Where, incident_id: str, raw: bytes) -> bytes:
+    return service.put_incident(where.store(), rules.registry(), incident_id, raw, _now())
 
 
-def append_events(rules: CheckedRules, url: str, incident_id: str, raw: bytes) -> bytes:
-    return service.append_events(IncidentStore(url), rules.registry(), incident_id, raw, _now())
+def append_events(rules: CheckedRules, where: Where, incident_id: str, raw: bytes) -> bytes:
+    return service.append_events(where.store(), rules.registry(), incident_id, raw, _now())
 
 
 def stored_evaluation(
-    rules: CheckedRules, url: str, incident_id: str, as_of: datetime | None, key_name: str
+    rules: CheckedRules, where: Where, incident_id: str, as_of: datetime | None, key_name: str
 ) -> bytes:
-    return service.stored_evaluation(
-        IncidentStore(url), rules.registry(), incident_id, as_of, key_name, _now()
-    )
+    return service.stored_evaluation(where.store(), rules.registry(), incident_id, as_of, key_name, _now())
 
 
-def incident_size(url: str, incident_id: str) -> int:
+def incident_size(where: Where, incident_id: str) -> int:
     """How many events the incident holds (0 when it is not stored), to choose its lane."""
-    return service.size(IncidentStore(url), incident_id)
+    return service.size(where.store(), incident_id)
 
 
-def open_incidents(url: str) -> int:
-    return service.open_count(IncidentStore(url))
+def open_incidents(where: Where) -> int:
+    return service.open_count(where.store())
 
 
-def worklist(url: str, status: str, page: int, per_page: int) -> bytes:
-    return service.worklist(IncidentStore(url), status, page, per_page, int(time.time()))
+def worklist(where: Where, status: str, page: int, per_page: int) -> bytes:
+    return service.worklist(where.store(), status, page, per_page, int(time.time()))
 
 
-def stored_incident(url: str, incident_id: str) -> bytes:
-    return service.stored_incident(IncidentStore(url), incident_id)
+def stored_incident(where: Where, incident_id: str) -> bytes:
+    return service.stored_incident(where.store(), incident_id)
 
 
-def decisions(url: str, incident_id: str, page: int, per_page: int) -> bytes:
-    return service.decisions(IncidentStore(url), incident_id, page, per_page)
+def decisions(where: Where, incident_id: str, page: int, per_page: int) -> bytes:
+    return service.decisions(where.store(), incident_id, page, per_page)
 
 
-def alerts_raise(rules: CheckedRules, url: str, now: float) -> int:
-    return alert_service.raise_due(IncidentStore(url), rules.registry(), now)
+def alerts_raise(rules: CheckedRules, where: Where, now: float) -> int:
+    return alert_service.raise_due(where.store(), rules.registry(), now)
 
 
-def alerts_claim(url: str, now: float) -> list[dict[str, Any]]:
-    return alert_service.claim_deliveries(IncidentStore(url), now)
+def alerts_claim(where: Where, now: float) -> list[dict[str, Any]]:
+    return alert_service.claim_deliveries(where.store(), now)
 
 
-def alerts_record(url: str, outcome: dict[str, Any], now: float, retry_seconds: float) -> str:
-    return alert_service.record_attempt(IncidentStore(url), outcome, now, retry_seconds)
+def alerts_record(where: Where, outcome: dict[str, Any], now: float, retry_seconds: float) -> str:
+    return alert_service.record_attempt(where.store(), outcome, now, retry_seconds)
 
 
-def alerts_wake_at(url: str) -> float | None:
-    return alert_service.wake_at(IncidentStore(url))
+def alerts_wake_at(where: Where) -> float | None:
+    return alert_service.wake_at(where.store())
 
 
-def alerts_list(url: str, status: str, page: int, per_page: int) -> bytes:
-    return alert_service.list_alerts(IncidentStore(url), status, page, per_page)
+def alerts_list(where: Where, status: str, page: int, per_page: int) -> bytes:
+    return alert_service.list_alerts(where.store(), status, page, per_page)
 
 
-def open_alerts(url: str) -> int:
-    return alert_service.open_count(IncidentStore(url))
+def open_alerts(where: Where) -> int:
+    return alert_service.open_count(where.store())
 
 
-def alerts_after(url: str, after: int) -> list[tuple[int, bytes]]:
-    return alert_service.alerts_after(IncidentStore(url), after)
+def alerts_after(where: Where, after: int) -> list[tuple[int, bytes]]:
+    return alert_service.alerts_after(where.store(), after)
 
 
-def alerts_last(url: str) -> int:
-    return alert_service.last_seq(IncidentStore(url))
+def alerts_last(where: Where) -> int:
+    return alert_service.last_seq(where.store())
 
 
-def alerts_ack(url: str, alert_id: str, key_name: str, note: str | None) -> bytes:
-    return alert_service.acknowledge(IncidentStore(url), alert_id, key_name, note, time.time())
+def alerts_ack(where: Where, alert_id: str, key_name: str, note: str | None) -> bytes:
+    return alert_service.acknowledge(where.store(), alert_id, key_name, note, time.time())
 
 
-def incident_audit(url: str, incident_id: str, page: int, per_page: int) -> bytes:
-    return alert_service.audit_trail(IncidentStore(url), incident_id, page, per_page)
+def incident_audit(where: Where, incident_id: str, page: int, per_page: int) -> bytes:
+    return alert_service.audit_trail(where.store(), incident_id, page, per_page)
 
 
-def subscribe(url: str, asked: Any, key_name: str) -> bytes:
-    return alert_service.subscribe(IncidentStore(url), asked, key_name, time.time())
+def subscribe(where: Where, asked: Any, key_name: str) -> bytes:
+    return alert_service.subscribe(where.store(), asked, key_name, time.time())
 
 
-def subscriptions(url: str) -> bytes:
-    return alert_service.list_subscriptions(IncidentStore(url))
+def subscriptions(where: Where) -> bytes:
+    return alert_service.list_subscriptions(where.store())
 
 
-def unsubscribe(url: str, subscription_id: str) -> bytes:
-    return alert_service.unsubscribe(IncidentStore(url), subscription_id)
+def unsubscribe(where: Where, subscription_id: str) -> bytes:
+    return alert_service.unsubscribe(where.store(), subscription_id)
 
 
-def delivery_log(url: str, subscription_id: str, page: int, per_page: int) -> bytes:
-    return alert_service.delivery_log(IncidentStore(url), subscription_id, page, per_page)
+def delivery_log(where: Where, subscription_id: str, page: int, per_page: int) -> bytes:
+    return alert_service.delivery_log(where.store(), subscription_id, page, per_page)
 
 
 def replay_chunk(

@@ -24,8 +24,11 @@ FORCE_ID = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 
 
 class PolicyRegistry:
-    def __init__(self, policies: list[Policy], forces: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, policies: list[Policy], forces: dict[str, str] | None = None, default: str | None = None
+    ) -> None:
         self.forces = dict(forces or {})
+        self._default = default
         check_versions(policies)
         check_forces(policies, self.forces)
         self._by_id = {p.id: p for p in sorted(policies, key=lambda p: p.meta.effective_from)}
@@ -45,7 +48,8 @@ class PolicyRegistry:
                 f"the rules folder {rules_dir} holds no policy",
                 [FieldError(str(rules_dir), "has no sub-folder with a policy.yaml")],
             )
-        return cls([load_policy(folder) for folder in folders], read_forces(rules_dir))
+        forces, default = read_forces(rules_dir)
+        return cls([load_policy(folder) for folder in folders], forces, default)
 
     @property
     def policies(self) -> list[Policy]:
@@ -56,8 +60,21 @@ class PolicyRegistry:
             raise UnknownPolicy(unknown("policy", policy_id, self._by_id) or policy_id)
         return self._by_id[policy_id]
 
+    def usable(self, policy_id: str, force: str | None) -> Policy:
+        """A policy a force may be judged by (every one when ``force`` is None); another force's
+        is as unknown as one that does not exist, and only usable ones are suggested."""
+        if force is None:
+            return self.get(policy_id)
+        usable = {p.id: p for p in self.usable_by(force)}
+        if policy_id not in usable:
+            raise UnknownPolicy(unknown("policy", policy_id, usable) or policy_id)
+        return usable[policy_id]
+
     def default_force(self) -> str | None:
-        """The force a timeline that names none belongs to: the only one this folder holds."""
+        """The force a timeline belongs to when neither it nor a key names one (the command line,
+        a trainer's simulation): the one forces.yaml names as its default, else the only one."""
+        if self._default is not None:
+            return self._default
         return next(iter(self.forces)) if len(self.forces) == 1 else None
 
     def check_force(self, force: str) -> None:
@@ -86,19 +103,25 @@ class PolicyRegistry:
         )
 
 
-def read_forces(rules_dir: Path) -> dict[str, str]:
-    """The rules folder's forces.yaml (id -> display name); none when it has no such file."""
+def read_forces(rules_dir: Path) -> tuple[dict[str, str], str | None]:
+    """The rules folder's forces.yaml: id -> display name, and the default force it names (none
+    when it has no such file)."""
     path = rules_dir / "forces.yaml"
     if not path.exists():
-        return {}
+        return {}, None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise PolicyInvalid("forces.yaml is not valid YAML", [FieldError("forces.yaml", str(exc))]) from None
     forces = data.get("forces") if isinstance(data, dict) else None
     problems = []
-    if not isinstance(forces, dict) or set(data) != {"forces"}:
-        problems.append(FieldError("forces.yaml", "holds one key, forces: a mapping of force id to name"))
+    if not isinstance(forces, dict) or not set(data) <= {"forces", "default"}:
+        problems.append(
+            FieldError(
+                "forces.yaml",
+                "holds forces (a mapping of force id to name) and, optionally, default (one of them)",
+            )
+        )
         forces = {}
     for force, name in forces.items():
         if not isinstance(force, str) or not FORCE_ID.match(force):
@@ -107,9 +130,14 @@ def read_forces(rules_dir: Path) -> dict[str, str]:
             )
         if not isinstance(name, str) or not name.strip():
             problems.append(FieldError(f"forces.yaml: {force}", "needs the force's name"))
+    default = data.get("default") if isinstance(data, dict) else None
+    if default is not None and default not in forces:
+        problems.append(
+            FieldError("forces.yaml: default", unknown("force", str(default), forces) or str(default))
+        )
     if problems:
         raise PolicyInvalid("forces.yaml is not valid", problems)
-    return {str(k): str(v) for k, v in forces.items()}
+    return {str(k): str(v) for k, v in forces.items()}, default
 
 
 def check_forces(policies: list[Policy], forces: dict[str, str]) -> None:

@@ -1,4 +1,6 @@
-"""An app wired to a temporary data folder, with one key per role, and the media type of its problems."""
+"""An app wired to a temporary data folder, with one Suffolk key per role (and one per role of a
+second force, Sussex, as "sussex:<role>", and an inspectorate key), and the media type of its
+problems."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ class Api:
     store: KeyStore
 
     def auth(self, role: str = "admin") -> dict[str, str]:
-        """A key of that role, on a JSON body (the only media type the API takes)."""
+        """A key of that role (a Suffolk one; "sussex:<role>" for Sussex's, "inspectorate" for the
+        national auditor's), on a JSON body (the only media type the API takes)."""
         return {"Authorization": f"Bearer {self.keys[role]}", "Content-Type": "application/json"}
 
 
@@ -40,6 +43,16 @@ def make_api(data_dir: Path, **settings: object) -> Api:
     }
     config = Settings(**given)  # type: ignore[arg-type]
     store = KeyStore(config.keys_file)
-    keys = {role.value: store.create(f"test-{role.value}", role.value) for role in KeyRole}
+    keys = {role.value: store.create(f"test-{role.value}", role.value, _force(role)) for role in KeyRole}
+    keys |= {
+        f"sussex:{role.value}": store.create(f"sussex-{role.value}", role.value, "sussex")
+        for role in KeyRole
+        if role != KeyRole.METRICS
+    }
+    keys["inspectorate"] = store.create("test-inspectorate", KeyRole.AUDITOR, None)
     app = create_app(config)
     return Api(app, TestClient(app), keys, store)
+
+
+def _force(role: KeyRole) -> str | None:
+    return None if role == KeyRole.METRICS else "suffolk"

@@ -1,6 +1,9 @@
 """A throwaway PostgreSQL cluster for the store tests, started from the PostgreSQL binaries on
 this machine (Debian's package is installed first where they are missing and the tests run as
-root). It listens on a Unix socket in its own folder only, and is stopped and deleted after."""
+root). It listens on a Unix socket in its own folder only, and is stopped and deleted after.
+
+misper connects as ``misper_app``, a role without SUPERUSER or BYPASSRLS that owns each database
+it is given, as a deployment's should: row-level security then applies to it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+APP_ROLE = "misper_app"
 
 
 def _bindir() -> Path | None:
@@ -38,17 +44,21 @@ class Cluster:
     port: int
     as_user: list[str]
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://misper@/{database}?host={self.folder}&port={self.port}"
+    def url(self, database: str = "postgres", user: str = APP_ROLE) -> str:
+        return f"postgresql://{user}@/{database}?host={self.folder}&port={self.port}"
 
-    def new_database(self) -> str:
+    def admin(self) -> Any:
+        """A connection as the cluster's superuser (autocommit)."""
         import psycopg
 
-        name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(
+        return psycopg.connect(
             f"host={self.folder} port={self.port} user=misper dbname=postgres", autocommit=True
-        ) as c:
-            c.execute(f"CREATE DATABASE {name}")
+        )
+
+    def new_database(self) -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        with self.admin() as c:
+            c.execute(f"CREATE DATABASE {name} OWNER {APP_ROLE}")
         return self.url(name)
 
     def stop(self) -> None:
@@ -80,4 +90,6 @@ def start_cluster() -> Cluster:
     cluster._run("initdb", "-D", str(data), "-A", "trust", "-U", "misper", "--no-sync", "-E", "UTF8")
     options = f"-c listen_addresses='' -k {folder} -p {port} -c max_connections=100"
     cluster._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
+    with cluster.admin() as c:
+        c.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
     return cluster

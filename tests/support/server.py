@@ -113,7 +113,7 @@ def serving(
     if not key_file.exists():
         made = subprocess.run(
             [sys.executable, "-m", "misper.api.cli", "keys", "create", "--name", "desk", "--role"]
-            + ["control_room"],
+            + ["control_room", "--force", "suffolk"],
             cwd=ROOT,
             env=env,
             capture_output=True,

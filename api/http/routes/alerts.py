@@ -14,13 +14,12 @@ from sse_starlette import EventSourceResponse
 
 from misper.api.alerts import service
 from misper.api.alerts.models import AckAsk, SubscriptionAsk
-from misper.api.http.deps import Allow, CallerDep, PoolsDep, SettingsDep
+from misper.api.http.deps import Allow, CallerDep, PoolsDep, WhereDep
 from misper.api.http.openapi import REF, json_response, problems
 from misper.api.http.problems import ApiProblem
 from misper.api.http.requests import only_query, read_body
 from misper.api.http.routes.incidents import IncidentId
 from misper.api.incidents.service import read_request
-from misper.api.incidents.store import IncidentStore
 from misper.api.keys import KeyRole
 from misper.api.workers import tasks
 from misper.engine import FieldError
@@ -59,7 +58,7 @@ def _body(model: str, required: bool = True) -> dict[str, Any]:
     responses={**json_response("AlertList", "Alerts, the latest first"), **problems(401, 403, 422, 429, 503)},
 )
 async def list_alerts(
-    settings: SettingsDep,
+    where: WhereDep,
     pools: PoolsDep,
     status: Annotated[Literal["open", "acknowledged", "all"], Query(description="Which alerts.")] = "open",
     page: Page = 1,
@@ -67,7 +66,7 @@ async def list_alerts(
 ) -> Response:
     """Alerts raised for stored incidents: a duty due soon or due, a finding of severity breach or
     action, an escalation; open ones until acknowledged."""
-    answer = await pools.small.run(tasks.alerts_list, settings.store_url, status, page, per_page)
+    answer = await pools.small.run(tasks.alerts_list, where, status, page, per_page)
     return Response(answer, media_type="application/json")
 
 
@@ -83,7 +82,7 @@ async def list_alerts(
     },
 )
 async def acknowledge(
-    request: Request, alert_id: AlertId, caller: CallerDep, settings: SettingsDep, pools: PoolsDep
+    request: Request, alert_id: AlertId, caller: CallerDep, where: WhereDep, pools: PoolsDep
 ) -> Response:
     """Acknowledge an alert, with an optional note: it stops escalating, leaves the open list and
     goes into its incident's audit trail with the key and the time. An empty body is no note."""
@@ -92,7 +91,7 @@ async def acknowledge(
         raw = await read_body(request, 16 * 1024)
         if raw.strip():
             note = read_request(AckAsk, raw).note
-    answer = await pools.small.run(tasks.alerts_ack, settings.store_url, alert_id, caller.name, note)
+    answer = await pools.small.run(tasks.alerts_ack, where, alert_id, caller.name, note)
     return Response(answer, media_type="application/json")
 
 
@@ -112,7 +111,7 @@ async def acknowledge(
 )
 async def stream(
     request: Request,
-    settings: SettingsDep,
+    where: WhereDep,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -125,7 +124,7 @@ async def stream(
     """Each alert as it is raised, live. A screen that reconnects with Last-Event-ID gets every
     alert it missed, from the store. A browser's EventSource cannot send the key: read the stream
     with fetch and an Authorization header (the board does)."""
-    store = IncidentStore(settings.store_url)
+    store = where.store()
     if last_event_id is None:
         after = await asyncio.to_thread(service.last_seq, store)
     elif last_event_id.isdigit() and len(last_event_id) <= 18:
@@ -164,11 +163,11 @@ async def stream(
     },
 )
 async def incident_audit(
-    incident_id: IncidentId, settings: SettingsDep, pools: PoolsDep, page: Page = 1, per_page: PerPage = 50
+    incident_id: IncidentId, where: WhereDep, pools: PoolsDep, page: Page = 1, per_page: PerPage = 50
 ) -> Response:
     """The incident's audit trail of acknowledgements: which key acknowledged which alert, when,
     with its note (the evaluations served are in /decisions)."""
-    answer = await pools.small.run(tasks.incident_audit, settings.store_url, incident_id, page, per_page)
+    answer = await pools.small.run(tasks.incident_audit, where, incident_id, page, per_page)
     return Response(answer, media_type="application/json")
 
 
@@ -187,11 +186,11 @@ async def incident_audit(
         **problems(401, 403, 413, 415, 422, 429, 503),
     },
 )
-async def subscribe(request: Request, caller: CallerDep, settings: SettingsDep, pools: PoolsDep) -> Response:
+async def subscribe(request: Request, caller: CallerDep, where: WhereDep, pools: PoolsDep) -> Response:
     """Register a receiver: each alert its filters take (owner roles, severities, kinds; none
     given: every alert) is POSTed to its URL, signed as Standard Webhooks says, at least once."""
     asked = read_request(SubscriptionAsk, await read_body(request, 16 * 1024))
-    answer = await pools.small.run(tasks.subscribe, settings.store_url, asked, caller.name)
+    answer = await pools.small.run(tasks.subscribe, where, asked, caller.name)
     return Response(answer, status_code=201, media_type="application/json")
 
 
@@ -205,9 +204,9 @@ async def subscribe(request: Request, caller: CallerDep, settings: SettingsDep, 
         **problems(401, 403, 429, 503),
     },
 )
-async def list_subscriptions(settings: SettingsDep, pools: PoolsDep) -> Response:
+async def list_subscriptions(where: WhereDep, pools: PoolsDep) -> Response:
     """Every receiver registered, active or not (secrets are never shown again)."""
-    answer = await pools.small.run(tasks.subscriptions, settings.store_url)
+    answer = await pools.small.run(tasks.subscriptions, where)
     return Response(answer, media_type="application/json")
 
 
@@ -221,9 +220,9 @@ async def list_subscriptions(settings: SettingsDep, pools: PoolsDep) -> Response
         **problems(401, 403, 404, 422, 429, 503),
     },
 )
-async def unsubscribe(subscription_id: SubscriptionId, settings: SettingsDep, pools: PoolsDep) -> Response:
+async def unsubscribe(subscription_id: SubscriptionId, where: WhereDep, pools: PoolsDep) -> Response:
     """Stop sending alerts to a receiver; its deliveries so far are kept for the audit."""
-    answer = await pools.small.run(tasks.unsubscribe, settings.store_url, subscription_id)
+    answer = await pools.small.run(tasks.unsubscribe, where, subscription_id)
     return Response(answer, media_type="application/json")
 
 
@@ -239,12 +238,12 @@ async def unsubscribe(subscription_id: SubscriptionId, settings: SettingsDep, po
 )
 async def deliveries(
     subscription_id: SubscriptionId,
-    settings: SettingsDep,
+    where: WhereDep,
     pools: PoolsDep,
     page: Page = 1,
     per_page: PerPage = 50,
 ) -> Response:
     """Each alert sent to the receiver: its webhook-id, whether it was delivered, and every
     attempt's time, HTTP status, latency and error."""
-    answer = await pools.small.run(tasks.delivery_log, settings.store_url, subscription_id, page, per_page)
+    answer = await pools.small.run(tasks.delivery_log, where, subscription_id, page, per_page)
     return Response(answer, media_type="application/json")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from misper.api.http.deps import Allow, PoolsDep, RulesDep, SettingsDep
+from misper.api.http.deps import Allow, CallerDep, PoolsDep, RulesDep, SettingsDep
 from misper.api.http.openapi import json_response, problems, timeline_body
 from misper.api.http.requests import (
     QueryInstant,
@@ -38,6 +38,7 @@ CALLERS = Allow(KeyRole.CONTROL_ROOM, KeyRole.TRAINER, KeyRole.AUDITOR)
 )
 async def create_evaluation(
     request: Request,
+    caller: CallerDep,
     rules: RulesDep,
     settings: SettingsDep,
     pools: PoolsDep,
@@ -54,7 +55,9 @@ async def create_evaluation(
     ] = None,
 ) -> Response:
     """Evaluate a timeline: recommended grade, oversight, deadlines and explained findings."""
-    ask = EvaluationAsk(policy=policy, as_of=instant("as_of", as_of), trace=trace, why_not=why_not)
+    ask = EvaluationAsk(
+        policy=policy, as_of=instant("as_of", as_of), trace=trace, why_not=why_not, force=caller.force
+    )
     pools.lane(declared_length(request)).check()  # a full lane answers 429 before the body is read
     raw = await read_body(request, settings.max_body_bytes)
     answer = await pools.lane(len(raw)).run(evaluation_json, rules, raw, ask)

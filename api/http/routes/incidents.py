@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import AfterValidator
 
-from misper.api.http.deps import Allow, CallerDep, PoolsDep, RulesDep, SettingsDep
+from misper.api.http.deps import Allow, CallerDep, PoolsDep, RulesDep, SettingsDep, WhereDep
 from misper.api.http.openapi import REF, json_response, problems
 from misper.api.http.requests import (
     QueryInstant,
@@ -66,13 +66,18 @@ def _remember(request: Request, incident_id: str) -> None:
     },
 )
 async def put_incident(
-    request: Request, incident_id: IncidentId, rules: RulesDep, settings: SettingsDep, pools: PoolsDep
+    request: Request,
+    incident_id: IncidentId,
+    rules: RulesDep,
+    settings: SettingsDep,
+    where: WhereDep,
+    pools: PoolsDep,
 ) -> Response:
     """Create an incident, or give it a new child profile (each version is kept)."""
     _remember(request, incident_id)
     pools.small.check()
     raw = await read_body(request, settings.max_body_bytes)
-    answer = await pools.small.run(tasks.put_incident, rules, settings.store_url, incident_id, raw)
+    answer = await pools.small.run(tasks.put_incident, rules, where, incident_id, raw)
     created = b'"created":true' in answer
     return Response(answer, status_code=201 if created else 200, media_type="application/json")
 
@@ -89,7 +94,12 @@ async def put_incident(
     },
 )
 async def append_events(
-    request: Request, incident_id: IncidentId, rules: RulesDep, settings: SettingsDep, pools: PoolsDep
+    request: Request,
+    incident_id: IncidentId,
+    rules: RulesDep,
+    settings: SettingsDep,
+    where: WhereDep,
+    pools: PoolsDep,
 ) -> Response:
     """Append one or more events. An identical retry is acknowledged again; an id already stored
     with other content is refused (409): events are never edited, a correction names the event
@@ -97,9 +107,9 @@ async def append_events(
     _remember(request, incident_id)
     pools.lane(declared_length(request)).check()
     raw = await read_body(request, settings.max_body_bytes)
-    stored = await pools.small.run(tasks.incident_size, settings.store_url, incident_id)
+    stored = await pools.small.run(tasks.incident_size, where, incident_id)
     lane = pools.lane(len(raw), stored)
-    answer = await lane.run(tasks.append_events, rules, settings.store_url, incident_id, raw)
+    answer = await lane.run(tasks.append_events, rules, where, incident_id, raw)
     if request.app.state.dispatcher is not None:
         request.app.state.dispatcher.wake()  # the new events may raise alerts now
     return Response(answer, media_type="application/json")
@@ -116,14 +126,14 @@ async def append_events(
     },
 )
 async def get_incident(
-    request: Request, incident_id: IncidentId, settings: SettingsDep, pools: PoolsDep
+    request: Request, incident_id: IncidentId, where: WhereDep, pools: PoolsDep
 ) -> Response:
     """The incident as stored: its current child profile, every event in the order stored
     (corrections included), whether it is open, and when its evaluation next changes by the
     clock, so a control-room system that lost its state can resynchronise."""
     _remember(request, incident_id)
-    stored = await pools.small.run(tasks.incident_size, settings.store_url, incident_id)
-    answer = await pools.lane(0, stored).run(tasks.stored_incident, settings.store_url, incident_id)
+    stored = await pools.small.run(tasks.incident_size, where, incident_id)
+    answer = await pools.lane(0, stored).run(tasks.stored_incident, where, incident_id)
     return Response(answer, media_type="application/json")
 
 
@@ -142,7 +152,7 @@ async def incident_evaluation(
     incident_id: IncidentId,
     caller: CallerDep,
     rules: RulesDep,
-    settings: SettingsDep,
+    where: WhereDep,
     pools: PoolsDep,
     as_of: Annotated[
         QueryInstant, Query(description="Judge at this instant; default: now, or the close.")
@@ -151,9 +161,9 @@ async def incident_evaluation(
     """The evaluation of the stored timeline, recorded in the incident's audit trail."""
     _remember(request, incident_id)
     given = instant("as_of", as_of)
-    stored = await pools.small.run(tasks.incident_size, settings.store_url, incident_id)
+    stored = await pools.small.run(tasks.incident_size, where, incident_id)
     answer = await pools.lane(0, stored).run(
-        tasks.stored_evaluation, rules, settings.store_url, incident_id, given, caller.name
+        tasks.stored_evaluation, rules, where, incident_id, given, caller.name
     )
     remember_policy(request, answer)
     return Response(answer, media_type="application/json")
@@ -170,7 +180,7 @@ async def incident_evaluation(
     },
 )
 async def list_incidents(
-    settings: SettingsDep,
+    where: WhereDep,
     pools: PoolsDep,
     status: Annotated[Literal["open", "closed", "all"], Query(description="Which incidents.")] = "open",
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Which page (from 1).")] = 1,
@@ -178,7 +188,7 @@ async def list_incidents(
 ) -> Response:
     """The worklist: each incident's current grade, the oversight its grade requires and its next
     duty not yet done (what, whose, when, and whether it is overdue)."""
-    answer = await pools.small.run(tasks.worklist, settings.store_url, status, page, per_page)
+    answer = await pools.small.run(tasks.worklist, where, status, page, per_page)
     return Response(answer, media_type="application/json")
 
 
@@ -195,7 +205,7 @@ async def list_incidents(
 async def list_decisions(
     request: Request,
     incident_id: IncidentId,
-    settings: SettingsDep,
+    where: WhereDep,
     pools: PoolsDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Which page (from 1).")] = 1,
     per_page: Annotated[int, Query(ge=1, le=200, description="How many per page (at most 200).")] = 50,
@@ -203,5 +213,5 @@ async def list_decisions(
     """The audit trail: who was told what, when, under which policy and engine, with a hash of
     the answer (misper audit verify re-evaluates and compares)."""
     _remember(request, incident_id)
-    answer = await pools.small.run(tasks.decisions, settings.store_url, incident_id, page, per_page)
+    answer = await pools.small.run(tasks.decisions, where, incident_id, page, per_page)
     return Response(answer, media_type="application/json")

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from misper.api.http.deps import Allow, PoolsDep, SettingsDep
 from misper.api.http.openapi import problems
 from misper.api.http.requests import only_query
+from misper.api.incidents.store import EVERY_FORCE, Where
 from misper.api.keys import KeyRole
 from misper.api.metrics import OPEN_ALERTS, OPEN_INCIDENTS, REGISTRY
 from misper.api.workers import tasks
@@ -34,6 +35,8 @@ async def metrics(settings: SettingsDep, pools: PoolsDep) -> Response:
     replaced, store errors by kind, open incidents, open alerts and webhook delivery attempts. No
     child data in any label."""
     # A scrape is never refused for a busy lane: it is one count, and most wanted under load.
-    OPEN_INCIDENTS.set(await pools.small.run(tasks.open_incidents, settings.store_url, admitted=True))
-    OPEN_ALERTS.set(await pools.small.run(tasks.open_alerts, settings.store_url, admitted=True))
+    # Counts over every force: a metric names no force, nor anything of one.
+    where = Where(settings.store_url, EVERY_FORCE)
+    OPEN_INCIDENTS.set(await pools.small.run(tasks.open_incidents, where, admitted=True))
+    OPEN_ALERTS.set(await pools.small.run(tasks.open_alerts, where, admitted=True))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from misper.api.http.deps import Allow, PolicyDep
+from misper.api.http.deps import Allow, CallerDep, PolicyDep
 from misper.api.http.openapi import problems
 from misper.api.http.problems import ApiProblem
 from misper.api.http.requests import only_query
@@ -100,9 +100,11 @@ def _summary(p: Policy) -> dict[str, Any]:
     response_model=list[PolicySummary],
     responses=problems(401, 422, 503),
 )
-async def list_policies(registry: PolicyDep) -> list[dict[str, Any]]:
-    """The policy versions, with their effective dates and content hashes."""
-    return [_summary(p) for p in registry.policies]
+async def list_policies(registry: PolicyDep, caller: CallerDep) -> list[dict[str, Any]]:
+    """The policy versions the key's force may be judged by (its own and the national ones),
+    with their effective dates and content hashes."""
+    national = caller.force is None  # the inspectorate's key: every force's
+    return [_summary(p) for p in (registry.policies if national else registry.usable_by(caller.force))]
 
 
 @ANY_KEY.route(
@@ -115,10 +117,12 @@ async def list_policies(registry: PolicyDep) -> list[dict[str, Any]]:
 async def get_policy(
     policy_id: Annotated[str, Path(description="The policy version's id, e.g. suffolk-2023-02.")],
     registry: PolicyDep,
+    caller: CallerDep,
 ) -> dict[str, Any]:
-    """One policy version: its clauses, parameters, deadlines and rules, to explain a flag."""
+    """One policy version of the key's force, or a national one: its clauses, parameters,
+    deadlines and rules, to explain a flag."""
     try:
-        p = registry.get(policy_id)
+        p = registry.usable(policy_id, caller.force)
     except UnknownPolicy as exc:
         raise ApiProblem(404, "unknown_policy", "Not found", exc.message) from None
     return {

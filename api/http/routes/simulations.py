@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from misper.api.http.deps import Allow, PoolsDep, RulesDep, SettingsDep
+from misper.api.http.deps import Allow, CallerDep, PoolsDep, RulesDep, SettingsDep
 from misper.api.http.openapi import json_response, problems, timeline_body
 from misper.api.http.requests import QueryInstant, instant, only_query, read_body
 from misper.api.keys import KeyRole
@@ -30,6 +30,7 @@ CALLERS = Allow(KeyRole.TRAINER, KeyRole.AUDITOR)
 )
 async def create_simulation(
     request: Request,
+    caller: CallerDep,
     rules: RulesDep,
     settings: SettingsDep,
     pools: PoolsDep,
@@ -43,7 +44,9 @@ async def create_simulation(
     ] = None,
 ) -> Response:
     """Step through an incident: a state at every event and every deadline instant, by page."""
-    ask = SimulationAsk(policy=policy, until=instant("until", until), page=page, at=instant("at", at))
+    ask = SimulationAsk(
+        policy=policy, until=instant("until", until), page=page, at=instant("at", at), force=caller.force
+    )
     pools.large.check()  # a full lane answers 429 before the body is read
     raw = await read_body(request, settings.max_body_bytes)
     answer = await pools.large.run(simulation_json, rules, raw, ask)
