@@ -53,7 +53,7 @@ class ApiKey:
 
     @property
     def before_forces(self) -> bool:
-        """Made before keys had forces: refused until ``misper upgrade --force`` names its force."""
+        """Made before keys had forces: refused until ``misper db upgrade --force`` names its force."""
         return self.force is None and not self.national
 
 

@@ -29,7 +29,7 @@ def prepare_store(settings: Settings, registry: PolicyRegistry, force: str | Non
     if force is not None and force not in registry.forces:
         raise SettingsInvalid(
             "the force named for the upgrade is not one the rules declare",
-            [FieldError("MISPER_UPGRADE_FORCE", unknown("force", force, registry.forces) or force)],
+            [FieldError("--force / MISPER_UPGRADE_FORCE", unknown("force", force, registry.forces) or force)],
         )
     url = settings.store_url
     if settings.database_url is None:

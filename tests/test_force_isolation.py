@@ -27,6 +27,10 @@ REPORT = "2023-07-11T19:40:00+01:00"
 SHARED = "23-000123"  # an incident id both forces use
 SUFFOLK_ONLY = "SUF-1"
 NOWHERE = "NONE-1"
+# Every route that reads or writes the incident store; the others judge what they are sent, or are
+# documentation, health or metrics (national: they name no force's data).
+NOT_STORE = {"/v1/evaluations", "/v1/simulations", "/v1/replays", "/v1/policies", "/v1/policies/{policy_id}"}
+NOT_STORE |= {"/problems", "/problems/{slug}", "/healthz", "/readyz", "/metrics"}
 STORE_ROUTES = {
     ("put", "/v1/incidents/{incident_id}"),
     ("get", "/v1/incidents/{incident_id}"),
@@ -107,6 +111,12 @@ def _problem(answer: Any, *names: str) -> tuple[int, str, str]:
     for name in names:
         detail = detail.replace(name, "<id>")
     return answer.status_code, body["type"], detail
+
+
+def test_every_store_route_is_among_those_the_isolation_test_checks(two: Api) -> None:
+    paths = two.app.openapi()["paths"]
+    found = {(verb, path) for path, verbs in paths.items() if path not in NOT_STORE for verb in verbs}
+    assert found == STORE_ROUTES
 
 
 def test_one_incident_id_in_two_forces_is_two_incidents_each_judged_by_its_forces_policy(two: Api) -> None:

@@ -89,7 +89,7 @@ def list_keys(args: argparse.Namespace) -> int:
         print(f"misper: {exc}", file=sys.stderr)
         return 2
     for key in keys:
-        whose = key.force or ("national" if key.national else "(none: run misper upgrade --force)")
+        whose = key.force or ("national" if key.national else "(none: run misper db upgrade --force)")
         print(f"{key.name}\t{key.role}\t{whose}\t{key.created_at}")
     return 0
 

@@ -83,7 +83,7 @@ async def get_caller(
             "key_without_force",
             "Key without a force",
             f"the key {key.name!r} was made before keys belonged to forces; the service's operator "
-            "gives it its force with 'misper upgrade --force ID'",
+            "gives it its force with 'misper db upgrade --force ID'",
         )
     request.state.key_name = key.name
     return key

@@ -1,5 +1,5 @@
 """Forces: every table holds one force's rows. Each gains a ``force`` column, given to the rows
-already stored as the force named at upgrade time (``misper upgrade --force ID``; a database that
+already stored as the force named at upgrade time (``misper db upgrade --force ID``; a database that
 holds rows and is upgraded without one stops, saying so); an incident id becomes unique within its
 force, and every reference to an incident or an alert carries the force.
 
@@ -49,7 +49,7 @@ def _force_for_stored_rows(bind: sa.Connection) -> str:
     if any(held.values()) and not force:
         raise UpgradeNeedsForce(
             f"this database holds {held['incidents']} incidents and their records from before forces; "
-            "name the force they belong to: misper upgrade --force ID (or MISPER_UPGRADE_FORCE=ID)"
+            "name the force they belong to: misper db upgrade --force ID (or MISPER_UPGRADE_FORCE=ID)"
         )
     return str(force or "")
 
