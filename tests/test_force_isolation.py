@@ -349,3 +349,45 @@ def test_postgresql_row_level_security_keeps_forces_apart_without_misper(
             )
     finally:
         engine.dispose()
+
+
+def test_the_inspectorate_reads_every_forces_incidents_read_only_and_each_read_is_audited(two: Api) -> None:
+    _both_forces(two)
+    inspector = two.auth("inspectorate")
+    for force, child in (("suffolk", "C-SUF"), ("sussex", "C-SUS")):
+        read = two.client.get(f"/v1/incidents/{SHARED}?force={force}", headers=inspector)
+        assert read.status_code == 200 and read.json()["child"]["child_id"] == child
+        listed = two.client.get(f"/v1/incidents?status=all&force={force}", headers=inspector).json()
+        assert SHARED in {i["incident_id"] for i in listed["incidents"]}
+    decisions = two.client.get(f"/v1/incidents/{SUFFOLK_ONLY}/decisions?force=suffolk", headers=inspector)
+    assert decisions.status_code == 200 and decisions.json()["total"] == 1
+
+    # Each read is in the incident's audit trail, which its own force reads.
+    trail = two.client.get(f"/v1/incidents/{SHARED}/audit", headers=two.auth("sussex:control_room")).json()
+    reads = [(e["key_name"], e["action"], e["note"]) for e in trail["entries"]]
+    assert reads == [
+        ("test-inspectorate", "inspectorate_read", "the incident"),
+        ("test-inspectorate", "inspectorate_read", "the worklist (all, page 1)"),
+    ]
+    # Another force's incident id is unknown in the force named, as for any key.
+    assert two.client.get(f"/v1/incidents/{SUFFOLK_ONLY}?force=sussex", headers=inspector).status_code == 404
+
+    # It names the force; it writes nothing, and reads nothing else of a force's.
+    unnamed = two.client.get(f"/v1/incidents/{SHARED}", headers=inspector)
+    assert unnamed.status_code == 422 and unnamed.json()["errors"][0]["field"] == "query.force"
+    misspelt = two.client.get(f"/v1/incidents/{SHARED}?force=sufolk", headers=inspector)
+    assert "did you mean 'suffolk'" in misspelt.json()["errors"][0]["message"]
+    for method, path in (
+        ("put", f"/v1/incidents/{SHARED}"),
+        ("post", f"/v1/incidents/{SHARED}/events"),
+        ("get", f"/v1/incidents/{SHARED}/evaluation"),
+        ("get", "/v1/alerts"),
+        ("get", "/v1/subscriptions"),
+    ):
+        answer = two.client.request(method, path, headers=inspector, json={})
+        assert answer.status_code == 403, (path, answer.text)
+    # A force's key may name only its own force.
+    own = two.client.get(f"/v1/incidents/{SHARED}?force=sussex", headers=two.auth("sussex:auditor"))
+    other = two.client.get(f"/v1/incidents/{SHARED}?force=suffolk", headers=two.auth("sussex:auditor"))
+    assert own.status_code == 200 and other.status_code == 422
+    assert other.json()["errors"][0]["field"] == "query.force"

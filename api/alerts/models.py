@@ -120,7 +120,7 @@ class DeliveryLog(BaseModel):
 class AuditEntry(BaseModel):
     at: Instant
     key_name: str
-    action: Literal["alert_acknowledged"]
+    action: Literal["alert_acknowledged", "inspectorate_read"]
     alert_id: str | None
     note: str | None
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from misper.api.http.problems import ApiProblem
@@ -20,6 +20,8 @@ from misper.api.settings import Settings
 from misper.api.workers.pools import WorkerPools
 from misper.api.workers.tasks import CheckedRules
 from misper.engine import PolicyRegistry
+from misper.engine.errors import FieldError
+from misper.engine.policy.names import unknown
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,12 +95,61 @@ async def get_where(
     caller: Annotated[ApiKey, Depends(get_caller)], settings: Annotated[Settings, Depends(get_settings)]
 ) -> Where:
     """The incident database as the caller's force sees it: its own rows, and nothing of another
-    force's, whatever a route asks for."""
+    force's, whatever a route asks for. A national key has none here."""
     if caller.force is None:
         raise ApiProblem(
-            403, "forbidden", "Forbidden", f"a national {caller.role} key reads no force's incidents here"
+            403,
+            "forbidden",
+            "Forbidden",
+            f"a national {caller.role} key may not use this route: the inspectorate's key reads "
+            "incidents, their decisions and audit trails, and the worklist, naming ?force=",
         )
     return Where(settings.store_url, Scope(caller.force))
+
+
+async def get_read_where(
+    caller: Annotated[ApiKey, Depends(get_caller)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    registry: Annotated[PolicyRegistry, Depends(get_registry)],
+    force: Annotated[
+        str | None,
+        Query(
+            description="The inspectorate's key only: the force whose incidents it reads (each read "
+            "is written to the incident's audit trail). A force's key may name only its own.",
+            max_length=40,
+        ),
+    ] = None,
+) -> Where:
+    """As ``get_where``, for the routes the inspectorate's national key may read, in the force it
+    names; every such read is audited."""
+    if caller.force is not None:
+        if force not in (None, caller.force):
+            raise ApiProblem(
+                422,
+                "invalid_request",
+                "The request is not valid",
+                "a force's key reads only its own force's incidents",
+                [
+                    FieldError(
+                        "query.force", f"this key is {caller.force}'s: omit force, or name {caller.force}"
+                    )
+                ],
+            )
+        return Where(settings.store_url, Scope(caller.force))
+    if force is None or force not in registry.forces:
+        why = (
+            "name the force whose incidents to read"
+            if force is None
+            else unknown("force", force, registry.forces)
+        )
+        raise ApiProblem(
+            422,
+            "invalid_request",
+            "The request is not valid",
+            "the inspectorate's key reads one force's incidents at a time",
+            [FieldError("query.force", why or "")],
+        )
+    return Where(settings.store_url, Scope(force), reader=caller.name)
 
 
 PolicyDep = Annotated[PolicyRegistry, Depends(get_registry)]
@@ -108,6 +159,7 @@ KeysDep = Annotated[KeyStore, Depends(get_keys)]
 PoolsDep = Annotated[WorkerPools, Depends(get_pools)]
 RulesDep = Annotated[CheckedRules, Depends(get_rules)]
 WhereDep = Annotated[Where, Depends(get_where)]
+ReadWhereDep = Annotated[Where, Depends(get_read_where)]
 
 
 @dataclass(frozen=True)

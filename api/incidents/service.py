@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from misper.api.incidents.models import EventBatch, IncidentProfile, WorklistEntry
+from misper.api.incidents.schema import audit
 from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows
 from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import duplicate_keys, field_error, loads_or_none, parse_timeline
@@ -453,6 +454,28 @@ def _verify_one(
     if __version__ != record["engine_version"]:
         why.append(f"engine {record['engine_version']} then, {__version__} now")
     return seq, False, "different answer" + (": " + "; ".join(why) if why else "")
+
+
+def record_reads(store: IncidentStore, incident_ids: list[str], what: str, reader: str, now: str) -> None:
+    """The inspectorate's reads, each written to the audit trail of the incident it read (before
+    the answer is served: a read that cannot be audited is not served)."""
+    if not incident_ids:
+        return
+    with store.writing() as rows:
+        rows.db.execute(
+            audit.insert(),
+            [
+                {
+                    "incident_id": incident_id,
+                    "at": now,
+                    "key_name": reader,
+                    "action": "inspectorate_read",
+                    "alert_id": None,
+                    "note": what,
+                }
+                for incident_id in incident_ids
+            ],
+        )
 
 
 def known(incident: Any, incident_id: str) -> Any:

@@ -303,10 +303,12 @@ class IncidentStore:
 
 @dataclass(frozen=True)
 class Where:
-    """A database and the scope it is seen in: what a worker task is handed to open its store."""
+    """A database and the scope it is seen in: what a worker task is handed to open its store.
+    ``reader`` names the inspectorate's key when it is the one reading: each read is audited."""
 
     url: str
     scope: Scope
+    reader: str | None = None
 
     def store(self) -> IncidentStore:
         return IncidentStore(self.url, self.scope)

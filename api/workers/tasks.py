@@ -9,6 +9,7 @@ timeline). Each task is a thin call of the engine's use case or of a service; en
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -97,15 +98,25 @@ def open_incidents(where: Where) -> int:
 
 
 def worklist(where: Where, status: str, page: int, per_page: int) -> bytes:
-    return service.worklist(where.store(), status, page, per_page, int(time.time()))
+    answer = service.worklist(where.store(), status, page, per_page, int(time.time()))
+    shown = [i["incident_id"] for i in json.loads(answer)["incidents"]] if where.reader else []
+    return _audited(where, shown, f"the worklist ({status}, page {page})", answer)
 
 
 def stored_incident(where: Where, incident_id: str) -> bytes:
-    return service.stored_incident(where.store(), incident_id)
+    return _audited(where, [incident_id], "the incident", service.stored_incident(where.store(), incident_id))
 
 
 def decisions(where: Where, incident_id: str, page: int, per_page: int) -> bytes:
-    return service.decisions(where.store(), incident_id, page, per_page)
+    answer = service.decisions(where.store(), incident_id, page, per_page)
+    return _audited(where, [incident_id], f"its decisions (page {page})", answer)
+
+
+def _audited(where: Where, incident_ids: list[str], what: str, answer: bytes) -> bytes:
+    """The answer, once the inspectorate's read of it is in each incident's audit trail."""
+    if where.reader is not None:
+        service.record_reads(where.store(), incident_ids, what, where.reader, _now())
+    return answer
 
 
 def alerts_raise(rules: CheckedRules, where: Where, now: float) -> int:
@@ -145,7 +156,8 @@ def alerts_ack(where: Where, alert_id: str, key_name: str, note: str | None) -> 
 
 
 def incident_audit(where: Where, incident_id: str, page: int, per_page: int) -> bytes:
-    return alert_service.audit_trail(where.store(), incident_id, page, per_page)
+    answer = alert_service.audit_trail(where.store(), incident_id, page, per_page)
+    return _audited(where, [incident_id], f"its audit trail (page {page})", answer)
 
 
 def subscribe(where: Where, asked: Any, key_name: str) -> bytes:

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from misper.api.alerts import service
 from misper.api.alerts.models import AckAsk, SubscriptionAsk
-from misper.api.http.deps import Allow, CallerDep, PoolsDep, WhereDep
+from misper.api.http.deps import Allow, CallerDep, PoolsDep, ReadWhereDep, WhereDep
 from misper.api.http.openapi import REF, json_response, problems
 from misper.api.http.problems import ApiProblem
 from misper.api.http.requests import only_query, read_body
@@ -156,14 +156,17 @@ async def stream(
     router.get,
     "/v1/incidents/{incident_id}/audit",
     operation_id="incidentAudit",
-    dependencies=[Depends(only_query("page", "per_page"))],
+    dependencies=[Depends(only_query("page", "per_page", "force"))],
     responses={
-        **json_response("IncidentAudit", "What people did about the incident: each alert acknowledged"),
+        **json_response(
+            "IncidentAudit",
+            "What people did about the incident: each alert acknowledged, each inspectorate read",
+        ),
         **problems(401, 403, 404, 422, 429, 503),
     },
 )
 async def incident_audit(
-    incident_id: IncidentId, where: WhereDep, pools: PoolsDep, page: Page = 1, per_page: PerPage = 50
+    incident_id: IncidentId, where: ReadWhereDep, pools: PoolsDep, page: Page = 1, per_page: PerPage = 50
 ) -> Response:
     """The incident's audit trail of acknowledgements: which key acknowledged which alert, when,
     with its note (the evaluations served are in /decisions)."""

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import AfterValidator
 
-from misper.api.http.deps import Allow, CallerDep, PoolsDep, RulesDep, SettingsDep, WhereDep
+from misper.api.http.deps import Allow, CallerDep, PoolsDep, ReadWhereDep, RulesDep, SettingsDep, WhereDep
 from misper.api.http.openapi import REF, json_response, problems
 from misper.api.http.requests import (
     QueryInstant,
@@ -119,14 +119,14 @@ async def append_events(
     router.get,
     "/{incident_id}",
     operation_id="getIncident",
-    dependencies=[Depends(only_query())],
+    dependencies=[Depends(only_query("force"))],
     responses={
         **json_response("StoredIncident", "The incident as stored: profile, events, status, next change"),
         **problems(401, 403, 404, 422, 429, 503),
     },
 )
 async def get_incident(
-    request: Request, incident_id: IncidentId, where: WhereDep, pools: PoolsDep
+    request: Request, incident_id: IncidentId, where: ReadWhereDep, pools: PoolsDep
 ) -> Response:
     """The incident as stored: its current child profile, every event in the order stored
     (corrections included), whether it is open, and when its evaluation next changes by the
@@ -173,14 +173,14 @@ async def incident_evaluation(
     router.get,
     "",
     operation_id="listIncidents",
-    dependencies=[Depends(only_query("status", "page", "per_page"))],
+    dependencies=[Depends(only_query("status", "page", "per_page", "force"))],
     responses={
         **json_response("Worklist", "Incidents, most urgent first: the earliest next due duty first"),
         **problems(401, 403, 422, 429, 503),
     },
 )
 async def list_incidents(
-    where: WhereDep,
+    where: ReadWhereDep,
     pools: PoolsDep,
     status: Annotated[Literal["open", "closed", "all"], Query(description="Which incidents.")] = "open",
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Which page (from 1).")] = 1,
@@ -196,7 +196,7 @@ async def list_incidents(
     router.get,
     "/{incident_id}/decisions",
     operation_id="listDecisions",
-    dependencies=[Depends(only_query("page", "per_page"))],
+    dependencies=[Depends(only_query("page", "per_page", "force"))],
     responses={
         **json_response("AuditTrail", "Every evaluation served from this incident, oldest first"),
         **problems(401, 403, 404, 422, 429, 503),
@@ -205,7 +205,7 @@ async def list_incidents(
 async def list_decisions(
     request: Request,
     incident_id: IncidentId,
-    where: WhereDep,
+    where: ReadWhereDep,
     pools: PoolsDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Which page (from 1).")] = 1,
     per_page: Annotated[int, Query(ge=1, le=200, description="How many per page (at most 200).")] = 50,
