@@ -278,12 +278,15 @@ def _stream(api: Api, key: str, count: int) -> list[str]:
     done = threading.Event()
 
     def read() -> None:
-        with api.client.stream("GET", "/v1/alerts/stream", headers=headers) as answer:
-            for line in answer.iter_lines():
-                if line.startswith("data:"):
-                    found.append(line.removeprefix("data:").strip())
-                if len(found) > count or done.is_set():
-                    return
+        try:
+            with api.client.stream("GET", "/v1/alerts/stream", headers=headers) as answer:
+                for line in answer.iter_lines():
+                    if line.startswith("data:"):
+                        found.append(line.removeprefix("data:").strip())
+                    if len(found) > count or done.is_set():
+                        return
+        except Exception:  # the stream never ends by itself: the client closing it ends the read
+            return
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

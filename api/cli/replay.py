@@ -25,7 +25,12 @@ def add_commands(sub: Any) -> None:
         "--policy", help="judge every incident by this policy (default: the one in force at each report)"
     )
     rep.add_argument(
-        "--compare", metavar="POLICY_ID", help="also judge by this policy and report what changes"
+        "--compare",
+        metavar="POLICY_ID",
+        action="append",
+        default=[],
+        help="also judge by this policy and report what changes; with several forces, once per force "
+        "(each line is compared with its force's, else a national one)",
     )
     rep.add_argument("--out", help="write each result as JSON Lines here")
     rep.add_argument("--csv", help="write every finding as a CSV row here")
@@ -44,7 +49,8 @@ def add_commands(sub: Any) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    options = ReplayOptions(args.policy, args.compare, tuple(FLAG_LABELS.items()))
+    compare = tuple(p.strip() for given in args.compare for p in given.split(",") if p.strip())
+    options = ReplayOptions(args.policy, compare, tuple(FLAG_LABELS.items()))
     files = ReplayFiles(args.out, args.csv, args.errors, args.summary, args.report)
     data = replay_to_files(
         args.corpus,

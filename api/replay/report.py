@@ -59,8 +59,18 @@ def write_report(path: Path, data: dict[str, Any], registry: PolicyRegistry) -> 
         "<h2>By area</h2>",
         _breakdown("area", data["areas"]),
     ]
+    if "forces" in data:  # a corpus of several forces' incidents
+        parts += [
+            "<h2>By force</h2>",
+            "<p class='note'>Each force's incidents judged by its own policy (or a national one).</p>",
+            _rating_bars(data["forces"]),
+            _breakdown("force", data["forces"]),
+        ]
     if "comparison" in data:
         parts.append(_comparison(data["comparison"]))
+        for force, counts in data.get("forces", {}).items():
+            if "comparison" in counts:
+                parts.append(_comparison(counts["comparison"], f" for {force}"))
     parts.append("<h2>Incidents with the most breaches</h2>")
     parts += [_incident(item) for item in data["most_breaches"]]
     parts.append("</body></html>")
@@ -270,8 +280,8 @@ def _breakdown(name: str, groups: dict[str, dict[str, int]]) -> str:
     return f"<table><tr><th>{name}</th><th>incidents</th><th>breaches</th><th>per incident</th></tr>{rows}</table>"
 
 
-def _comparison(comparison: dict[str, Any]) -> str:
-    parts = ["<h2>Policy comparison: what changes</h2>"]
+def _comparison(comparison: dict[str, Any], whose: str = "") -> str:
+    parts = [f"<h2>Policy comparison: what changes{escape(whose)}</h2>"]
     for title, key in (
         ("Incidents that change", "changed"),
         ("Ratings that change", "ratings"),

@@ -3,8 +3,10 @@
 number of workers (results come back in line order and are aggregated in one process).
 
 A corpus line is a contract v1 timeline, optionally with `area` (the force's area, for the
-report's breakdown) beside its fields. A line that is not valid is written to the errors file
-with its number and reason, counted, and skipped."""
+report's breakdown) beside its fields; its `force` (contract v1) says whose policy judges it
+(else the replaying key's force, else the rules' default force). A force's auditor replays only
+its own force's lines. A line that is not valid is written to the errors file with its number
+and reason, counted, and skipped."""
 
 from __future__ import annotations
 
@@ -29,7 +31,14 @@ from misper.api.replay.summary import Summary
 from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import BROKEN, duplicate_keys, parse_timeline
 from misper.engine.contract.timeline import Timeline
-from misper.engine.errors import EngineError, FieldError, InvalidTimeline, UnknownPolicy, relabelled
+from misper.engine.errors import (
+    EngineError,
+    FieldError,
+    InvalidRequest,
+    InvalidTimeline,
+    UnknownPolicy,
+    relabelled,
+)
 from misper.engine.judging.judge import evaluate
 from misper.engine.localtime import to_epoch, zone
 from misper.engine.policy.registry import PolicyRegistry, registry_for
@@ -43,22 +52,38 @@ _STATE: dict[str, Any] = {}
 @dataclass(frozen=True)
 class ReplayOptions:
     """What a replay is asked, by either way in. ``labels`` name the parameters (``policy``,
-    ``compare``) as that way in calls them, for the errors of refused lines."""
+    ``compare``) as that way in calls them, for the errors of refused lines. ``compare`` holds
+    at most one policy per force: each line is compared with the one its force may be judged by
+    (its own force's, else a national one). ``force`` is the replaying key's (None: the
+    inspectorate's, or the command line: each line's own)."""
 
     policy: str | None = None
-    compare: str | None = None
+    compare: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    force: str | None = None
 
     def check(self, registry: PolicyRegistry) -> None:
-        """An unknown policy id stops the replay before any line is read, naming the parameter."""
-        for name, value in (("policy", self.policy), ("compare", self.compare)):
-            if value is not None:
+        """An unknown policy id (or, to a force's key, another force's) stops the replay before
+        any line is read, naming the parameter; so do two compared policies of one force."""
+        for name, values in (("policy", (self.policy,) if self.policy else ()), ("compare", self.compare)):
+            for value in values:
                 try:
-                    registry.get(value)
+                    registry.usable(value, self.force)
                 except UnknownPolicy as exc:
                     raise UnknownPolicy(
                         exc.message, [FieldError(name, exc.message, parameter=True)]
                     ) from None
+        owners = [registry.get(p).meta.force for p in self.compare]
+        twice = sorted({str(f or "national") for f in owners if owners.count(f) > 1})
+        if twice:
+            message = f"compare with one policy per force; {', '.join(twice)} has more than one"
+            raise InvalidRequest(message, [FieldError("compare", message, parameter=True)])
+
+    def compared(self, registry: PolicyRegistry, force: str) -> str | None:
+        """The policy a line of ``force`` is compared with: its force's own, else a national one."""
+        mine = [p for p in self.compare if registry.get(p).meta.force == force]
+        national = [p for p in self.compare if registry.get(p).meta.force is None]
+        return next(iter(mine + national), None)
 
 
 def open_corpus(path: str) -> IO[str]:
@@ -98,13 +123,16 @@ def replay_line(registry: PolicyRegistry, options: ReplayOptions, item: tuple[in
             raise ValueError("area is text of at most 100 characters")
         body.setdefault("mode", "complete")
         timeline = _parse(text, body)
-        judged = evaluation(registry, timeline, EvaluationAsk(policy=options.policy))
+        judged = evaluation(registry, timeline, EvaluationAsk(policy=options.policy, force=options.force))
+        force = timeline.force or options.force or registry.default_force()
         facts = incident_facts(timeline, registry.get(judged.policy.id), judged)
+        facts["force"] = force
         out = f'{{"line":{number},"area":{orjson.dumps(area).decode()},"evaluation":'
         out += judged.to_json(indent=None)
-        if options.compare:
+        other = options.compared(registry, force) if force else None
+        if other:
             # Deliberately another policy than the line's own: not the use case's agreement check.
-            compared = evaluate(timeline, registry.get(options.compare))
+            compared = evaluate(timeline, registry.get(other))
             facts["compare"] = [_comparable(judged), _comparable(compared)]
             out += f',"compared":{compared.to_json(indent=None)}'
         return {"line": number, "area": area, "facts": facts, "out": out + "}"}

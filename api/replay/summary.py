@@ -1,7 +1,8 @@
 """The summary an inspector wants of a replay, built one result at a time in bounded memory:
 counts, per-clause breach rates, per-deadline delay distributions (minute histograms, so the
-percentiles are exact to the minute), breakdowns by area and month, the incidents with the most
-breaches, and, when two policies are compared, what changes between them."""
+percentiles are exact to the minute), breakdowns by area and month (and by force, when the corpus
+holds more than one force's incidents), the incidents with the most breaches, and, when two
+policies are compared, what changes between them (for each force too, when there are several)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,61 @@ def percentile(histogram: Counter[int], share: float) -> int | None:
 
 
 @dataclass
+class Comparison:
+    """What changes when incidents are judged by another policy."""
+
+    changed: Counter[str] = field(default_factory=Counter)
+    rating_changes: Counter[str] = field(default_factory=Counter)
+    appeared: Counter[str] = field(default_factory=Counter)
+    disappeared: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, incident: str, first: dict[str, Any], second: dict[str, Any]) -> None:
+        changes = {
+            "recommended grade": first["recommended"] != second["recommended"],
+            "required oversight": first["required_role"] != second["required_role"],
+            "findings": first["codes"] != second["codes"],
+            "quality rating": first.get("quality") != second.get("quality"),
+        }
+        if first.get("quality") != second.get("quality"):
+            move = f"{first.get('quality')} to {second.get('quality')}"
+            self.rating_changes[move] += 1
+            self._example(f"rating:{move}", incident)
+        for what, changed in changes.items():
+            if changed:
+                self.changed[what] += 1
+                self._example(f"changed:{what}", incident)
+        for code in sorted(set(second["codes"]) - set(first["codes"])):
+            self.appeared[code] += 1
+            self._example(f"appeared:{code}", incident)
+        for code in sorted(set(first["codes"]) - set(second["codes"])):
+            self.disappeared[code] += 1
+            self._example(f"disappeared:{code}", incident)
+
+    def _example(self, key: str, incident: str) -> None:
+        if len(self.examples[key]) < EXAMPLES:
+            self.examples[key].append(incident)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.appeared or self.disappeared or self.rating_changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        def counted(prefix: str, found: Counter[str]) -> dict[str, Any]:
+            return {
+                k: {"incidents": n, "examples": self.examples[f"{prefix}:{k}"]}
+                for k, n in sorted(found.items())
+            }
+
+        return {
+            "changed": counted("changed", self.changed),
+            "appeared": counted("appeared", self.appeared),
+            "disappeared": counted("disappeared", self.disappeared),
+            # How many incidents move between ratings: "good to inadequate" ...
+            "ratings": counted("rating", self.rating_changes),
+        }
+
+
+@dataclass
 class Summary:
     incidents: int = 0
     errors: int = 0
@@ -53,11 +109,9 @@ class Summary:
     months: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     top: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
     ratings: Counter[str] = field(default_factory=Counter)
-    compare: Counter[str] = field(default_factory=Counter)
-    rating_changes: Counter[str] = field(default_factory=Counter)
-    appeared: Counter[str] = field(default_factory=Counter)
-    disappeared: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    forces: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    comparison: Comparison = field(default_factory=Comparison)
+    by_force: dict[str, Comparison] = field(default_factory=lambda: defaultdict(Comparison))
 
     def add(self, result: dict[str, Any]) -> None:
         if "error" in result:
@@ -71,8 +125,9 @@ class Summary:
         self._grades(facts)
         self._clauses(policy, facts)
         area = result.get("area") or "not given"
+        force = facts.get("force") or "not given"
         rating = facts.get("quality")
-        for group in (self.areas[area], self.months[facts["month"]]):
+        for group in (self.areas[area], self.months[facts["month"]], self.forces[force]):
             group["incidents"] += 1
             group["breaches"] += facts["breaches"]
             if rating:
@@ -85,7 +140,8 @@ class Summary:
         elif entry[:2] > self.top[0][:2]:
             heapq.heapreplace(self.top, entry)
         if "compare" in facts:
-            self._compare(facts["incident_id"], *facts["compare"])
+            self.comparison.add(facts["incident_id"], *facts["compare"])
+            self.by_force[force].add(facts["incident_id"], *facts["compare"])
 
     def _grades(self, facts: dict[str, Any]) -> None:
         for kind in ("initial", "final", "recommended"):
@@ -108,32 +164,6 @@ class Summary:
                 self.never[key] += 1
             else:
                 self.delays[key][late] += 1
-
-    def _compare(self, incident: str, first: dict[str, Any], second: dict[str, Any]) -> None:
-        changes = {
-            "recommended grade": first["recommended"] != second["recommended"],
-            "required oversight": first["required_role"] != second["required_role"],
-            "findings": first["codes"] != second["codes"],
-            "quality rating": first.get("quality") != second.get("quality"),
-        }
-        if first.get("quality") != second.get("quality"):
-            move = f"{first.get('quality')} to {second.get('quality')}"
-            self.rating_changes[move] += 1
-            self._example(f"rating:{move}", incident)
-        for what, changed in changes.items():
-            if changed:
-                self.compare[what] += 1
-                self._example(f"changed:{what}", incident)
-        for code in sorted(set(second["codes"]) - set(first["codes"])):
-            self.appeared[code] += 1
-            self._example(f"appeared:{code}", incident)
-        for code in sorted(set(first["codes"]) - set(second["codes"])):
-            self.disappeared[code] += 1
-            self._example(f"disappeared:{code}", incident)
-
-    def _example(self, key: str, incident: str) -> None:
-        if len(self.examples[key]) < EXAMPLES:
-            self.examples[key].append(incident)
 
     def as_dict(self, registry: PolicyRegistry) -> dict[str, Any]:
         """The summary as JSON data, every list in a fixed order."""
@@ -199,25 +229,16 @@ class Summary:
             "months": {k: dict(v) for k, v in sorted(self.months.items())},
             "most_breaches": [_most(e[0], e[2]["result"]) for e in top],
         }
-        if self.compare or self.appeared or self.disappeared or self.rating_changes:
-            out["comparison"] = {
-                "changed": {
-                    k: {"incidents": n, "examples": self.examples[f"changed:{k}"]}
-                    for k, n in sorted(self.compare.items())
-                },
-                "appeared": {
-                    k: {"incidents": n, "examples": self.examples[f"appeared:{k}"]}
-                    for k, n in sorted(self.appeared.items())
-                },
-                "disappeared": {
-                    k: {"incidents": n, "examples": self.examples[f"disappeared:{k}"]}
-                    for k, n in sorted(self.disappeared.items())
-                },
-                # How many incidents move between ratings: "good to inadequate" ...
-                "ratings": {
-                    k: {"incidents": n, "examples": self.examples[f"rating:{k}"]}
-                    for k, n in sorted(self.rating_changes.items())
-                },
+        if self.comparison:
+            out["comparison"] = self.comparison.as_dict()
+        if len(self.forces) > 1:
+            # Each force's own incidents, quality and, when compared, what changes for it.
+            out["forces"] = {
+                force: {
+                    **dict(counts),
+                    **({"comparison": self.by_force[force].as_dict()} if self.by_force[force] else {}),
+                }
+                for force, counts in sorted(self.forces.items())
             }
         return out
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from misper.api.http.deps import Allow, PolicyDep, PoolsDep, RulesDep, SettingsDep
+from misper.api.http.deps import Allow, CallerDep, PolicyDep, PoolsDep, RulesDep, SettingsDep
 from misper.api.http.openapi import problems
 from misper.api.http.problems import QUERY_LABELS, ApiProblem
 from misper.api.http.requests import only_query, read_body
@@ -48,17 +48,25 @@ CHUNK = 200  # corpus lines per job in a worker process
 )
 async def create_replay(
     request: Request,
+    caller: CallerDep,
     registry: PolicyDep,
     rules: RulesDep,
     settings: SettingsDep,
     pools: PoolsDep,
     policy: Annotated[str | None, Query(description="Judge every incident by this policy.")] = None,
     compare: Annotated[
-        str | None, Query(description="Also judge by this policy and summarise what changes.")
+        str | None,
+        Query(
+            description="Also judge by this policy and summarise what changes; comma-separated, one "
+            "per force, when the corpus holds several forces' incidents (the inspectorate's key).",
+        ),
     ] = None,
 ) -> StreamingResponse:
-    """Replay historical incidents in complete mode, streaming the results."""
-    options = ReplayOptions(policy, compare, QUERY_LABELS)
+    """Replay historical incidents in complete mode, streaming the results. A force's auditor
+    replays its own force's incidents (a line naming another force is refused); the
+    inspectorate's key replays any force's, each line judged under its own force."""
+    compared = tuple(p.strip() for p in (compare or "").split(",") if p.strip())
+    options = ReplayOptions(policy, compared, QUERY_LABELS, force=caller.force)
     options.check(registry)
     release = pools.replays.admit()  # a bounded number at once, before any body is read
     try:
