@@ -261,7 +261,7 @@ def _refuse_bypassing_role(connection: sa.Connection, url: str) -> None:
         raise StoreNotReady(
             f"the database {redacted(url)} is used as role {role!r}, which bypasses row-level security "
             "(SUPERUSER or BYPASSRLS), so forces would not be kept apart by the database; connect as a "
-            "role without them that owns misper's tables (README: PostgreSQL)"
+            "role without them that owns misper's tables (README: Forces)"
         )
 
 
