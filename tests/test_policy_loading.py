@@ -381,3 +381,19 @@ def test_not_before_is_for_meeting_events_and_is_checked_like_any_trigger(copy_o
     where = "suffolk-2023-02/grading.yaml: deadline control_room_review: "
     assert "risk_graded" in found[where + "met_by[0].not_before.event"]
     assert found[where + "not_applicable_when[0].not_before"] == "not_before is for met_by only"
+
+
+def test_a_triggers_task_is_for_an_allocation_and_names_a_known_task(copy_of_policy: Path) -> None:
+    """A trigger filtering allocations by what they allocate is checked at load: only an
+    officer_allocated event names a task, and only a task contract v1 knows."""
+
+    def misuse(data: dict) -> None:
+        review = next(d for d in data["deadlines"] if d["id"] == "control_room_review")
+        review["met_by"][0]["task"] = ["prevention_interview"]
+        review["met_by"].append({"event": "officer_allocated", "task": ["prevention_intervew"]})
+
+    edit(copy_of_policy, "grading.yaml", misuse)
+    found = problems(copy_of_policy)
+    where = "suffolk-2023-02/grading.yaml: deadline control_room_review: "
+    assert found[where + "met_by[0].task"] == "only an allocation (officer_allocated) names a task"
+    assert "did you mean 'prevention_interview'" in found[where + "met_by[3].task"]

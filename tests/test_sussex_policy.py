@@ -1,8 +1,8 @@
 """Sussex Police's policy (rules/sussex-2022-09, docs/spec/policy-sussex-2022-09.md): a timeline
 that names its force is judged by that force's policy, so one child graded low is within Sussex's
-policy and a G1 breach under Suffolk's; the prevention interview is due as its parameter says, and
-an allocation of the investigation is never read as the interview's; the detective inspector
-(contract role cid_supervisor) oversees every grade Sussex allows."""
+policy and a G1 breach under Suffolk's; the prevention interview is allocated and held as its
+parameters say, and an allocation of the investigation is never read as the interview's; the
+detective inspector (contract role cid_supervisor) oversees every grade Sussex allows."""
 
 from __future__ import annotations
 
@@ -144,9 +144,9 @@ def test_the_prevention_interview_is_due_soon_and_pending_before_its_time() -> N
     assert status(a_minute_before, "prevention_interview") == ["due_soon"]
 
 
-def test_an_allocation_after_the_child_is_found_is_not_the_prevention_interview() -> None:
-    """Contract v1 has no event for allocating the interview (SXF2 is not encoded): an
-    officer_allocated event is the allocation of the investigation and meets no Sussex duty."""
+def test_an_allocation_of_the_investigation_is_not_the_prevention_interviews() -> None:
+    """An officer_allocated event naming no task allocates the investigation: it neither allocates
+    nor holds the prevention interview."""
     allowed = minutes_of(sussex(), "prevention_interview")
     events = [
         {"id": "f", "type": "found", "at": at(60)},
@@ -154,9 +154,37 @@ def test_an_allocation_after_the_child_is_found_is_not_the_prevention_interview(
     ]
     result = judged(timeline("sussex", events, 60 + allowed + 60))
     assert status(result, "prevention_interview") == ["breached"]
+    assert status(result, "prevention_interview_allocation") == ["breached"]
+
+
+def test_the_prevention_interview_left_unallocated_is_a_breach_at_its_assumed_deadline() -> None:
+    """SXF2: the review found interviews left more than a day unallocated; the deadline for
+    allocating one is an assumed parameter, met by an allocation naming the interview."""
     policy = sussex()
-    assert "SXF2" not in policy.meta.clauses
-    assert not [d.id for d in policy.deadlines if any(t.event == "officer_allocated" for t in d.met_by)]
+    allowed = minutes_of(policy, "prevention_interview_allocation")
+    assert policy.parameters["prevention_interview_allocation"].provenance == "assumed"
+    found = {"id": "f", "type": "found", "at": at(60)}
+
+    def allocated(minutes: int) -> dict[str, Any]:
+        return {
+            "id": "a",
+            "type": "officer_allocated",
+            "at": at(60 + minutes),
+            "by": "control_room_supervisor",
+            "task": "prevention_interview",
+        }
+
+    late = 60 + allowed + 60
+    assert status(
+        judged(timeline("sussex", [found, allocated(allowed)], late)), "prevention_interview_allocation"
+    ) == ["met"]
+    assert status(
+        judged(timeline("sussex", [found, allocated(allowed + 1)], late)), "prevention_interview_allocation"
+    ) == ["met_late"]
+    left = judged(timeline("sussex", [found], late))
+    assert status(left, "prevention_interview_allocation") == ["breached"]
+    finding = next(f for f in left.findings if f.code == "PREVENTION_INTERVIEW_UNALLOCATED")
+    assert finding.clause == "SXF2" and finding.evidence == ["f"]
 
 
 @pytest.mark.parametrize("grade", ["high", "medium", "low", "no_apparent_risk", None])

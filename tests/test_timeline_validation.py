@@ -197,3 +197,14 @@ def test_a_strategy_discussion_may_be_marked_as_the_complex_meeting_and_nothing_
     with pytest.raises(InvalidTimeline) as refused:
         parse_timeline(json.dumps(report_timeline([{**marked, "meeting": "emergency"}])))
     assert [e.field for e in refused.value.errors] == ["events[1].meeting"]
+
+
+def test_an_allocation_may_name_the_investigation_or_the_prevention_interview_and_nothing_else() -> None:
+    """Contract v1 (added 2026-12-05): officer_allocated.task is investigation (absent: the
+    investigation) or prevention_interview."""
+    allocated = {"id": "a", "type": "officer_allocated", "at": "2023-07-12T20:00:00+01:00", "by": "sergeant"}
+    timeline = parse_timeline(json.dumps(report_timeline([{**allocated, "task": "prevention_interview"}])))
+    assert timeline.events[1].task == "prevention_interview"
+    with pytest.raises(InvalidTimeline) as refused:
+        parse_timeline(json.dumps(report_timeline([{**allocated, "task": "search"}])))
+    assert [e.field for e in refused.value.errors] == ["events[1].task"]

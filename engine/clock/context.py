@@ -27,6 +27,7 @@ class Ev(NamedTuple):
     voice_of_child: bool | None
     outcome: str = ""
     meeting: str = ""  # a strategy discussion's marking (discussion, complex), "" when not given
+    task: str = ""  # an allocation's task (investigation, prevention_interview), "" when not given
 
 
 class GradeChange(NamedTuple):
@@ -108,6 +109,7 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
                 fields.get("voice_of_child"),
                 fields.get("outcome") or "",
                 fields.get("meeting") or "",
+                fields.get("task") or "",
             )
         )
     report = next(e for e in events if e.type == "report_received")

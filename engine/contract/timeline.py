@@ -121,6 +121,9 @@ class ResponsePlanConsulted(_ByRequired):
 
 class OfficerAllocated(_ByRequired):
     type: Literal["officer_allocated"]
+    # (added 2026-12-05) What was allocated: the investigation (absent: the investigation) or the
+    # prevention interview held when the child is found.
+    task: Literal["investigation", "prevention_interview"] | None = None
 
 
 class InvestigationPlanSet(_ByRequired):

@@ -28,6 +28,10 @@ EVENT_NOUN = {
     "strategy_discussion": "strategy discussion",
     "note": "note",
 }
+ALLOCATION_NOUN = {
+    "investigation": "allocation of the investigation",
+    "prevention_interview": "allocation of the prevention interview",
+}
 PROVENANCE_TEXT = {
     "stated": "Stated in the force's policy",
     "statutory": "Set by national statutory guidance",
@@ -55,7 +59,8 @@ def event_phrase(e: Ev, tz: str) -> str:
         return f"the record was closed at {at}"
     if e.type == "report_received":
         return f"the report at {at}"
-    return f"the {role_text(e.by)}'s {EVENT_NOUN.get(e.type, grade_text(e.type))} at {at}"
+    noun = ALLOCATION_NOUN[e.task or "investigation"] if e.type == "officer_allocated" else None
+    return f"the {role_text(e.by)}'s {noun or EVENT_NOUN.get(e.type, grade_text(e.type))} at {at}"
 
 
 def change_phrase(change: GradeChange, tz: str) -> str:

@@ -329,11 +329,18 @@ def _check_triggers(spec: DeadlineSpec, where: Faults, deadline_ids: set[str]) -
 
 
 MEETINGS = frozenset({"discussion", "complex"})
+TASKS = frozenset({"investigation", "prevention_interview"})
+# A trigger's filters on an event's marking: the field, the one event that carries it, its values.
+FILTERS = (
+    ("meeting", "strategy_discussion", MEETINGS, "only a strategy discussion is marked as a meeting"),
+    ("task", "officer_allocated", TASKS, "only an allocation (officer_allocated) names a task"),
+)
 
 
 def _check_markings(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> None:
-    """``meeting`` filters strategy discussions by their marking; ``unmarked_after_report``, for
-    a meeting event with a marking, names the duration parameter of the unmarked reading."""
+    """``meeting`` filters strategy discussions by their marking, ``task`` allocations by what they
+    allocate; ``unmarked_after_report``, for a meeting event with a marking, names the duration
+    parameter of the unmarked reading."""
     lists = (
         ("starts", spec.start_triggers),
         ("met_by", spec.met_by),
@@ -344,11 +351,13 @@ def _check_markings(spec: DeadlineSpec, params: dict[str, Parameter], where: Fau
     for key, triggers in lists:
         for i, t in enumerate(triggers):
             at = f"{key}[{i}]"
-            if t.meeting is not None:
-                if t.event != "strategy_discussion":
-                    where.add(f"{at}.meeting", "only a strategy discussion is marked as a meeting")
-                for value in t.meeting:
-                    where.add(f"{at}.meeting", unknown("meeting", value, MEETINGS))
+            for name, event, known, alone in FILTERS:
+                values = getattr(t, name)
+                if values is not None:
+                    if t.event != event:
+                        where.add(f"{at}.{name}", alone)
+                    for value in values:
+                        where.add(f"{at}.{name}", unknown(name, value, known))
             if t.unmarked_after_report is not None:
                 if key != "met_by" or t.meeting is None:
                     where.add(f"{at}.unmarked_after_report", "is for a meeting event that names its meeting")

@@ -66,6 +66,9 @@ class Trigger(_Spec):
     not_before: Trigger | None = None
     # A strategy discussion marked as one of these (S5: complex).
     meeting: list[str] | None = None
+    # An allocation of one of these tasks; absent: of the investigation (what an allocation is when
+    # it names no task).
+    task: list[str] | None = None
     # When no event of the type in the timeline carries a marking (a caller that predates it):
     # an event after the first of its type, held at least this duration parameter after the
     # report, is read as the marked one, and the deadline's basis is assumed.

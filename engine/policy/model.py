@@ -133,6 +133,7 @@ class Policy:
                     t.grade_becomes,
                     t.grade_leaves,
                     tuple(t.meeting or ()),
+                    tuple(t.task or ()),
                     t.unmarked_after_report,
                 )
         return out
