@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from misper.api.incidents import service
+from misper.api.incidents.schema import FORCE_TABLES
 from misper.api.incidents.store import IncidentStore, Scope, _alembic, _migration_engine, upgrade
 from misper.engine import default_registry
 from tests.support.api import make_api
@@ -24,18 +25,8 @@ from tests.support.cli import misper
 
 PRE_FORCES = Path(__file__).parent / "data" / "pre-forces"
 INCIDENTS = ["SUF-23-000001", "SUF-23-000002", "SUF-23-004711"]
-# The tables in the order their references need, as migration 0003 left them.
-TABLES = (
-    "incidents",
-    "profiles",
-    "events",
-    "decisions",
-    "alerts",
-    "subscriptions",
-    "deliveries",
-    "attempts",
-    "audit",
-)
+# The tables in the order their references need (as migration 0003 left them, without force).
+TABLES = [t.name for t in FORCE_TABLES]
 
 
 @pytest.fixture
