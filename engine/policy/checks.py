@@ -234,7 +234,10 @@ def check_parameter_value(param: Parameter) -> str | None:
 def check_names(clause: str, code: str, meta: PolicyMeta, where: Faults) -> None:
     """The clause is the policy's; the code is contract v1's or one the policy declares."""
     where.add("clause", unknown("clause", clause, meta.clauses))
-    where.add("code", unknown("finding code", code, set(FindingCode) | set(meta.finding_codes)))
+    bad = unknown("finding code", code, set(FindingCode) | set(meta.finding_codes))
+    if bad:
+        bad += "; a force's own code is declared under finding_codes in policy.yaml, with its meaning"
+    where.add("code", bad)
 
 
 def resolve_roles(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> DeadlineSpec:

@@ -36,6 +36,22 @@ EXPRESSION = re.compile(
     r"(?:\s*(?P<sign>[+-])\s*(?P<duration>[a-z_][a-z0-9_]*))?$"
 )
 ALIAS = re.compile(r"[a-z][a-z0-9_]*")
+LITERAL_DURATION = re.compile(r"^(?P<head>\$\S+)\s*[+-]\s*(?P<value>\d+)\s*(?P<unit>[a-z]*)$")
+
+
+def _not_an_expression(text: str) -> str:
+    """Why a reference cannot be read, saying what to write instead."""
+    literal = LITERAL_DURATION.match(text.strip())
+    if literal:
+        value, unit = literal.group("value", "unit")
+        return (
+            "a duration in a rule is a parameter's name, not a number: declare it in parameters.yaml "
+            f"(e.g. my_duration: {{value: {value}, unit: {unit or 'hours'}, clause: ..., provenance: ...}}) "
+            f"and write {literal.group('head')} + my_duration"
+        )
+    return f"a reference is $alias.field or $alias.field + duration, not {text!r}"
+
+
 END_ALIAS = "__end"  # the end-marker fact, joined before absences so they see every fact
 DURATION_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 CLOCK_FIELD = ("incident", "as_of")  # comparing a time with this makes a rule depend on as_of
@@ -204,7 +220,7 @@ class _Field:
     def _expression(self, text: str) -> Any:
         match = EXPRESSION.match(text)
         if not match:
-            self.problems.add("", f"a reference is $alias.field or $alias.field + duration, not {text!r}")
+            self.problems.add("", _not_an_expression(text))
             return _BAD
         alias, other, sign, duration = match.group("alias", "field", "sign", "duration")
         if alias in self.when.absent:

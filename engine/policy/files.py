@@ -6,10 +6,11 @@ checks every one of them against the vocabularies and says "did you mean" when o
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 Scalar = str | int | bool
 MessageKey = Literal[
@@ -17,6 +18,40 @@ MessageKey = Literal[
 ]
 Provenance = Literal["stated", "statutory", "assumed", "reported"]
 SeverityName = Literal["breach", "warning", "action", "advisory"]
+
+
+RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+def _test_instant(text: str) -> str:
+    """An instant in an embedded test: an offset from the report, or an ISO 8601 instant."""
+    if RELATIVE.match(text) and text != "+":
+        return text
+    try:
+        if datetime.fromisoformat(text).tzinfo is not None:
+            return text
+    except ValueError:
+        pass
+    raise ValueError(
+        "an instant in a test is an offset from the report, + then days d, hours h and minutes m in "
+        f"that order (+30m, +2h1m, +1d), or an ISO 8601 instant with its offset "
+        f"(2023-07-11T19:40:00+01:00); not {text!r}"
+    )
+
+
+def _report_instant(text: str) -> str:
+    try:
+        if datetime.fromisoformat(text).tzinfo is not None:
+            return text
+    except ValueError:
+        pass
+    raise ValueError(
+        f"a test's report_at is an ISO 8601 instant with its offset (2023-07-11T19:40:00+01:00), not {text!r}"
+    )
+
+
+TestInstant = Annotated[str, AfterValidator(_test_instant)]
+ReportInstant = Annotated[str, AfterValidator(_report_instant)]
 
 
 class _Spec(BaseModel):
@@ -80,15 +115,15 @@ class TestEvent(_Spec):
 
     model_config = ConfigDict(extra="allow", frozen=True)
     type: str
-    at: str
+    at: TestInstant
     id: str | None = None
 
 
 class TestCase(_Spec):
     id: str
     note: str = ""
-    report_at: str | None = None
-    as_of: str | None = None
+    report_at: ReportInstant | None = None
+    as_of: TestInstant | None = None
     mode: Literal["auto", "live", "complete"] | None = None
     child: dict[str, Any] = Field(default_factory=dict)
     events: list[TestEvent] = Field(default_factory=list)

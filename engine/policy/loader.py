@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from misper.engine.errors import FieldError, PolicyInvalid
@@ -18,6 +18,7 @@ from misper.engine.policy.faults import Faults
 from misper.engine.policy.files import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
 from misper.engine.policy.model import START_KIND, START_RULE, CompiledRule, Policy
 from misper.engine.policy.names import unknown
+from misper.engine.policy.yamlfile import YamlProblems, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
 _SPEC_KEYS = {
@@ -94,9 +95,10 @@ def _read_yaml_files(folder: Path, problems: Faults) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
-            raw[path.name] = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            problems.add(path.name, f"is not valid YAML: {exc}")
+            raw[path.name] = read_yaml(path.read_text(encoding="utf-8"))
+        except YamlProblems as exc:
+            for problem in exc.problems:
+                problems.add(path.name, problem)
     for required in ("policy.yaml", "parameters.yaml"):
         if required not in raw and not any(required in w for w, _ in problems.items):
             problems.add(required, "is missing from the policy folder")
@@ -110,12 +112,112 @@ def _model(model: type[M], data: Any, name: str, problems: Faults) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = unknown("key", err["loc"][-1], _SPEC_KEYS) or message
-            problems.add(f"{name}: {_describe_loc(data, err['loc'])}", message)
+        said: set[tuple[Any, ...]] = set()
+        errors = exc.errors(include_url=False)
+        tags: dict[tuple[Any, ...], list[str]] = {}
+        for err in errors:
+            if _union_member(data, tuple(err["loc"])):
+                tags.setdefault(tuple(err["loc"])[:-1], []).append(str(err["loc"][-1]))
+        for err in errors:
+            loc, message = _explained(model, data, err, tags)
+            if loc not in said:
+                said.add(loc)
+                problems.add(f"{name}: {_describe_loc(data, loc)}", message)
         return None
+
+
+TYPE_TEXT = {"str": "a text", "int": "a whole number", "bool": "true or false", "float": "a number"}
+
+
+def _explained(
+    model: type[BaseModel], data: Any, err: Any, tags: dict[tuple[Any, ...], list[str]]
+) -> tuple[tuple[Any, ...], str]:
+    """Where an error is, as the author wrote it (no validator's names in the path), and what to
+    write instead."""
+    loc, message = tuple(err["loc"]), str(err["msg"]).removeprefix("Value error, ")
+    if _union_member(data, loc):
+        # One error per member of a union (applies_if.placement.str, .int, .bool): one message.
+        wanted = " or ".join(dict.fromkeys(TYPE_TEXT.get(t, t) for t in tags[loc[:-1]]))
+        return loc[:-1], f"expected {wanted}, not {_shown(_at(data, loc[:-1]))}"
+    if err["type"] == "extra_forbidden":
+        keys = _keys_at(model, loc[:-1]) or _SPEC_KEYS
+        message = unknown("key", loc[-1], keys) or message
+    elif err["type"] in ("dict_type", "model_type") and len(loc) >= 2 and loc[-2] == "when":
+        above = _keys_at(model, loc[:-2])
+        message = (
+            f"each entry under when is an alias naming a fact ({{fact: event, ...}}); {loc[-1]!r} is not one"
+        )
+        if loc[-1] in above:
+            message += f": {loc[-1]!r} is a key of the rule itself, beside when (indented one level less)"
+    elif err["type"] == "missing" and loc[-1] == "unit" and _duration_text(_at(data, loc[:-1])):
+        message = "a duration is a number and a unit, given apart: value: 72 and unit: hours"
+    return loc, message
+
+
+def _union_member(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Whether the error's last step names a member of a union (str, int, list[str]) rather than
+    a key the author wrote."""
+    if not loc or not isinstance(loc[-1], str) or not (loc[-1] in TYPE_TEXT or "[" in loc[-1]):
+        return False
+    parent = _at(data, loc[:-1])
+    return not (isinstance(parent, dict) and loc[-1] in parent)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)
+
+
+def _duration_text(spec: Any) -> bool:
+    value = spec.get("value") if isinstance(spec, dict) else None
+    return isinstance(value, str) and bool(re.fullmatch(r"\s*\d+\s*[a-z]+\s*", value))
+
+
+def _at(data: Any, loc: tuple[Any, ...]) -> Any:
+    node = data
+    for part in loc:
+        if isinstance(node, dict | list) and _has(node, part):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
+    """The keys of the model at ``loc`` inside ``model`` (empty when it is not a model)."""
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return set()
+    found = _model_of(current)
+    return set(found.model_fields) if found else set()
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    found = _model_of(annotation)
+    if found is not None and isinstance(part, str) and part in found.model_fields:
+        return found.model_fields[part].annotation
+    for arg in (*get_args(annotation), annotation):
+        origin = get_origin(arg)
+        if origin in (list, tuple) and isinstance(part, int):
+            return get_args(arg)[0]
+        if origin is dict and isinstance(part, str):
+            return get_args(arg)[1]
+    return None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg) if get_origin(arg) is None else None
+        if found is not None:
+            return found
+    return None
 
 
 def _describe_loc(data: Any, loc: tuple[Any, ...]) -> str:
@@ -126,6 +228,8 @@ def _describe_loc(data: Any, loc: tuple[Any, ...]) -> str:
         node = node[part] if isinstance(node, dict | list) and _has(node, part) else None
         if isinstance(part, int) and isinstance(node, dict) and "id" in node and i <= 1:
             parts = [f"{str(loc[0]).rstrip('s')} {node['id']}:"]
+        elif isinstance(part, int) and isinstance(node, dict) and "id" in node and loc[i - 1] == "tests":
+            parts[-1:] = [f" test {node['id']}:"]
         else:
             parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
     return "".join(parts).lstrip(".").replace(":.", ": ")
@@ -160,6 +264,7 @@ def _compile(
     compiled: dict[str, CompiledRule] = {}
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": START_KIND}}], "run": START_RULE}}
     deadline_ids = {d.id for _, d in deadlines}
+    origins: dict[str, str] = {START_RULE: "the engine"}
     for file, spec in deadlines:
         where = Faults(f"{folder}/{file}: deadline {spec.id}", problems.items)
         checks.check_deadline(spec, meta, params, where, deadline_ids)
@@ -181,11 +286,11 @@ def _compile(
                 when=when,
                 fields={a: tuple(f) for a, f in compiled_when.fields.items()},
             )
-            _add(name, rule, compiled_when.conditions, compiled, ruleset, where)
+            _add(name, rule, compiled_when.conditions, compiled, ruleset, where, (file, origins))
     for file, rule_spec in rules:
         where = Faults(f"{folder}/{file}: rule {rule_spec.id}", problems.items)
         compiled_rule, conditions = _compile_rule(rule_spec, meta, params, deadline_ids, where)
-        _add(rule_spec.id, compiled_rule, conditions, compiled, ruleset, where)
+        _add(rule_spec.id, compiled_rule, conditions, compiled, ruleset, where, (file, origins))
     return compiled, ruleset
 
 
@@ -253,9 +358,17 @@ def _add(
     compiled: dict[str, CompiledRule],
     ruleset: dict[str, Any],
     where: Faults,
+    origin: tuple[str, dict[str, str]],
 ) -> None:
+    """Register a compiled rule; ``origin`` is its file and where every rule so far came from."""
+    file, origins = origin
     if name in compiled:
-        where.add("id", f"the rule id {name!r} is used twice")
+        other = compiled[name]
+        kind = f"deadline {other.deadline}" if other.deadline else "the rule"
+        where.add(
+            "id", f"the rule id {name!r} is used twice: {kind} in {origins[name]} has it too; rename one"
+        )
         return
     compiled[name] = rule
+    origins[name] = file
     ruleset[name] = {"all": conditions, "run": name}

@@ -11,7 +11,10 @@ def unknown(kind: str, name: object, known: Iterable[str]) -> str | None:
     choices = sorted(str(k) for k in known)
     if isinstance(name, str) and name in choices:
         return None
-    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
+    text = str(name)
+    # 'foster' means 'foster_care' more likely than 'other': a choice the name begins.
+    close = [c for c in choices if text and c.startswith(text)][:1]
+    close = close or difflib.get_close_matches(text, choices, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     shown = ", ".join(choices) if len(choices) <= 25 else ", ".join(choices[:25]) + ", ..."
     return f"unknown {kind} {name!r}{hint} (known: {shown})"

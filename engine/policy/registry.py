@@ -12,13 +12,12 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from misper.engine.errors import FieldError, NoPolicyInForce, PolicyInvalid, UnknownPolicy
 from misper.engine.localtime import to_epoch
 from misper.engine.policy.loader import load_policy
 from misper.engine.policy.model import Policy
 from misper.engine.policy.names import unknown
+from misper.engine.policy.yamlfile import YamlProblems, read_yaml
 
 FORCE_ID = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 
@@ -110,9 +109,11 @@ def read_forces(rules_dir: Path) -> tuple[dict[str, str], str | None]:
     if not path.exists():
         return {}, None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise PolicyInvalid("forces.yaml is not valid YAML", [FieldError("forces.yaml", str(exc))]) from None
+        data = read_yaml(path.read_text(encoding="utf-8")) or {}
+    except YamlProblems as exc:
+        raise PolicyInvalid(
+            "forces.yaml is not valid", [FieldError("forces.yaml", problem) for problem in exc.problems]
+        ) from None
     forces = data.get("forces") if isinstance(data, dict) else None
     problems = []
     if not isinstance(forces, dict) or not set(data) <= {"forces", "default"}:

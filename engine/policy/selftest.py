@@ -7,7 +7,6 @@ expectation: the statuses of a deadline's occurrences, or how often a rule fires
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,11 +15,10 @@ from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.errors import EngineError, FieldError, PolicyInvalid
 from misper.engine.judging.judge import evaluate
-from misper.engine.policy.files import DeadlineSpec, QualityRubric, RuleSpec, TestCase
+from misper.engine.policy.files import RELATIVE, DeadlineSpec, QualityRubric, RuleSpec, TestCase
 from misper.engine.policy.model import Policy
 
 _CHECKED: set[str] = set()  # content hashes whose embedded tests passed in this process
-RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
 @dataclass(frozen=True)
@@ -126,7 +124,7 @@ def _check_deadline(spec: DeadlineSpec, case: TestCase, result: Evaluation) -> s
     if want is None:
         return "a deadline test needs expect_status"
     occurrences = sorted((d for d in result.deadlines if d.id == spec.id), key=lambda d: d.occurrence)
-    got = [d.status for d in occurrences]
+    got = [d.status.value for d in occurrences]
     if got != want:
         return f"expected statuses {want}, got {got}"
     late = sum(s in ("breached", "met_late") for s in got)
