@@ -5,6 +5,7 @@ instead. A key given twice in one mapping is refused, naming both lines."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,23 @@ def test_a_failing_embedded_test_shows_statuses_as_written(copy_of_policy: Path)
     )
     failed = [r for r in run_policy_tests(load_policy(copy_of_policy)) if not r.ok]
     assert [r.problem for r in failed] == ["expected statuses ['met_late'], got ['met']"]
+
+
+def test_a_duration_reads_in_the_unit_its_author_wrote_and_an_assumption_in_its_authors_words(
+    policy,  # type: ignore[no-untyped-def]
+) -> None:
+    from misper.engine import evaluate, parse_timeline
+    from tests.support.timelines import report_timeline
+
+    found = {"id": "f", "type": "found", "at": "2023-07-12T08:00:00+01:00", "by": "frontline_officer"}
+    body = report_timeline([found], as_of="2023-07-20T08:00:00+01:00")
+    result = evaluate(parse_timeline(json.dumps(body)), policy)
+    notes = {f.code: f.basis_note for f in result.findings}
+    # 72 hours, as parameters.yaml says it, not "3 days".
+    assert notes["RETURN_HOME_INTERVIEW_LATE"] == (
+        "Set by national statutory guidance: return_home_interview = 72 hours."
+    )
+    assert notes["INITIAL_GRADING_LATE"] == (
+        "An assumed default (a force may change it): initial_grading = 30 minutes "
+        "(Initial grading by the control room, after the report)."
+    )

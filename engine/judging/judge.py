@@ -37,7 +37,7 @@ from misper.engine.judging.explain import check_code
 from misper.engine.judging.explain import trace as explain
 from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id, next_gap_entry
 from misper.engine.judging.grading import Recommendation, RepeatCount, count_repeat, recommend
-from misper.engine.judging.wording import change_phrase, event_phrase, grade_text
+from misper.engine.judging.wording import change_phrase, event_phrase, grade_text, parameter_text
 from misper.engine.localtime import clocks_changed, human_duration, human_local, iso_local, to_epoch
 from misper.engine.policy.model import Policy
 from misper.engine.session import RULE_SESSION, Match
@@ -333,6 +333,17 @@ def duty_text(policy: Policy, ctx: Context, d: DeadlineResult) -> str:
     return f"{d.spec.duty} after {event_phrase(start, tz)}"
 
 
+def _allowed_text(policy: Policy, d: DeadlineResult) -> str:
+    """The time the duty allows, in the unit its parameter was written in ('72 hours') when it is
+    one of the deadline's parameters, else as a duration ('2 hours 5 minutes')."""
+    allowed = d.due_at - d.starts_at
+    names = [d.spec.due_after, *(d.spec.due_after_by_grade or {}).values()]
+    for name in filter(None, names):
+        if policy.seconds(name) == allowed:
+            return parameter_text(policy.parameters[name])
+    return human_duration(allowed)
+
+
 def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[str, list[str]]:
     """The sentence and evidence of a deadline that is late, never met or due soon."""
     tz = policy.meta.timezone
@@ -341,7 +352,7 @@ def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[
         "duty": duty_text(policy, ctx, d),
         "due": human_local(d.due_at, tz),
         "met": human_local(d.met.at, tz) if d.met else "",
-        "allowed": human_duration(d.due_at - d.starts_at),
+        "allowed": _allowed_text(policy, d),
     }
     evidence = [d.start.id]
     if d.status == "due_soon":

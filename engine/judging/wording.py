@@ -78,9 +78,15 @@ def amount_text(name: str, param: Parameter) -> str:
     if isinstance(param.value, list):
         return name
     if param.unit in DURATION_UNITS and isinstance(param.value, int):
-        return f"{name} = {human_duration(param.value * DURATION_UNITS[param.unit])}"
+        return f"{name} = {duration_as_written(param)}"
     unit = "" if param.unit in ("count", "local_time", "grade") else f" {param.unit}"
     return f"{name} = {param.value}{unit}"
+
+
+def duration_as_written(param: Parameter) -> str:
+    """A duration parameter in the unit its author wrote: '72 hours', not '3 days'."""
+    unit = param.unit.removesuffix("s") if param.value == 1 else param.unit
+    return f"{param.value} {unit.replace('_', ' ')}"
 
 
 def basis(params: dict[str, Parameter], names: list[str]) -> tuple[str | None, str | None]:
@@ -90,12 +96,17 @@ def basis(params: dict[str, Parameter], names: list[str]) -> tuple[str | None, s
     if not used:
         return None, None
     groups = sorted({p.provenance for p in used.values()}, key=WEAKEST_FIRST.index)
-    sentences = [
-        f"{PROVENANCE_TEXT[g]}: "
-        + ", ".join(amount_text(n, p) for n, p in used.items() if p.provenance == g)
-        + "."
-        for g in groups
-    ]
+    sentences = []
+    for g in groups:
+        members = [(n, p) for n, p in used.items() if p.provenance == g]
+        # An assumption its author explained is given with the author's own words.
+        explained = [(n, p) for n, p in members if g == "assumed" and p.note]
+        plain = [amount_text(n, p) for n, p in members if (n, p) not in explained]
+        if plain:
+            sentences.append(f"{PROVENANCE_TEXT[g]}: {', '.join(plain)}.")
+        if explained:
+            said = "; ".join(f"{amount_text(n, p)} ({p.note.strip().rstrip('.')})" for n, p in explained)
+            sentences.append(f"An assumed default (a force may change it): {said}.")
     return groups[0], " ".join(sentences)
 
 
@@ -103,7 +114,7 @@ def parameter_text(param: Parameter) -> str:
     """How a parameter reads in a message: '12 hours', '07:00', '3', 'medium', 'a, b and c'."""
     value = param.value
     if param.unit in DURATION_UNITS and isinstance(value, int):
-        return human_duration(value * DURATION_UNITS[param.unit])
+        return duration_as_written(param)
     if isinstance(value, list):
         shown = [role_text(v) if param.unit == "roles" else grade_text(v) for v in value]
         return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
