@@ -12,6 +12,7 @@ from misper.api.cli.common import RULES_HELP, registry, rules_dir
 from misper.engine import load_policy
 from misper.engine.policy.names import unknown
 from misper.engine.policy.registry import check_forces, check_versions, read_forces
+from misper.engine.policy.schema import SCHEMA_FILES, policy_schema
 from misper.engine.policy.selftest import run_policy_tests
 
 
@@ -34,6 +35,20 @@ def add_commands(sub: Any) -> None:
     comp.add_argument("policy", help="policy id")
     comp.add_argument("--rules", help=RULES_HELP)
     comp.set_defaults(func=compiled)
+    sch = rules_sub.add_parser(
+        "schema",
+        help="print (or write) the JSON Schema of a kind of policy file, for an editor's YAML server",
+    )
+    sch.add_argument(
+        "kind",
+        nargs="?",
+        choices=list(SCHEMA_FILES),
+        help="policy.yaml, parameters.yaml, or a file of clauses",
+    )
+    sch.add_argument(
+        "--out", metavar="DIR", help=f"write every kind to DIR ({', '.join(SCHEMA_FILES.values())})"
+    )
+    sch.set_defaults(func=schema)
 
 
 def policies(args: argparse.Namespace) -> int:
@@ -47,6 +62,25 @@ def policies(args: argparse.Namespace) -> int:
     for p in chosen:
         ends = p.meta.effective_to or "-"
         print(f"{p.id}\t{p.meta.force or '-'}\t{p.meta.effective_from}\t{ends}\t{p.sha256}\t{p.meta.title}")
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    if args.out is None:
+        if args.kind is None:
+            print(
+                "misper: name the kind of file (policy, parameters, clauses), or --out DIR for all",
+                file=sys.stderr,
+            )
+            return 2
+        print(json.dumps(policy_schema(args.kind), indent=2))
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in [args.kind] if args.kind else list(SCHEMA_FILES):
+        path = out / SCHEMA_FILES[kind]
+        path.write_text(json.dumps(policy_schema(kind), indent=2) + "\n", encoding="utf-8")
+        print(path)
     return 0
 
 
