@@ -66,7 +66,7 @@ def test_the_compiled_ruleset_can_be_read_from_the_command_line() -> None:
         (
             {"g": {"fact": "grading"}, "e": {"fact": "event", "at": {"lte": "$g.at + repeat_threshold"}}},
             "when.e.at",
-            "'repeat_threshold' is not a duration (minutes, hours or days)",
+            "'repeat_threshold' is not a duration (minutes, hours or days;",
         ),
         (
             {"g": {"fact": "grading"}, "e": {"fact": "event", "at": {"lte": "$g.at * 2"}}},

@@ -110,7 +110,7 @@ def _judge(
 ) -> DeadlineResult:
     ctx = hits.ctx
     parameter = _parameter(spec, ctx, start)
-    due = start.at + policy.seconds(parameter)
+    due = policy.due_from(parameter, start.at)
     shortest = policy.shortest_interval.get(spec.id, 0)
     for trigger in spec.brought_forward_by:
         events, positions = hits.of(trigger, {})
@@ -118,8 +118,8 @@ def _judge(
             if moved.at + shortest >= due:
                 break  # no later trigger can bring the due instant forward: the scan stays short
             sooner = _parameter(spec, ctx, moved)
-            if moved.at + policy.seconds(sooner) < due:
-                due, parameter = moved.at + policy.seconds(sooner), sooner
+            if policy.due_from(sooner, moved.at) < due:
+                due, parameter = policy.due_from(sooner, moved.at), sooner
     stop = _first_stop(spec, hits, start, due)
     # Events at the stop's own instant still count (a grading at the instant the child is found).
     cutoff = ctx.last_at(stop.at) if stop is not None else len(ctx.events)

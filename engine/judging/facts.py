@@ -16,6 +16,7 @@ from misper.engine.judging.grading import Recommendation, RepeatCount
 from misper.engine.judging.wording import grade_text, role_text
 from misper.engine.localtime import human_local, local_window_entries, zone
 from misper.engine.policy.model import Policy
+from misper.engine.workdays import WEEKDAYS, is_working_day
 
 QUOTE_LIMIT = 300  # characters of a quoted sentence in a finding
 PLACEMENT_TEXT = {
@@ -166,7 +167,7 @@ def build_facts(
             for d in deadlines
             if admits({"kind": "deadline", "deadline": d.spec.id, "status": d.status, "owner": d.spec.owner})
         ]
-    facts += [_event_fact(e, tz, local) for e in events]
+    facts += [_event_fact(e, tz, local, policy.calendar) for e in events]
     facts += _grading_facts(policy, ctx, tz)
     facts += [_deadline_fact(d) for d in deadlines]
     facts += _blaming_facts(policy, ctx, tz)
@@ -174,7 +175,7 @@ def build_facts(
     return facts
 
 
-def _event_fact(e: Ev, tz: str, local: tzinfo) -> Fact:
+def _event_fact(e: Ev, tz: str, local: tzinfo, calendar: str | None) -> Fact:
     wall = datetime.fromtimestamp(e.at, local)
     fields: dict[str, Any] = {
         "type": e.type,
@@ -183,9 +184,12 @@ def _event_fact(e: Ev, tz: str, local: tzinfo) -> Fact:
         "local_date": wall.date().isoformat(),
         "local_time": wall.hour * 60 + wall.minute,
         "local_hour": wall.hour,
+        "weekday": WEEKDAYS[wall.weekday()],
         "grade": e.grade,
         "outcome": e.outcome,
     }
+    if calendar is not None:
+        fields["working_day"] = is_working_day(wall.date(), calendar)
     if e.voice_of_child is not None:
         fields["voice_of_child"] = e.voice_of_child
     return Fact(

@@ -336,12 +336,11 @@ def duty_text(policy: Policy, ctx: Context, d: DeadlineResult) -> str:
 def _allowed_text(policy: Policy, d: DeadlineResult) -> str:
     """The time the duty allows, in the unit its parameter was written in ('72 hours') when it is
     one of the deadline's parameters, else as a duration ('2 hours 5 minutes')."""
-    allowed = d.due_at - d.starts_at
     names = [d.spec.due_after, *(d.spec.due_after_by_grade or {}).values()]
     for name in filter(None, names):
-        if policy.seconds(name) == allowed:
+        if policy.due_from(name, d.starts_at) == d.due_at:
             return parameter_text(policy.parameters[name])
-    return human_duration(allowed)
+    return human_duration(d.due_at - d.starts_at)
 
 
 def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[str, list[str]]:

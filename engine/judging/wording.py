@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from misper.engine.clock.context import Ev, GradeChange
 from misper.engine.contract.vocabulary import GRADE_RANK, Grade
-from misper.engine.localtime import human_duration, human_local
+from misper.engine.localtime import human_local
 from misper.engine.policy.checks import DURATION_UNITS
 from misper.engine.policy.files import Parameter
 
@@ -77,10 +77,13 @@ def amount_text(name: str, param: Parameter) -> str:
     """'initial_grading = 30 minutes', 'high_risk_age_under = 12 years', 'child_blaming_phrases'."""
     if isinstance(param.value, list):
         return name
-    if param.unit in DURATION_UNITS and isinstance(param.value, int):
+    if param.unit in WRITTEN_DURATIONS and isinstance(param.value, int):
         return f"{name} = {duration_as_written(param)}"
     unit = "" if param.unit in ("count", "local_time", "grade") else f" {param.unit}"
     return f"{name} = {param.value}{unit}"
+
+
+WRITTEN_DURATIONS = (*DURATION_UNITS, "working_days")
 
 
 def duration_as_written(param: Parameter) -> str:
@@ -113,7 +116,7 @@ def basis(params: dict[str, Parameter], names: list[str]) -> tuple[str | None, s
 def parameter_text(param: Parameter) -> str:
     """How a parameter reads in a message: '12 hours', '07:00', '3', 'medium', 'a, b and c'."""
     value = param.value
-    if param.unit in DURATION_UNITS and isinstance(value, int):
+    if param.unit in WRITTEN_DURATIONS and isinstance(value, int):
         return duration_as_written(param)
     if isinstance(value, list):
         shown = [role_text(v) if param.unit == "roles" else grade_text(v) for v in value]

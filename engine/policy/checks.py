@@ -16,10 +16,11 @@ from misper.engine.contract.vocabulary import (
     RiskFactor,
     Role,
 )
-from misper.engine.policy.compiler import duration_seconds, template_fields
+from misper.engine.policy.compiler import duration_seconds, not_a_duration, template_fields
 from misper.engine.policy.faults import Faults
 from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, Trigger
 from misper.engine.policy.names import unknown
+from misper.engine.workdays import CALENDAR, calendar_problem
 
 DURATION_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 DERIVED_INDICATORS = {"looked_after", "under_age", "frequent_episodes"}
@@ -152,7 +153,7 @@ def check_escalation(meta: PolicyMeta, params: dict[str, Parameter], problems: F
         problems.add(f"{where}.to", unknown("role", step.to, Role))
         bad = unknown("parameter", step.after, params)
         if bad is None and duration_seconds(params[step.after]) is None:
-            bad = f"{step.after!r} is not a duration (minutes, hours or days)"
+            bad = not_a_duration(step.after)
         problems.add(f"{where}.after", bad)
         seen, at = [role], step.to
         while at in meta.escalation and at not in seen:
@@ -181,6 +182,15 @@ def check_messages(messages: Any, where: str, problems: Faults, required: bool =
 
 def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: Faults) -> None:
     _check_engine_parameters(params, problems)
+    calendars = [n for n, p in params.items() if p.unit == CALENDAR]
+    if len(calendars) > 1:
+        problems.add(f"parameters.yaml: {calendars[1]}", f"a policy has one calendar; {calendars[0]} is one")
+    for name in (n for n, p in params.items() if p.unit == "working_days" and not calendars):
+        problems.add(
+            f"parameters.yaml: {name}",
+            "working days are counted on the policy's bank-holiday calendar: declare it, e.g. "
+            "bank_holidays: {value: GB-ENG, unit: calendar, clause: null, provenance: statutory}",
+        )
     indicators = set(RiskFactor) | DERIVED_INDICATORS
     for name, param in params.items():
         where = f"parameters.yaml: {name}"
@@ -217,7 +227,9 @@ def _check_engine_parameters(params: dict[str, Parameter], problems: Faults) -> 
 
 def check_parameter_value(param: Parameter) -> str | None:
     value, unit = param.value, param.unit
-    if unit in DURATION_UNITS or unit in ("count", "years", "percent"):
+    if unit == CALENDAR:
+        return calendar_problem(value)
+    if unit in DURATION_UNITS or unit in ("working_days", "count", "years", "percent"):
         ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
         if ok and unit == "percent" and isinstance(value, int) and value >= 100:
             return f"a percent value is below 100, got {value!r}"
@@ -382,7 +394,7 @@ def _check_not_before(trigger: Trigger, at: str, meeting: bool, where: Faults) -
 def _check_duration(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> None:
     if (spec.due_after is None) == (spec.due_after_by_grade is None):
         where.add("due_after", "give exactly one of due_after and due_after_by_grade")
-    durations = {n for n, p in params.items() if p.unit in DURATION_UNITS}
+    durations = {n for n, p in params.items() if p.unit in (*DURATION_UNITS, "working_days")}
     if spec.due_after is not None:
         where.add("due_after", unknown("duration parameter", spec.due_after, durations))
     for grade, name in (spec.due_after_by_grade or {}).items():

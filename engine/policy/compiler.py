@@ -92,6 +92,12 @@ class When:
     fields: dict[str, list[str]] = field(default_factory=dict)
 
 
+def not_a_duration(name: str) -> str:
+    return (
+        f"{name!r} is not a duration (minutes, hours or days; working days time only a deadline's due_after)"
+    )
+
+
 def duration_seconds(param: Parameter) -> int | None:
     unit = DURATION_SECONDS.get(param.unit)
     return param.value * unit if unit and isinstance(param.value, int) else None
@@ -262,7 +268,7 @@ class _Field:
         bad = unknown("parameter", name, self.params)
         seconds = duration_seconds(self.params[name]) if not bad else None
         if bad or seconds is None:
-            self.problems.add("", bad or f"{name!r} is not a duration (minutes, hours or days)")
+            self.problems.add("", bad or not_a_duration(name))
             return None
         return seconds
 

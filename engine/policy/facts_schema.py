@@ -6,6 +6,7 @@ produces exactly these fields.
 from __future__ import annotations
 
 from misper.engine.contract.vocabulary import EventType, FoundOutcome, Grade, Placement, Role, Status
+from misper.engine.workdays import WEEKDAYS
 
 INT = "int"
 INSTANT = "instant"  # epoch seconds; compared like INT, shown as ISO 8601 in a trace
@@ -16,7 +17,9 @@ TEXT = "text"
 # Matchable fields: a type name or the set of allowed string values.
 FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
     # Every event of the timeline up to as_of. at: epoch seconds; local_date (YYYY-MM-DD),
-    # local_time (minutes after local midnight) and local_hour in the policy's time zone.
+    # local_time (minutes after local midnight), local_hour and weekday (monday ... sunday) in the
+    # policy's time zone; working_day: a weekday that is not a bank holiday of the policy's
+    # calendar (only for a policy that names one).
     "event": {
         "type": frozenset(EventType),
         "by": frozenset(Role) | {""},
@@ -24,6 +27,8 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "local_date": TEXT,
         "local_time": INT,
         "local_hour": INT,
+        "weekday": frozenset(WEEKDAYS),
+        "working_day": BOOL,
         "grade": frozenset(Grade) | {""},
         "outcome": frozenset(FoundOutcome) | {""},
         "voice_of_child": BOOL,

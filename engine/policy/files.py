@@ -66,6 +66,8 @@ class Parameter(_Spec):
         "minutes",
         "hours",
         "days",
+        "working_days",  # counted on the policy's calendar (a parameter of unit calendar)
+        "calendar",  # a bank-holiday calendar: GB-ENG, GB-WLS, GB-SCT, GB-NIR
         "count",
         "years",
         "local_time",

@@ -12,7 +12,13 @@ from pydantic import BaseModel, ValidationError
 
 from misper.engine.errors import FieldError, PolicyInvalid
 from misper.engine.policy import checks
-from misper.engine.policy.compiler import EXPRESSION, check_template, compile_when, duration_seconds
+from misper.engine.policy.compiler import (
+    EXPRESSION,
+    check_template,
+    compile_when,
+    duration_seconds,
+    not_a_duration,
+)
 from misper.engine.policy.facts_schema import FACT_FIELDS, INSTANT
 from misper.engine.policy.faults import Faults
 from misper.engine.policy.files import ClauseFile, DeadlineSpec, Parameter, PolicyMeta, RuleSpec, Trigger
@@ -303,6 +309,14 @@ def _compile_rule(
 ) -> tuple[CompiledRule, list[dict[str, Any]]]:
     checks.check_names(rule.clause, rule.code, meta, where)
     when = compile_when(rule.when, where, params, deadline_ids)
+    if not any(p.unit == "calendar" for p in params.values()):
+        for alias, fields in when.fields.items():
+            if when.kinds.get(alias) == "event" and "working_day" in fields:
+                where.add(
+                    f"when.{alias}.working_day",
+                    "working days are counted on the policy's bank-holiday calendar: declare it in "
+                    "parameters.yaml (bank_holidays: {value: GB-ENG, unit: calendar, ...})",
+                )
     check_template(rule.message, when, params, where)
     present = {a: k for a, k in when.kinds.items() if a not in when.absent}
     for name in rule.parameters:
@@ -344,7 +358,7 @@ def _finding_instant(
         bad = unknown("parameter", duration, params)
         seconds = None if bad else duration_seconds(params[duration])
         if seconds is None:
-            bad = bad or f"{duration!r} is not a duration (minutes, hours or days)"
+            bad = bad or not_a_duration(duration)
         else:
             offset = seconds if sign == "+" else -seconds
     where.add("at", bad)

@@ -14,6 +14,7 @@ from misper.engine.judging.wording import basis, parameter_text
 from misper.engine.localtime import zone
 from misper.engine.policy.compiler import Clock, duration_seconds
 from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, RuleSpec
+from misper.engine.workdays import CALENDAR, shortest_working_days, working_days_after
 
 START_RULE = "__start__"
 START_KIND, END_KIND = "start", "end"  # marker facts asserted first and last in every session
@@ -77,7 +78,7 @@ class Policy:
         """Per deadline timed by grade, its shortest interval in seconds (bounds S2's
         bring-forward scan)."""
         return {
-            d.id: min(self.seconds(p) for p in d.due_after_by_grade.values())
+            d.id: min(self.shortest(p) for p in d.due_after_by_grade.values())
             for d in self.deadlines
             if d.due_after_by_grade
         }
@@ -98,6 +99,26 @@ class Policy:
 
     def seconds(self, name: str) -> int:
         return self.durations[name]
+
+    def due_from(self, name: str, start: int) -> int:
+        """The instant a duty timed by the duration parameter ``name`` falls due when it started at
+        ``start``: so many minutes, hours or days after it, or the end of so many working days."""
+        param = self.parameters[name]
+        if param.unit == "working_days" and isinstance(param.value, int) and self.calendar:
+            return working_days_after(start, param.value, self.meta.timezone, self.calendar)
+        return start + self.durations[name]
+
+    def shortest(self, name: str) -> int:
+        """A lower bound of the interval ``name`` gives, in seconds."""
+        param = self.parameters[name]
+        if param.unit == "working_days" and isinstance(param.value, int):
+            return shortest_working_days(param.value)
+        return self.durations[name]
+
+    @cached_property
+    def calendar(self) -> str | None:
+        """The bank-holiday calendar working days are counted on (the parameter of unit calendar)."""
+        return next((str(p.value) for p in self.parameters.values() if p.unit == CALENDAR), None)
 
     def escalation(self, role: str) -> tuple[str, int] | None:
         """Alerts: the role told next when an alert on a duty gone due to ``role`` waits

@@ -27,7 +27,7 @@ class _UniqueKeys(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if isinstance(key, str | int | float | bool) and key in seen:
                 self.repeated.append(
@@ -46,13 +46,13 @@ def read_yaml(text: str) -> Any:
     """The YAML text's data; raises YamlProblems for a syntax error or a repeated key."""
     loader = _UniqueKeys(text)
     try:
-        data = loader.get_single_data()  # type: ignore[no-untyped-call]
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         raise YamlProblems([_syntax(exc)]) from None
     except yaml.YAMLError as exc:
         raise YamlProblems([f"is not valid YAML: {exc}"]) from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     if loader.repeated:
         raise YamlProblems([problem for _, problem in sorted(loader.repeated)])
     return data
