@@ -87,10 +87,18 @@ def _append_rule(folder: Path, when: str) -> None:
         pytest.param(
             "found.yaml",
             "    starts: {event: found}\n",
-            "    starts: {event: found}\n    applies_if: {placement: [childrens_home]}\n",
-            "suffolk-2023-02/found.yaml: deadline prevention_interview: applies_if.placement",
-            "expected a text or a whole number or true or false, not a list",
-            id="a-value-of-the-wrong-kind",
+            "    starts: {event: found}\n    applies_if: {placement: [childrens_hom]}\n",
+            "suffolk-2023-02/found.yaml: deadline prevention_interview: applies_if.child.placement",
+            "unknown value 'childrens_hom'; did you mean 'childrens_home'?",
+            id="a-deadlines-condition-in-the-rules-language",
+        ),
+        pytest.param(
+            "parameters.yaml",
+            "return_home_interview:\n  value: 72\n",
+            "return_home_interview:\n  value: {hours: 72}\n",
+            "suffolk-2023-02/parameters.yaml: return_home_interview: value",
+            "expected a whole number or a text or a list of texts, not a mapping",
+            id="a-value-of-no-kind-a-parameter-takes",
         ),
     ],
 )

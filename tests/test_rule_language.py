@@ -104,7 +104,7 @@ def test_the_compiled_ruleset_can_be_read_from_the_command_line() -> None:
         (
             {"e": {"fact": "event", "local_time": {"gte": "intelligence_cover_untill"}}},
             "when.e.local_time",
-            "expected a whole number, got 'intelligence_cover_untill' (expected a value or a parameter)",
+            "unknown parameter 'intelligence_cover_untill'; did you mean 'intelligence_cover_until'?",
         ),
     ],
 )

@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from typing import Any, NamedTuple
 
 from misper.engine.clock.context import Context, Ev
-from misper.engine.contract.timeline import Child
+from misper.engine.policy.conditions import meets
 from misper.engine.policy.files import DeadlineSpec, Trigger
 from misper.engine.policy.model import Policy
 
@@ -78,12 +78,16 @@ class _Hits:
         return self._found[key]
 
 
-def compute_deadlines(policy: Policy, ctx: Context, child: Child) -> list[DeadlineResult]:
+def compute_deadlines(
+    policy: Policy, ctx: Context, subject: dict[str, dict[str, Any]]
+) -> list[DeadlineResult]:
+    """Every deadline's occurrences; a deadline applies when ``subject`` (the child's and the repeat
+    count's fields, as their facts hold them) meets its applies_if."""
     results: list[DeadlineResult] = []
     done: dict[str, list[DeadlineResult]] = {}
     hits = _Hits(ctx, policy.trigger_keys, policy)
     for spec in policy.deadlines_in_order:
-        if all(getattr(child, key) == value for key, value in spec.applies_if.items()):
+        if all(meets(condition, subject[kind]) for kind, condition in policy.applies.get(spec.id, ())):
             done[spec.id] = _occurrences(spec, policy, hits, done)
             results.extend(done[spec.id])
     return results
@@ -222,7 +226,8 @@ def _first_stop(spec: DeadlineSpec, hits: _Hits, start: Ev, due: int) -> Ev | No
             # S3: judged by the grade in force at the due instant (as known at as_of); a regrade
             # at that very instant counts, as every event at a due instant is in time.
             change = hits.ctx.change_before(due + 1)
-            if change is not None and change.grade == trigger.grade_at_due:
+            grades = [trigger.grade_at_due] if isinstance(trigger.grade_at_due, str) else trigger.grade_at_due
+            if change is not None and change.grade in grades:
                 found.append(change.event)
             continue
         events, positions = hits.of(trigger, {})

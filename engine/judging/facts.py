@@ -95,6 +95,26 @@ def quote(text: str, phrases: tuple[str, ...]) -> str:
 STILL_IN_FORCE = 32503680000  # 3000-01-01T00:00:00Z: a grade period with no end yet
 
 
+def child_fields(child: Child) -> dict[str, Any]:
+    """The child fact's matchable fields (a deadline's applies_if reads them too)."""
+    return {
+        "age_years": child.age_years,
+        "looked_after": child.looked_after,
+        "response_plan": child.response_plan,
+        "philomena_profile": child.philomena_profile,
+        "placement": child.placement or "not_given",
+    }
+
+
+def repeat_fields(repeat: RepeatCount) -> dict[str, Any]:
+    return {"episodes_in_window": repeat.episodes_in_window, "window_days": repeat.window_days}
+
+
+def subject(child: Child, repeat: RepeatCount) -> dict[str, dict[str, Any]]:
+    """What a deadline's applies_if is judged on: the child's and the repeat count's fields."""
+    return {"child": child_fields(child), "repeat": repeat_fields(repeat)}
+
+
 def build_facts(
     policy: Policy,
     ctx: Context,
@@ -125,13 +145,7 @@ def build_facts(
         Fact(
             "child",
             "child",
-            {
-                "age_years": child.age_years,
-                "looked_after": child.looked_after,
-                "response_plan": child.response_plan,
-                "philomena_profile": child.philomena_profile,
-                "placement": child.placement or "not_given",
-            },
+            child_fields(child),
             report.at,
             (report.id,),
             lambda: {"placement_text": PLACEMENT_TEXT[child.placement or "not_given"]},
@@ -139,7 +153,7 @@ def build_facts(
         Fact(
             "repeat",
             "repeat",
-            {"episodes_in_window": repeat.episodes_in_window, "window_days": repeat.window_days},
+            repeat_fields(repeat),
             report.at,
             (report.id,),
         ),

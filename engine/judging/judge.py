@@ -35,7 +35,7 @@ from misper.engine.contract.vocabulary import (
 from misper.engine.errors import FieldError, InvalidTimeline
 from misper.engine.judging.explain import check_code
 from misper.engine.judging.explain import trace as explain
-from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id, next_gap_entry
+from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id, next_gap_entry, subject
 from misper.engine.judging.grading import Recommendation, RepeatCount, count_repeat, recommend
 from misper.engine.judging.wording import change_phrase, event_phrase, grade_text, parameter_text
 from misper.engine.localtime import clocks_changed, human_duration, human_local, iso_local, to_epoch
@@ -139,8 +139,8 @@ class _Judged(NamedTuple):
 
 
 def _judge(policy: Policy, ctx: Context, child: Child, every_fact: bool = False) -> _Judged:
-    deadlines = compute_deadlines(policy, ctx, child)
     repeat = count_repeat(policy, ctx, child)
+    deadlines = compute_deadlines(policy, ctx, subject(child, repeat))
     rec = recommend(policy, child, repeat, ctx.current_grade)
     # A trace lists every fact, and a rule clock on an event or a deadline reads facts the rules
     # may not match (the gate keeps only those out): then all are built.
@@ -203,8 +203,8 @@ def rule_clocks(timeline: Timeline, policy: Policy, moment: datetime) -> list[in
     if not policy.clocks:
         return []
     ctx = build_context(timeline, moment)
-    deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
+    deadlines = compute_deadlines(policy, ctx, subject(timeline.child, repeat))
     facts = build_facts(
         policy,
         ctx,

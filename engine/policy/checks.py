@@ -35,7 +35,6 @@ DEADLINE_MESSAGE_FIELDS = {
 }
 # What an indicator's label may quote: the child's own value and the policy's threshold.
 LABEL_VALUES = {"age", "high_risk_age_under", "episodes", "window_days", "frequent_episodes_in_window"}
-APPLIES_IF_FIELDS = {"response_plan", "looked_after", "philomena_profile"}
 # Parameters the fact builder reads by name, with the unit each must have.
 REQUIRED_PARAMETERS = {
     "high_risk_indicators": "indicators",
@@ -305,10 +304,6 @@ def check_deadline(
         where.add("brought_forward_by", "needs due_after_by_grade: the interval follows the grade")
     check_messages(spec.messages, "messages", where)
     _check_duration(spec, params, where)
-    for key, value in spec.applies_if.items():
-        where.add(f"applies_if.{key}", unknown("child field", key, APPLIES_IF_FIELDS))
-        if not isinstance(value, bool):
-            where.add(f"applies_if.{key}", f"expected true or false, got {value!r}")
     if spec.repeat and spec.each_start:
         where.add(
             "repeat", "a deadline either repeats after each meeting or starts at each trigger, not both"
@@ -425,8 +420,9 @@ def check_trigger(trigger: Trigger, at: str, where: Faults, kinds: set[str]) -> 
         for outcome in trigger.outcome:
             where.add(f"{at}.outcome", unknown("outcome", outcome, FoundOutcome))
     for key in ("grade_becomes", "grade_leaves", "grade_at_due"):
-        if getattr(trigger, key) is not None:
-            where.add(f"{at}.{key}", unknown("grade", getattr(trigger, key), Grade))
+        given = getattr(trigger, key)
+        for grade in [given] if isinstance(given, str) else given or []:
+            where.add(f"{at}.{key}", unknown("grade", grade, Grade))
 
 
 def check_deadline_links(deadlines: list[DeadlineSpec], problems: Faults) -> None:

@@ -278,6 +278,11 @@ class _Field:
         if isinstance(value, str) and value in self.params and not _is_value(allowed, value):
             return self._parameter(value, lists)
         problem = _check_value(allowed, value)
+        if problem and isinstance(value, str) and allowed in NUMBERS and not value.startswith("$"):
+            # A word where a number goes is a parameter's name, misspelt or not declared.
+            problem = unknown("parameter", value, self.params)
+            self.problems.add("", f"{problem}; a number goes here, or a parameter's name")
+            return _BAD
         if problem:
             hint = " or a parameter" if allowed in NUMBERS or isinstance(allowed, frozenset) else ""
             self.problems.add("", problem + (f" (expected a value{hint})" if hint else ""))

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-Scalar = str | int | bool
 MessageKey = Literal[
     "breached_live", "breached_complete", "breached_stopped", "met_late", "due_soon", "due_now"
 ]
@@ -96,7 +95,7 @@ class Trigger(_Spec):
     nth: int = Field(default=1, ge=1)
     grade_becomes: str | None = None
     grade_leaves: str | None = None
-    grade_at_due: str | None = None
+    grade_at_due: str | list[str] | None = None
     deadline_stopped: str | None = None
     # For a meeting event: it counts only at or after the first instant this trigger fires (a
     # review of the initial grading made before any grading reviews nothing).
@@ -159,7 +158,11 @@ class DeadlineSpec(_Spec):
     due_after_by_grade: dict[str, str] | None = None
     met_by: list[Trigger]
     not_applicable_when: list[Trigger] = Field(default_factory=list)
-    applies_if: dict[str, Scalar] = Field(default_factory=dict)
+    # Which children the duty applies to, in the rules' when language, on the child and the
+    # repeat count: {child: {placement: [childrens_home], age_years: {lt: 13}}, repeat:
+    # {episodes_in_window: {gte: frequent_episodes_in_window}}}. {looked_after: true} is short for
+    # {child: {looked_after: true}}.
+    applies_if: dict[str, Any] = Field(default_factory=dict)
     repeat: bool = False
     # Events before the start meet the duty too when this is "report" (checks made before the
     # grading they inform, a form filled in before the child was found).

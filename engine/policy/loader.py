@@ -58,7 +58,7 @@ def load_policy(folder: str | Path) -> Policy:
     checks.check_meta(meta, params, [d for _, d in deadlines], problems)
     checks.check_parameters(meta, params, problems)
     checks.check_deadline_links([d for _, d in deadlines], problems)
-    compiled, ruleset = _compile(meta, params, deadlines, rules, problems, folder.name)
+    compiled, ruleset, applies = _compile(meta, params, deadlines, rules, problems, folder.name)
     if problems.items:
         raise _invalid(folder, problems)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
@@ -71,6 +71,7 @@ def load_policy(folder: str | Path) -> Policy:
         ruleset=joins_first(ruleset),
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         sources={**{d.id: n for n, d in deadlines}, **{r.id: n for n, r in rules}},
+        applies=applies,
     )
 
 
@@ -132,7 +133,13 @@ def _model(model: type[M], data: Any, name: str, problems: Faults) -> M | None:
         return None
 
 
-TYPE_TEXT = {"str": "a text", "int": "a whole number", "bool": "true or false", "float": "a number"}
+TYPE_TEXT = {
+    "str": "a text",
+    "int": "a whole number",
+    "bool": "true or false",
+    "float": "a number",
+    "list[str]": "a list of texts",
+}
 
 
 def _explained(
@@ -266,14 +273,16 @@ def _compile(
     rules: list[tuple[str, RuleSpec]],
     problems: Faults,
     folder: str,
-) -> tuple[dict[str, CompiledRule], dict[str, Any]]:
+) -> tuple[dict[str, CompiledRule], dict[str, Any], dict[str, Any]]:
     compiled: dict[str, CompiledRule] = {}
+    applies: dict[str, Any] = {}
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": START_KIND}}], "run": START_RULE}}
     deadline_ids = {d.id for _, d in deadlines}
     origins: dict[str, str] = {START_RULE: "the engine"}
     for file, spec in deadlines:
         where = Faults(f"{folder}/{file}: deadline {spec.id}", problems.items)
         checks.check_deadline(spec, meta, params, where, deadline_ids)
+        applies[spec.id] = _compile_applies(spec.applies_if, params, where)
         checks.check_test_ids(spec.tests, where)
         severity = spec.severity or meta.deadline_severity
         for suffix, statuses, level in (
@@ -297,7 +306,47 @@ def _compile(
         where = Faults(f"{folder}/{file}: rule {rule_spec.id}", problems.items)
         compiled_rule, conditions = _compile_rule(rule_spec, meta, params, deadline_ids, where)
         _add(rule_spec.id, compiled_rule, conditions, compiled, ruleset, where, (file, origins))
-    return compiled, ruleset
+    return compiled, ruleset, applies
+
+
+APPLIES_TO = ("child", "repeat")  # the facts a deadline's applies_if may read
+
+
+def _compile_applies(
+    given: dict[str, Any], params: dict[str, Parameter], where: Faults
+) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """A deadline's applies_if, compiled as a rule's when on the child and the repeat count:
+    (fact kind, condition) pairs, all of which must hold. {looked_after: true} is short for
+    {child: {looked_after: true}}."""
+    if not given:
+        return ()
+    if not set(given) & set(FACT_FIELDS):
+        given = {"child": given}  # the short form: fields of the child
+    out = []
+    for kind, fields in given.items():
+        if kind not in APPLIES_TO or not isinstance(fields, dict) or not fields:
+            bad = unknown("fact (applies_if reads the child and the repeat count)", kind, APPLIES_TO)
+            where.add(f"applies_if.{kind}", bad or "maps the fact's fields to the values they must have")
+            continue
+        if any(isinstance(v, str) and v.startswith("$") for v in _operands(fields)):
+            where.add(f"applies_if.{kind}", "compares with values and parameters only: no other fact here")
+            continue
+        found = Faults("", [])
+        when = compile_when({kind: {"fact": kind, **fields}}, found, params)
+        for field, message in found.items:  # named as the author wrote them: applies_if.child.age_years
+            where.add("applies_if." + field.removeprefix(": ").removeprefix("when."), message)
+        if found.items or kind in when.absent or not when.conditions:
+            continue
+        ((_, condition),) = when.conditions[0].items()
+        out.append((kind, condition))
+    return tuple(out)
+
+
+def _operands(fields: dict[str, Any]) -> list[Any]:
+    values: list[Any] = []
+    for value in fields.values():
+        values += list(value.values()) if isinstance(value, dict) else [value]
+    return values
 
 
 def _compile_rule(

@@ -51,6 +51,8 @@ class Policy:
     sha256: str
     # deadline or rule id -> the file that declares it, so a failing embedded test names it.
     sources: dict[str, str] = field(default_factory=dict)
+    # deadline id -> its applies_if compiled: (fact kind, condition) pairs, all of which must hold.
+    applies: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

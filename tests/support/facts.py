@@ -16,12 +16,13 @@ def facts_of(policy, body):  # type: ignore[no-untyped-def]
         count_repeat,
         judged_at,
         recommend,
+        subject,
     )
 
     timeline = parse_timeline(json.dumps(body))
     ctx = build_context(timeline, judged_at(timeline))
-    deadlines = compute_deadlines(policy, ctx, timeline.child)
     repeat = count_repeat(policy, ctx, timeline.child)
+    deadlines = compute_deadlines(policy, ctx, subject(timeline.child, repeat))
     return build_facts(
         policy, ctx, timeline.child, deadlines, repeat, recommend(policy, timeline.child, repeat)
     )
