@@ -114,7 +114,7 @@ def test_the_short_form_reads_as_the_childs_fields(copy_of_policy: Path) -> None
         pytest.param(
             {"grading": {"grade": "high"}},
             "applies_if.grading",
-            "applies_if reads the child and the repeat count",
+            "applies_if reads child, repeat",
             id="another-fact",
         ),
         pytest.param(

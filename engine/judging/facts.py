@@ -12,7 +12,7 @@ from misper.engine.clock.context import Context, Ev
 from misper.engine.clock.deadlines import DeadlineResult
 from misper.engine.contract.timeline import Child
 from misper.engine.contract.vocabulary import GRADE_OF, GRADE_RANK, Grade
-from misper.engine.judging.grading import Recommendation, RepeatCount
+from misper.engine.judging.grading import Recommendation, RepeatCount, child_fields, repeat_fields
 from misper.engine.judging.wording import grade_text, role_text
 from misper.engine.localtime import human_local, local_window_entries, zone
 from misper.engine.policy.model import Policy
@@ -95,21 +95,6 @@ def quote(text: str, phrases: tuple[str, ...]) -> str:
 STILL_IN_FORCE = 32503680000  # 3000-01-01T00:00:00Z: a grade period with no end yet
 
 
-def child_fields(child: Child) -> dict[str, Any]:
-    """The child fact's matchable fields (a deadline's applies_if reads them too)."""
-    return {
-        "age_years": child.age_years,
-        "looked_after": child.looked_after,
-        "response_plan": child.response_plan,
-        "philomena_profile": child.philomena_profile,
-        "placement": child.placement or "not_given",
-    }
-
-
-def repeat_fields(repeat: RepeatCount) -> dict[str, Any]:
-    return {"episodes_in_window": repeat.episodes_in_window, "window_days": repeat.window_days}
-
-
 def subject(child: Child, repeat: RepeatCount) -> dict[str, dict[str, Any]]:
     """What a deadline's applies_if is judged on: the child's and the repeat count's fields."""
     return {"child": child_fields(child), "repeat": repeat_fields(repeat)}
@@ -154,6 +139,13 @@ def build_facts(
             "repeat",
             "repeat",
             repeat_fields(repeat),
+            report.at,
+            (report.id,),
+        ),
+        Fact(
+            "risk",
+            "risk",
+            {"high_indicators": rec.high_indicators, "aggravating_factors": rec.aggravating_factors},
             report.at,
             (report.id,),
         ),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from misper.engine.clock.context import Context
 from misper.engine.contract.timeline import Child
 from misper.engine.contract.vocabulary import Grade
 from misper.engine.localtime import zone
+from misper.engine.policy.conditions import meets
 from misper.engine.policy.model import Policy
 
 
@@ -16,6 +18,9 @@ from misper.engine.policy.model import Policy
 class Recommendation:
     grade: str
     reasons: list[str]
+    # How many of the policy's high-risk indicators and aggravating factors the child has.
+    high_indicators: int = 0
+    aggravating_factors: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,14 +85,44 @@ def recommend(
     listed = ", ".join(labels[i] for i in aggravating)
     if len(aggravating) >= needed:
         reasons.append(f"{len(aggravating)} aggravating factors together ({listed})")
+    counts = {"high_indicators": len(high), "aggravating_factors": len(aggravating)}
     if reasons:
-        return Recommendation(Grade.HIGH, reasons)
+        return Recommendation(Grade.HIGH, reasons, **counts)
+    if policy.ladder:
+        subject = {"child": child_fields(child), "repeat": repeat_fields(repeat), "risk": counts}
+        quoted = {**values, "needed": needed, "listed": listed, "aggravating": len(aggravating)}
+        return _on_the_ladder(policy, subject, quoted, counts)
     reasons = [policy.meta.below_high_reason.format(needed=needed)]
     if aggravating:
         reasons.append(f"aggravating factor noted: {listed}")
     below = policy.meta.below_high
     if below is None:
-        return Recommendation(str(policy.value("lowest_grade_allowed")), reasons)
+        return Recommendation(str(policy.value("lowest_grade_allowed")), reasons, **counts)
     if in_force is None or in_force in below.never:
-        return Recommendation(below.otherwise, reasons)
-    return Recommendation(in_force, reasons)
+        return Recommendation(below.otherwise, reasons, **counts)
+    return Recommendation(in_force, reasons, **counts)
+
+
+def _on_the_ladder(
+    policy: Policy, subject: dict[str, dict[str, Any]], quoted: dict[str, Any], counts: dict[str, int]
+) -> Recommendation:
+    """The first rung whose conditions hold (the last has none: the loader makes sure)."""
+    for grade, reason, conditions in policy.ladder:
+        if all(meets(condition, subject[kind]) for kind, condition in conditions):
+            return Recommendation(grade, [reason.format(**quoted)], **counts)
+    raise AssertionError("the recommendation ladder has a floor")
+
+
+def child_fields(child: Child) -> dict[str, Any]:
+    """The child fact's matchable fields (a deadline's applies_if and the ladder read them too)."""
+    return {
+        "age_years": child.age_years,
+        "looked_after": child.looked_after,
+        "response_plan": child.response_plan,
+        "philomena_profile": child.philomena_profile,
+        "placement": child.placement or "not_given",
+    }
+
+
+def repeat_fields(repeat: RepeatCount) -> dict[str, Any]:
+    return {"episodes_in_window": repeat.episodes_in_window, "window_days": repeat.window_days}

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from misper.engine.contract.vocabulary import (
     FORCE_CODE_PATTERN,
+    GRADE_RANK,
     EventType,
     FindingCode,
     FoundOutcome,
@@ -177,6 +178,48 @@ def check_messages(messages: Any, where: str, problems: Faults, required: bool =
             continue
         for name in names:
             problems.add(f"{where}.{key}", unknown("placeholder", name, fields))
+
+
+LADDER_PLACEHOLDERS = {
+    "needed",
+    "listed",
+    "aggravating",
+    "age",
+    "high_risk_age_under",
+    "episodes",
+    "window_days",
+    "frequent_episodes_in_window",
+}
+
+
+def check_ladder(meta: PolicyMeta, params: dict[str, Parameter], where: Faults) -> None:
+    """Each rung's grade is known and allowed; the last rung, and only it, has no condition (the
+    floor: every child gets a grade); a reason quotes only what a recommendation knows."""
+    ladder = meta.recommendation
+    assert ladder is not None
+    if meta.below_high is not None:
+        where.add("", "give recommendation or below_high, not both: each says the grade below high")
+    floor = str(params["lowest_grade_allowed"].value) if "lowest_grade_allowed" in params else None
+    for i, rung in enumerate(ladder.rungs):
+        bad = unknown("grade", rung.grade, Grade)
+        if not bad and floor in set(Grade) and GRADE_RANK[Grade(rung.grade)] < GRADE_RANK[Grade(floor)]:
+            bad = f"{rung.grade} is below the lowest grade allowed ({floor})"
+        where.add(f"rungs[{i}].grade", bad)
+        last = i == len(ladder.rungs) - 1
+        if last and rung.when:
+            where.add(
+                f"rungs[{i}].when", "the last rung has no condition: it is the grade every other child gets"
+            )
+        if not last and not rung.when:
+            where.add(
+                f"rungs[{i}].when",
+                "only the last rung has no condition: the rungs below it would never be reached",
+            )
+        try:
+            for name in template_fields(rung.reason):
+                where.add(f"rungs[{i}].reason", unknown("placeholder", name, LADDER_PLACEHOLDERS))
+        except ValueError as exc:
+            where.add(f"rungs[{i}].reason", f"is not a valid template: {exc}")
 
 
 def check_parameters(meta: PolicyMeta, params: dict[str, Parameter], problems: Faults) -> None:

@@ -44,6 +44,8 @@ FACT_FIELDS: dict[str, dict[str, str | frozenset[str]]] = {
         "initial": BOOL,
     },
     "recommendation": {"grade": frozenset(Grade), "rank": INT},
+    # How many of the policy's high-risk indicators and aggravating factors the child has.
+    "risk": {"high_indicators": INT, "aggravating_factors": INT},
     "child": {
         "age_years": INT,
         "looked_after": BOOL,
@@ -80,6 +82,7 @@ DISPLAY_FIELDS: dict[str, frozenset[str]] = {
     "event": frozenset({"id", "at_text", "by_text", "grade_text"}),
     "grading": frozenset({"at_text", "by_text", "grade_text"}),
     "recommendation": frozenset({"reasons_text"}),
+    "risk": frozenset(),
     "child": frozenset({"placement_text"}),
     "repeat": frozenset(),
     "deadline": frozenset(),

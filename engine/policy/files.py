@@ -134,6 +134,8 @@ class TestCase(_Spec):
     expect_evidence: list[str] | None = None
     # Quality tests: the rating the incident gets.
     expect_quality: Literal["good", "requires_improvement", "inadequate"] | None = None
+    # Recommendation tests: the recommended grade.
+    expect_recommended: str | None = None
 
 
 class DeadlineSeverity(_Spec):
@@ -234,6 +236,25 @@ class QualityRubric(_Spec):
     tests: list[TestCase] = Field(default_factory=list)
 
 
+class Rung(_Spec):
+    """A rung of the recommendation ladder: this grade, for this reason, when every condition
+    holds (in the when language, on the child, the repeat count and the risk counts); a rung
+    with no condition is the floor, and the last."""
+
+    grade: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    reason: str
+
+
+class Ladder(_Spec):
+    """The recommended grade below G4's high: the first rung whose conditions hold, top down."""
+
+    id: str = "recommendation"
+    clause: str = "recommendation"
+    rungs: list[Rung] = Field(min_length=1)
+    tests: list[TestCase] = Field(default_factory=list)
+
+
 class EscalationStep(_Spec):
     """Who is told next when an alert on a duty gone due to ``from`` (the key in ``escalation``)
     is not acknowledged within the duration parameter ``after``."""
@@ -266,8 +287,10 @@ class PolicyMeta(_Spec):
     # The recommended grade's reason when no indicator calls for high; {needed} is the number of
     # aggravating factors that would.
     below_high_reason: str
-    # Below high: the lowest grade allowed (absent), or the grade in force with a floor.
+    # Below high: the lowest grade allowed (absent), or the grade in force with a floor, or a
+    # ladder of graded recommendations.
     below_high: BelowHigh | None = None
+    recommendation: Ladder | None = None
     deadline_messages: dict[MessageKey, str]
     deadline_severity: DeadlineSeverity = DeadlineSeverity()
     # The policy's own finding codes, with what each means; contract v1's codes are reserved.

@@ -59,6 +59,9 @@ def load_policy(folder: str | Path) -> Policy:
     checks.check_parameters(meta, params, problems)
     checks.check_deadline_links([d for _, d in deadlines], problems)
     compiled, ruleset, applies = _compile(meta, params, deadlines, rules, problems, folder.name)
+    ladder = _compile_ladder(
+        meta, params, Faults(f"{folder.name}/policy.yaml: recommendation", problems.items)
+    )
     if problems.items:
         raise _invalid(folder, problems)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
@@ -72,6 +75,7 @@ def load_policy(folder: str | Path) -> Policy:
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         sources={**{d.id: n for n, d in deadlines}, **{r.id: n for n, r in rules}},
         applies=applies,
+        ladder=ladder,
     )
 
 
@@ -318,28 +322,53 @@ def _compile_applies(
     """A deadline's applies_if, compiled as a rule's when on the child and the repeat count:
     (fact kind, condition) pairs, all of which must hold. {looked_after: true} is short for
     {child: {looked_after: true}}."""
-    if not given:
-        return ()
-    if not set(given) & set(FACT_FIELDS):
+    if given and not set(given) & set(FACT_FIELDS):
         given = {"child": given}  # the short form: fields of the child
+    return compile_conditions(given, params, where, "applies_if", APPLIES_TO)
+
+
+LADDER_READS = ("child", "repeat", "risk")  # the facts a recommendation rung may read
+
+
+def compile_conditions(
+    given: dict[str, Any], params: dict[str, Parameter], where: Faults, named: str, kinds: tuple[str, ...]
+) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """Conditions on single facts of ``kinds`` in the when language (no fact matched against
+    another), compiled by the rules' compiler: (fact kind, condition) pairs, all of which must
+    hold. Problems are named from ``named`` as the author wrote them (applies_if.child.age_years)."""
     out = []
     for kind, fields in given.items():
-        if kind not in APPLIES_TO or not isinstance(fields, dict) or not fields:
-            bad = unknown("fact (applies_if reads the child and the repeat count)", kind, APPLIES_TO)
-            where.add(f"applies_if.{kind}", bad or "maps the fact's fields to the values they must have")
+        if kind not in kinds or not isinstance(fields, dict) or not fields:
+            bad = unknown(f"fact ({named} reads {', '.join(kinds)})", kind, kinds)
+            where.add(f"{named}.{kind}", bad or "maps the fact's fields to the values they must have")
             continue
         if any(isinstance(v, str) and v.startswith("$") for v in _operands(fields)):
-            where.add(f"applies_if.{kind}", "compares with values and parameters only: no other fact here")
+            where.add(f"{named}.{kind}", "compares with values and parameters only: no other fact here")
             continue
         found = Faults("", [])
         when = compile_when({kind: {"fact": kind, **fields}}, found, params)
-        for field, message in found.items:  # named as the author wrote them: applies_if.child.age_years
-            where.add("applies_if." + field.removeprefix(": ").removeprefix("when."), message)
+        for field, message in found.items:
+            where.add(f"{named}." + field.removeprefix(": ").removeprefix("when."), message)
         if found.items or kind in when.absent or not when.conditions:
             continue
         ((_, condition),) = when.conditions[0].items()
         out.append((kind, condition))
     return tuple(out)
+
+
+def _compile_ladder(meta: PolicyMeta, params: dict[str, Parameter], where: Faults) -> tuple[Any, ...]:
+    """The recommendation ladder: (grade, reason, conditions) per rung, top down."""
+    if meta.recommendation is None:
+        return ()
+    checks.check_ladder(meta, params, where)
+    return tuple(
+        (
+            rung.grade,
+            rung.reason,
+            compile_conditions(rung.when, params, where, f"rungs[{i}].when", LADDER_READS),
+        )
+        for i, rung in enumerate(meta.recommendation.rungs)
+    )
 
 
 def _operands(fields: dict[str, Any]) -> list[Any]:

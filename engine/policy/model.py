@@ -53,6 +53,8 @@ class Policy:
     sources: dict[str, str] = field(default_factory=dict)
     # deadline id -> its applies_if compiled: (fact kind, condition) pairs, all of which must hold.
     applies: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = field(default_factory=dict)
+    # The recommendation ladder below high: (grade, reason, conditions) per rung, top down.
+    ladder: tuple[tuple[str, str, tuple[tuple[str, dict[str, Any]], ...]], ...] = ()
 
     @property
     def id(self) -> str:

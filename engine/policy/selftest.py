@@ -15,7 +15,7 @@ from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.errors import EngineError, FieldError, PolicyInvalid
 from misper.engine.judging.judge import evaluate
-from misper.engine.policy.files import RELATIVE, DeadlineSpec, QualityRubric, RuleSpec, TestCase
+from misper.engine.policy.files import RELATIVE, DeadlineSpec, Ladder, QualityRubric, RuleSpec, TestCase
 from misper.engine.policy.model import Policy
 
 _CHECKED: set[str] = set()  # content hashes whose embedded tests passed in this process
@@ -28,14 +28,15 @@ class CaseResult:
     problem: str = ""
 
 
-def policy_cases(policy: Policy) -> list[tuple[str, DeadlineSpec | RuleSpec | QualityRubric, TestCase]]:
+Spec = DeadlineSpec | RuleSpec | QualityRubric | Ladder
+
+
+def policy_cases(policy: Policy) -> list[tuple[str, Spec, TestCase]]:
     """Every embedded case with its id, e.g. 'G2:initial_grading:just-late'."""
-    out: list[tuple[str, DeadlineSpec | RuleSpec | QualityRubric, TestCase]] = []
-    specs: list[DeadlineSpec | RuleSpec | QualityRubric] = [
-        *policy.deadlines,
-        *policy.rules,
-        policy.meta.quality,
-    ]
+    out: list[tuple[str, Spec, TestCase]] = []
+    specs: list[Spec] = [*policy.deadlines, *policy.rules, policy.meta.quality]
+    if policy.meta.recommendation is not None:
+        specs.append(policy.meta.recommendation)
     for spec in specs:
         label = spec.id if spec.id.startswith(spec.clause) else f"{spec.clause}:{spec.id}"
         out += [(f"{label}:{case.id}", spec, case) for case in spec.tests]
@@ -53,8 +54,8 @@ def check_policy_tests(policy: Policy) -> None:
     for name, spec, case in policy_cases(policy):
         result = run_case(policy, name, spec, case)
         if not result.ok:
-            if isinstance(spec, QualityRubric):
-                where = f"{policy.id}/policy.yaml: quality: test {case.id}"
+            if isinstance(spec, QualityRubric | Ladder):
+                where = f"{policy.id}/policy.yaml: {spec.id}: test {case.id}"
             else:
                 kind = "deadline" if isinstance(spec, DeadlineSpec) else "rule"
                 where = f"{policy.id}/{policy.sources.get(spec.id, '?')}: {kind} {spec.id}: test {case.id}"
@@ -71,9 +72,7 @@ def check_all_policy_tests(policies: list[Policy]) -> None:
             _CHECKED.add(policy.sha256)
 
 
-def run_case(
-    policy: Policy, name: str, spec: DeadlineSpec | RuleSpec | QualityRubric, case: TestCase
-) -> CaseResult:
+def run_case(policy: Policy, name: str, spec: Spec, case: TestCase) -> CaseResult:
     try:
         timeline = parse_timeline(json.dumps(case_timeline(policy, case)))
         result = evaluate(timeline, policy)
@@ -82,6 +81,8 @@ def run_case(
         return CaseResult(name, False, f"{exc} {details}".strip())
     if isinstance(spec, QualityRubric):
         problem = _check_quality(case, result)
+    elif isinstance(spec, Ladder):
+        problem = _check_recommended(case, result)
     elif isinstance(spec, DeadlineSpec):
         problem = _check_deadline(spec, case, result)
     else:
@@ -147,6 +148,16 @@ def _check_rule(spec: RuleSpec, case: TestCase, result: Evaluation) -> str | Non
         return f"expected {case.expect_fires} findings from {spec.id}, got {len(fired)}"
     if case.expect_evidence is not None and (not fired or fired[0].evidence != case.expect_evidence):
         return f"expected evidence {case.expect_evidence}, got {fired[0].evidence if fired else None}"
+    return None
+
+
+def _check_recommended(case: TestCase, result: Evaluation) -> str | None:
+    if case.expect_recommended is None:
+        return "a test of the recommendation ladder needs expect_recommended"
+    got = result.grade.recommended.value
+    if got != case.expect_recommended:
+        why = "; ".join(result.grade.reasons)
+        return f"expected the recommended grade {case.expect_recommended}, got {got} ({why})"
     return None
 
 
