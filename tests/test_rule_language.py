@@ -42,7 +42,20 @@ def test_the_compiled_ruleset_can_be_read_from_the_command_line() -> None:
     done = misper("rules", "compiled", "suffolk-2023-02")
     assert done.returncode == 0, done.stderr
     compiled = json.loads(done.stdout)
-    assert "checks$not" in json.dumps(compiled["C3.gap-without-checks"])
+    assert "checks$not" in json.dumps(compiled["rules"]["C3.gap-without-checks"]["durable"])
+    # Each parameter written into a condition is named beside its value.
+    written = compiled["rules"]["C3.report-in-intelligence-gap"]["parameters"]
+    assert {"where", "parameter", "value"} <= set(written[0])
+    # Deadlines: what starts, meets and stops each, and the parameter of each interval.
+    grading = next(d for d in compiled["deadlines"] if d["id"] == "initial_grading")
+    assert grading["starts"] == [{"event": "report_received"}]
+    assert grading["due_after"] == {
+        "parameter": "initial_grading",
+        "value": 30,
+        "unit": "minutes",
+        "provenance": "assumed",
+    }
+    assert grading["stopped_by"] and grading["met_by"]
 
 
 @pytest.mark.parametrize(

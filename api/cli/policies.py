@@ -85,9 +85,47 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def compiled(args: argparse.Namespace) -> int:
+    """The rules as the rule engine is given them, each with the parameters written into its
+    conditions (name beside value), and the deadlines as the clock judges them."""
     policy = registry(args.rules).get(args.policy)
-    print(json.dumps(policy.ruleset, indent=2, ensure_ascii=False))
+    rules = {}
+    for name, durable in policy.ruleset.items():
+        rule = policy.compiled.get(name)
+        inlined = [{"where": w, "parameter": p, "value": v} for w, p, v in (rule.inlined if rule else ())]
+        rules[name] = {"durable": durable, **({"parameters": inlined} if inlined else {})}
+    body = {"rules": rules, "deadlines": [_deadline(policy, spec) for spec in policy.deadlines]}
+    print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0
+
+
+def _deadline(policy: Any, spec: Any) -> dict[str, Any]:
+    """A deadline as the clock judges it: what starts it, what meets it, what stops it, and each
+    interval by the parameter that gives it."""
+
+    def triggers(found: list[Any]) -> list[dict[str, Any]]:
+        return [t.model_dump(exclude_defaults=True) for t in found]
+
+    def interval(name: str) -> dict[str, Any]:
+        param = policy.parameters[name]
+        return {"parameter": name, "value": param.value, "unit": param.unit, "provenance": param.provenance}
+
+    out: dict[str, Any] = {
+        "id": spec.id,
+        "clause": spec.clause,
+        "owner": spec.owner,
+        "starts": triggers(spec.start_triggers),
+    }
+    if spec.due_after:
+        out["due_after"] = interval(spec.due_after)
+    else:
+        out["due_after_by_grade"] = {g: interval(n) for g, n in (spec.due_after_by_grade or {}).items()}
+    out["met_by"] = triggers(spec.met_by)
+    out["stopped_by"] = triggers(spec.not_applicable_when)
+    if spec.brought_forward_by:
+        out["brought_forward_by"] = triggers(spec.brought_forward_by)
+    if spec.applies_if:
+        out["applies_if"] = [{"fact": kind, "condition": c} for kind, c in policy.applies.get(spec.id, ())]
+    return out
 
 
 def validate(args: argparse.Namespace) -> int:

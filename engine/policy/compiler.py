@@ -90,6 +90,8 @@ class When:
     clocks: list[Clock] = field(default_factory=list)
     # alias -> the field each compiled term after the kind tests (a field compared twice: twice)
     fields: dict[str, list[str]] = field(default_factory=dict)
+    # Each parameter whose value was written into a condition: where, its name, the value written.
+    inlined: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
 def not_a_duration(name: str) -> str:
@@ -146,7 +148,7 @@ def _compile_alias(
             continue
         where = problems.under(f"when.{alias}.{name}")
         names = frozenset(deadline_ids) if deadline_ids is not None and name == "deadline" else None
-        compiled = _Field(kind, name, out, where, params, names).compile(value) or []
+        compiled = _Field(kind, name, out, where, params, names, alias).compile(value) or []
         terms.extend(compiled)
         fields.extend([name] * len(compiled))
     out.fields[alias] = fields
@@ -169,6 +171,7 @@ class _Field:
     problems: Faults
     params: dict[str, Parameter]
     names: frozenset[str] | None
+    alias: str = ""
 
     @property
     def allowed(self) -> str | frozenset[str]:
@@ -270,7 +273,11 @@ class _Field:
         if bad or seconds is None:
             self.problems.add("", bad or not_a_duration(name))
             return None
+        self._inlined(name, seconds)
         return seconds
+
+    def _inlined(self, name: str, value: Any) -> None:
+        self.when.inlined.append((f"when.{self.alias}.{self.name}", name, value))
 
     def _literal(self, value: Any, lists: bool = False) -> Any:
         """A value the field can hold, or a parameter's value in the field's terms."""
@@ -290,6 +297,12 @@ class _Field:
         return value
 
     def _parameter(self, name: str, lists: bool) -> Any:
+        value = self._parameter_value(name, lists)
+        if value is not _BAD:
+            self._inlined(name, value)
+        return value
+
+    def _parameter_value(self, name: str, lists: bool) -> Any:
         param, allowed = self.params[name], self.allowed
         value = param.value
         if allowed in NUMBERS:

@@ -415,6 +415,7 @@ def _compile_rule(
         clocks=tuple(when.clocks),
         when=rule.when,
         fields={a: tuple(f) for a, f in when.fields.items()},
+        inlined=tuple(when.inlined),
     ), when.conditions
 
 

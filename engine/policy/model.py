@@ -36,6 +36,8 @@ class CompiledRule:
     clocks: tuple[Clock, ...] = ()
     when: dict[str, Any] = field(default_factory=dict)  # the condition as the policy file wrote it
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)  # alias -> field of each term
+    # Each parameter written into a condition as a number or value: (where, name, value).
+    inlined: tuple[tuple[str, str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
