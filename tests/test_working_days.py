@@ -181,3 +181,24 @@ def test_working_day_in_a_rule_needs_the_calendar(copy_of_policy: Path) -> None:
         "bank-holiday calendar"
         in found["suffolk-2023-02/looked_after.yaml: rule L1.philomena-profile-missing: when.r.working_day"]
     )
+
+
+def test_a_live_working_day_deadline_changes_by_the_clock_at_its_due_instant(copy_of_policy: Path) -> None:
+    """next_change_at (what an alert waits for) is the working-day deadline's own instant."""
+    _with_working_days(copy_of_policy)
+    body = {
+        "incident_id": "W-3",
+        "mode": "live",
+        "child": {"child_id": "C-1", "age_years": 14},
+        "events": [
+            {"id": "r", "type": "report_received", "at": REPORT, "by": "call_handler"},
+            {"id": "f", "type": "found", "at": "2023-08-24T20:00:00+01:00", "by": "frontline_officer"},
+        ],
+        "as_of": "2023-09-01T12:00:00+01:00",
+    }
+    policy = load_policy(copy_of_policy)
+    result = evaluate(parse_timeline(json.dumps(body)), policy)
+    meeting = next(d for d in result.deadlines if d.id == "strategy_meeting_working_days")
+    assert (meeting.status.value, meeting.due_at) == ("due_soon", "2023-09-02T00:00:00+01:00")
+    changes = [d.due_at for d in result.deadlines if d.status.value in ("pending", "due_soon")]
+    assert result.next_change_at == min(changes)
