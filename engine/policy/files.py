@@ -22,15 +22,18 @@ SeverityName = Literal["breach", "warning", "action", "advisory"]
 RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
+def _aware(text: str) -> bool:
+    """Whether the text is an ISO 8601 instant with its offset."""
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def _test_instant(text: str) -> str:
     """An instant in an embedded test: an offset from the report, or an ISO 8601 instant."""
-    if RELATIVE.match(text) and text != "+":
+    if (RELATIVE.match(text) and text != "+") or _aware(text):
         return text
-    try:
-        if datetime.fromisoformat(text).tzinfo is not None:
-            return text
-    except ValueError:
-        pass
     raise ValueError(
         "an instant in a test is an offset from the report, + then days d, hours h and minutes m in "
         f"that order (+30m, +2h1m, +1d), or an ISO 8601 instant with its offset "
@@ -39,11 +42,8 @@ def _test_instant(text: str) -> str:
 
 
 def _report_instant(text: str) -> str:
-    try:
-        if datetime.fromisoformat(text).tzinfo is not None:
-            return text
-    except ValueError:
-        pass
+    if _aware(text):
+        return text
     raise ValueError(
         f"a test's report_at is an ISO 8601 instant with its offset (2023-07-11T19:40:00+01:00), not {text!r}"
     )
