@@ -140,3 +140,28 @@ def test_a_ladder_is_checked_at_load(sussex: Path, change: Any, field: str, says
     found = problems(sussex)
     where = "sussex-2022-09/policy.yaml: recommendation" + (f": {field}" if field else "")
     assert says in found.get(where, ""), found
+
+
+def test_a_rule_may_read_the_risk_counts(sussex: Path) -> None:
+    def rule(d: dict[str, Any]) -> None:
+        d["rules"].append(
+            {
+                "id": "SXG4.two-factors-noted",
+                "clause": "SXG4",
+                "code": "UNDER_GRADED",
+                "severity": "advisory",
+                "when": {"risk": {"fact": "risk", "aggravating_factors": {"gte": 2}}},
+                "message": "Two or more aggravating factors are noted.",
+                "tests": [
+                    {
+                        "id": "two",
+                        "child": {"risk_factors": ["mental_health", "substance_misuse"]},
+                        "expect_fires": 1,
+                    },
+                    {"id": "one", "child": {"risk_factors": ["mental_health"]}, "expect_fires": 0},
+                ],
+            }
+        )
+
+    edit(sussex, "grading.yaml", rule)
+    assert [r for r in run_policy_tests(load_policy(sussex)) if not r.ok] == []

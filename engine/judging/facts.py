@@ -143,13 +143,6 @@ def build_facts(
             (report.id,),
         ),
         Fact(
-            "risk",
-            "risk",
-            {"high_indicators": rec.high_indicators, "aggravating_factors": rec.aggravating_factors},
-            report.at,
-            (report.id,),
-        ),
-        Fact(
             "recommendation",
             "recommendation",
             {"grade": rec.grade, "rank": GRADE_RANK[GRADE_OF[rec.grade]]},
@@ -158,6 +151,16 @@ def build_facts(
             lambda: {"reasons_text": "; ".join(rec.reasons)},
         ),
     ]
+    if "risk" in policy.kinds_matched:  # only a rule that reads it needs it asserted
+        facts.append(
+            Fact(
+                "risk",
+                "risk",
+                {"high_indicators": rec.high_indicators, "aggravating_factors": rec.aggravating_factors},
+                report.at,
+                (report.id,),
+            )
+        )
     local = zone(tz)
     events: Sequence[Ev] = ctx.events
     if admits is not None:
@@ -173,7 +176,8 @@ def build_facts(
             for d in deadlines
             if admits({"kind": "deadline", "deadline": d.spec.id, "status": d.status, "owner": d.spec.owner})
         ]
-    facts += [_event_fact(e, tz, local, policy.calendar) for e in events]
+    days = policy.day_fields
+    facts += [_event_fact(e, tz, local, policy.calendar if days else None, days) for e in events]
     facts += _grading_facts(policy, ctx, tz)
     facts += [_deadline_fact(d) for d in deadlines]
     facts += _blaming_facts(policy, ctx, tz)
@@ -181,7 +185,7 @@ def build_facts(
     return facts
 
 
-def _event_fact(e: Ev, tz: str, local: tzinfo, calendar: str | None) -> Fact:
+def _event_fact(e: Ev, tz: str, local: tzinfo, calendar: str | None, days: frozenset[str]) -> Fact:
     wall = datetime.fromtimestamp(e.at, local)
     fields: dict[str, Any] = {
         "type": e.type,
@@ -190,11 +194,13 @@ def _event_fact(e: Ev, tz: str, local: tzinfo, calendar: str | None) -> Fact:
         "local_date": wall.date().isoformat(),
         "local_time": wall.hour * 60 + wall.minute,
         "local_hour": wall.hour,
-        "weekday": WEEKDAYS[wall.weekday()],
         "grade": e.grade,
         "outcome": e.outcome,
     }
-    if calendar is not None:
+    # The day's fields only for a policy whose rules read them (each costs every event's fact).
+    if "weekday" in days:
+        fields["weekday"] = WEEKDAYS[wall.weekday()]
+    if "working_day" in days and calendar is not None:
         fields["working_day"] = is_working_day(wall.date(), calendar)
     if e.voice_of_child is not None:
         fields["voice_of_child"] = e.voice_of_child

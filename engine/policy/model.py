@@ -122,6 +122,23 @@ class Policy:
         return self.durations[name]
 
     @cached_property
+    def kinds_matched(self) -> frozenset[str]:
+        """The fact kinds some rule of the policy matches (a kind none matches need not be built)."""
+        return frozenset(
+            str(spec.get("fact"))
+            for r in self.compiled.values()
+            for spec in r.when.values()
+            if isinstance(spec, dict)
+        )
+
+    @cached_property
+    def day_fields(self) -> frozenset[str]:
+        """Which of an event's day fields (weekday, working_day) some rule reads: only those are
+        worked out for each event."""
+        read = {f for r in self.compiled.values() for fields in r.fields.values() for f in fields}
+        return frozenset(read & {"weekday", "working_day"})
+
+    @cached_property
     def calendar(self) -> str | None:
         """The bank-holiday calendar working days are counted on (the parameter of unit calendar)."""
         return next((str(p.value) for p in self.parameters.values() if p.unit == CALENDAR), None)
