@@ -1,8 +1,9 @@
 """Working days: a duty due "within 5 working days" is due at the end of the fifth working day
 after the local date it started on, on the policy's wall clock. A working day is a weekday that is
-not a bank holiday of the calendar the policy names (its parameter of unit ``calendar``: GB-ENG
-for England, GB-WLS, GB-SCT, GB-NIR), from the ``holidays`` package, whose version is pinned so
-an evaluation gives the same bytes on every machine."""
+not a bank holiday of the calendar the policy names (its parameter of unit ``calendar``: a
+country and its part as the ``holidays`` package names them, GB-ENG for England, GB-WLS, GB-SCT,
+GB-NIR), from that package, whose version is pinned so an evaluation gives the same bytes on
+every machine."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 
 from misper.engine import load_policy
 from misper.engine.policy.selftest import run_policy_tests
-from tests.support.policies import problems
+from tests.support.policies import edit, problems
 
 PHILOMENA = "suffolk-2023-02/looked_after.yaml: rule L1.philomena-profile-missing"
 A_RULE = """
@@ -192,3 +192,38 @@ def test_a_duration_reads_in_the_unit_its_author_wrote_and_an_assumption_in_its_
         "An assumed default (a force may change it): initial_grading = 30 minutes "
         "(Initial grading by the control room, after the report)."
     )
+
+
+def test_a_deadline_id_used_twice_is_refused_naming_the_other_file(copy_of_policy: Path) -> None:
+    _replace(copy_of_policy, "found.yaml", "  - id: return_home_interview", "  - id: prevention_interview")
+    found = problems(copy_of_policy)
+    message = found["suffolk-2023-02/found.yaml: deadline prevention_interview: id"]
+    assert (
+        message == "the deadline id 'prevention_interview' is used twice: found.yaml has it too; rename one"
+    )
+
+
+def test_an_unquoted_instant_in_a_tests_child_is_read_as_the_instant(copy_of_policy: Path) -> None:
+    """YAML reads an unquoted ISO instant as a date and time: a test's child may hold one (its
+    previous episodes) without the embedded tests crashing."""
+    _replace(
+        copy_of_policy,
+        "looked_after.yaml",
+        "{id: not-looked-after, expect_fires: 0}",
+        "{id: not-looked-after, expect_fires: 0, child: {previous_episodes: "
+        "[{reported_at: 2023-06-01T10:00:00+01:00, recorded_on: compact}]}}",
+    )
+    assert [r.problem for r in run_policy_tests(load_policy(copy_of_policy)) if not r.ok] == []
+
+
+def test_a_ladder_needs_its_tests_and_replaces_the_below_high_reason(copy_of_policy: Path) -> None:
+    def ladder(d: dict) -> None:
+        del d["below_high_reason"]
+        d["recommendation"] = {"rungs": [{"grade": "medium", "reason": "the floor"}], "tests": []}
+
+    edit(copy_of_policy, "policy.yaml", ladder)
+    found = problems(copy_of_policy)
+    assert "suffolk-2023-02/policy.yaml: recommendation.tests" in found
+    assert "suffolk-2023-02/policy.yaml: below_high_reason" not in found
+    edit(copy_of_policy, "policy.yaml", lambda d: d.pop("recommendation"))
+    assert "is needed" in problems(copy_of_policy)["suffolk-2023-02/policy.yaml: below_high_reason"]

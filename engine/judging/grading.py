@@ -92,7 +92,7 @@ def recommend(
         subject = {"child": child_fields(child), "repeat": repeat_fields(repeat), "risk": counts}
         quoted = {**values, "needed": needed, "listed": listed, "aggravating": len(aggravating)}
         return _on_the_ladder(policy, subject, quoted, counts)
-    reasons = [policy.meta.below_high_reason.format(needed=needed)]
+    reasons = [str(policy.meta.below_high_reason).format(needed=needed)]
     if aggravating:
         reasons.append(f"aggravating factor noted: {listed}")
     below = policy.meta.below_high

@@ -291,7 +291,7 @@ def _finding(
         result = by_deadline[aliases["deadline"]]
         message, evidence = _deadline_message(policy, ctx, result)
         chosen = [facts["deadline"]]
-        param_names = [result.parameter]
+        param_names = policy.interval_parameters(result.parameter)
     else:
         assert rule.message is not None
         view: dict[str, Any] = {a: SimpleNamespace(**f.fields, **f.display()) for a, f in facts.items()}

@@ -79,7 +79,7 @@ def amount_text(name: str, param: Parameter) -> str:
         return name
     if param.unit in WRITTEN_DURATIONS and isinstance(param.value, int):
         return f"{name} = {duration_as_written(param)}"
-    unit = "" if param.unit in ("count", "local_time", "grade") else f" {param.unit}"
+    unit = "" if param.unit in ("count", "local_time", "grade", "calendar") else f" {param.unit}"
     return f"{name} = {param.value}{unit}"
 
 

@@ -88,8 +88,10 @@ def check_meta(
     check_messages(meta.deadline_messages, "policy.yaml: deadline_messages", problems, required=True)
     check_escalation(meta, params, problems)
     check_quality(meta, problems)
+    if meta.below_high_reason is None and meta.recommendation is None:
+        problems.add("policy.yaml: below_high_reason", "is needed: the recommendation's reason below high")
     try:
-        fields = template_fields(meta.below_high_reason)
+        fields = template_fields(meta.below_high_reason or "")
     except ValueError as exc:
         fields = []
         problems.add("policy.yaml: below_high_reason", f"is not a valid template: {exc}")

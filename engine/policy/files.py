@@ -210,7 +210,7 @@ class TestDefaults(_Spec):
     """The timeline every embedded test starts from; a test overrides what it needs."""
 
     report_at: AwareDatetime
-    as_of: str = Field(pattern=r"^\+(\d+d)?(\d+h)?(\d+m)?$")
+    as_of: TestInstant
     child: dict[str, Any]
 
 
@@ -252,7 +252,7 @@ class Ladder(_Spec):
     id: str = "recommendation"
     clause: str = "recommendation"
     rungs: list[Rung] = Field(min_length=1)
-    tests: list[TestCase] = Field(default_factory=list)
+    tests: list[TestCase] = Field(min_length=1)
 
 
 class EscalationStep(_Spec):
@@ -286,7 +286,8 @@ class PolicyMeta(_Spec):
     indicator_labels: dict[str, str]
     # The recommended grade's reason when no indicator calls for high; {needed} is the number of
     # aggravating factors that would.
-    below_high_reason: str
+    # The recommendation's reason below high (needed unless a ladder gives each rung's).
+    below_high_reason: str | None = None
     # Below high: the lowest grade allowed (absent), or the grade in force with a floor, or a
     # ladder of graded recommendations.
     below_high: BelowHigh | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -166,6 +167,11 @@ def _explained(
         )
         if loc[-1] in above:
             message += f": {loc[-1]!r} is a key of the rule itself, beside when (indented one level less)"
+    elif err["type"] in ("model_type", "dict_type") and isinstance(_at(data, loc), str):
+        keys = ", ".join(sorted(_keys_at(model, loc)))
+        message = f"expected a mapping ({keys}), not the text {_at(data, loc)!r}" if keys else message
+    elif err["type"] == "string_type" and isinstance(_at(data, loc), datetime | date):
+        message = f"an instant is quoted in YAML, as text: write '{_at(data, loc).isoformat()}'"
     elif err["type"] == "missing" and loc[-1] == "unit" and _duration_text(_at(data, loc[:-1])):
         message = "a duration is a number and a unit, given apart: value: 72 and unit: hours"
     return loc, message
@@ -283,8 +289,14 @@ def _compile(
     ruleset: dict[str, Any] = {START_RULE: {"all": [{"m": {"kind": START_KIND}}], "run": START_RULE}}
     deadline_ids = {d.id for _, d in deadlines}
     origins: dict[str, str] = {START_RULE: "the engine"}
+    declared: dict[str, str] = {}
     for file, spec in deadlines:
         where = Faults(f"{folder}/{file}: deadline {spec.id}", problems.items)
+        if spec.id in declared:
+            where.add(
+                "id", f"the deadline id {spec.id!r} is used twice: {declared[spec.id]} has it too; rename one"
+            )
+        declared.setdefault(spec.id, file)
         checks.check_deadline(spec, meta, params, where, deadline_ids)
         applies[spec.id] = _compile_applies(spec.applies_if, params, where)
         checks.check_test_ids(spec.tests, where)
@@ -415,7 +427,7 @@ def _compile_rule(
         clocks=tuple(when.clocks),
         when=rule.when,
         fields={a: tuple(f) for a, f in when.fields.items()},
-        inlined=tuple(when.inlined),
+        inlined=tuple(dict.fromkeys(when.inlined)),
     ), when.conditions
 
 

@@ -141,7 +141,18 @@ class Policy:
     @cached_property
     def calendar(self) -> str | None:
         """The bank-holiday calendar working days are counted on (the parameter of unit calendar)."""
-        return next((str(p.value) for p in self.parameters.values() if p.unit == CALENDAR), None)
+        name = self.calendar_parameter
+        return None if name is None else str(self.parameters[name].value)
+
+    @cached_property
+    def calendar_parameter(self) -> str | None:
+        return next((n for n, p in self.parameters.items() if p.unit == CALENDAR), None)
+
+    def interval_parameters(self, name: str) -> list[str]:
+        """What an interval rests on: its parameter, and for working days the calendar too."""
+        if self.parameters[name].unit == "working_days" and self.calendar_parameter:
+            return [name, self.calendar_parameter]
+        return [name]
 
     def escalation(self, role: str) -> tuple[str, int] | None:
         """Alerts: the role told next when an alert on a duty gone due to ``role`` waits

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from misper.engine.contract.evaluation import Evaluation
@@ -74,7 +74,8 @@ def check_all_policy_tests(policies: list[Policy]) -> None:
 
 def run_case(policy: Policy, name: str, spec: Spec, case: TestCase) -> CaseResult:
     try:
-        timeline = parse_timeline(json.dumps(case_timeline(policy, case)))
+        # An instant YAML read unquoted (a datetime) is written back as ISO 8601 text.
+        timeline = parse_timeline(json.dumps(case_timeline(policy, case), default=_iso))
         result = evaluate(timeline, policy)
     except (EngineError, ValueError) as exc:
         details = "; ".join(f"{e.field}: {e.message}" for e in getattr(exc, "errors", []))
@@ -88,6 +89,12 @@ def run_case(policy: Policy, name: str, spec: Spec, case: TestCase) -> CaseResul
     else:
         problem = _check_rule(spec, case, result)
     return CaseResult(name, problem is None, problem or "")
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{value!r} is not a value a timeline holds")
 
 
 def case_timeline(policy: Policy, case: TestCase) -> dict[str, Any]:
