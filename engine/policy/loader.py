@@ -168,8 +168,8 @@ def _explained(
         if loc[-1] in above:
             message += f": {loc[-1]!r} is a key of the rule itself, beside when (indented one level less)"
     elif err["type"] in ("model_type", "dict_type") and isinstance(_at(data, loc), str):
-        keys = ", ".join(sorted(_keys_at(model, loc)))
-        message = f"expected a mapping ({keys}), not the text {_at(data, loc)!r}" if keys else message
+        wanted = ", ".join(sorted(_keys_at(model, loc)))
+        message = f"expected a mapping ({wanted}), not the text {_at(data, loc)!r}" if wanted else message
     elif err["type"] == "string_type" and isinstance(_at(data, loc), datetime | date):
         message = f"an instant is quoted in YAML, as text: write '{_at(data, loc).isoformat()}'"
     elif err["type"] == "missing" and loc[-1] == "unit" and _duration_text(_at(data, loc[:-1])):
