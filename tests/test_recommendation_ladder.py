@@ -165,3 +165,17 @@ def test_a_rule_may_read_the_risk_counts(sussex: Path) -> None:
 
     edit(sussex, "grading.yaml", rule)
     assert [r for r in run_policy_tests(load_policy(sussex)) if not r.ok] == []
+
+
+@pytest.mark.cli
+def test_rules_compiled_shows_the_ladder(sussex: Path) -> None:
+    from tests.support.cli import misper
+
+    shutil.copy(SHIPPED_RULES / "forces.yaml", sussex.parent / "forces.yaml")
+    done = misper("rules", "compiled", "sussex-2022-09", "--rules", str(sussex.parent))
+    assert done.returncode == 0, done.stderr
+    ladder = json.loads(done.stdout)["ladder"]
+    assert [rung["grade"] for rung in ladder] == ["high", "medium", "low"]
+    assert ladder[1]["conditions"] == [
+        {"fact": "risk", "condition": {"$and": [{"kind": "risk"}, {"$gte": {"aggravating_factors": 1}}]}}
+    ]

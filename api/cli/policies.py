@@ -93,7 +93,19 @@ def compiled(args: argparse.Namespace) -> int:
         rule = policy.compiled.get(name)
         inlined = [{"where": w, "parameter": p, "value": v} for w, p, v in (rule.inlined if rule else ())]
         rules[name] = {"durable": durable, **({"parameters": inlined} if inlined else {})}
-    body = {"rules": rules, "deadlines": [_deadline(policy, spec) for spec in policy.deadlines]}
+    body: dict[str, Any] = {
+        "rules": rules,
+        "deadlines": [_deadline(policy, spec) for spec in policy.deadlines],
+    }
+    if policy.ladder:  # the recommendation below high, rung by rung
+        body["ladder"] = [
+            {
+                "grade": grade,
+                "reason": reason,
+                "conditions": [{"fact": k, "condition": c} for k, c in conditions],
+            }
+            for grade, reason, conditions in policy.ladder
+        ]
     print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0
 
