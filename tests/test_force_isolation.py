@@ -314,6 +314,8 @@ def test_a_statement_that_names_no_force_still_reads_only_its_scopes_rows(two: A
     with pytest.raises(ScopeMissing):  # a statement outside a scoped transaction is refused
         with sussex.engine.connect() as bare:
             bare.execute(sa.select(incidents))
+    with pytest.raises(ScopeMissing), sussex.reading() as rows:  # scoping reads tables by name
+        rows.db.execute(sa.select(incidents.alias("i")))
 
 
 @pytest.mark.postgresql

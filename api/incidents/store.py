@@ -149,6 +149,15 @@ def scoped(statement: Any, scope: Scope, multiparams: Any = ()) -> Any:
         return _insert_in_scope(statement, scope, multiparams)
     if scope.force is None or not isinstance(statement, sa.Select | sa.Update | sa.Delete):
         return statement
+    direct = _flat_tables(statement)
+    if direct is not None:
+        # No statement inside this one (the usual case): its tables are all in its own FROM (or
+        # its UPDATE/DELETE target), and one generative where() limits them, without a deep copy.
+        return (
+            statement.where(*(t.c.force == scope.force for t in sorted(direct, key=str)))
+            if direct
+            else statement
+        )
 
     def limit_select(select: Any) -> None:
         found = {t for f in select.get_final_froms() for t in _tables(f) if t in _SCOPED}
@@ -160,6 +169,21 @@ def scoped(statement: Any, scope: Scope, multiparams: Any = ()) -> Any:
 
     visit = {"select": limit_select, "update": limit_change, "delete": limit_change}
     return sa.sql.visitors.cloned_traverse(statement, {}, visit)
+
+
+def _flat_tables(statement: Any) -> set[sa.Table] | None:
+    """The force tables a statement names, when no statement is nested in it; None otherwise. An
+    alias of a force table is refused: the scoping reads tables by name."""
+    found: set[sa.Table] = set()
+    nested = False
+    for element in sa.sql.visitors.iterate(statement):
+        nested = nested or (element is not statement and isinstance(element, sa.Select))
+        if isinstance(element, sa.Alias) and getattr(element, "element", None) in _SCOPED:
+            raise ScopeMissing("an alias of a force table cannot be scoped: name the table itself")
+        table = element if isinstance(element, sa.Table) else getattr(element, "table", None)
+        if table in _SCOPED:
+            found.add(table)
+    return None if nested else found
 
 
 def _insert_in_scope(statement: Any, scope: Scope, multiparams: Any) -> Any:
