@@ -7,8 +7,6 @@ Last-Event-ID getting what it missed, and an acknowledgement clearing one."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,7 +17,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.support.paths import ROOT
+from tests.support.cli import misper
 from tests.support.receiver import receiving
 from tests.support.server import Server, serving
 
@@ -27,26 +25,9 @@ pytestmark = pytest.mark.server
 
 
 def key(data: Path, role: str) -> str:
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "misper.api.cli",
-            "keys",
-            "create",
-            "--name",
-            f"test-{role}",
-            "--role",
-            role,
-            "--force",
-            "suffolk",
-        ],
-        cwd=ROOT,
-        env={"MISPER_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    made = misper("keys", "create", "--name", f"test-{role}", "--role", role, "--force", "suffolk",
+                  env={"MISPER_DATA_DIR": str(data)})  # fmt: skip
+    assert made.returncode == 0, made.stderr
     return made.stdout.strip()
 
 

@@ -12,20 +12,9 @@ import pytest
 
 from misper.engine import load_policy
 from misper.engine.policy.selftest import run_policy_tests
-from tests.support.policies import edit, problems
+from tests.support.policies import A_RULE, edit, problems
 
 PHILOMENA = "suffolk-2023-02/looked_after.yaml: rule L1.philomena-profile-missing"
-A_RULE = """
-  - id: L9.author
-    clause: L1
-    code: PHILOMENA_PROFILE_MISSING
-    severity: advisory
-    when:
-{when}
-    message: "A rule an author added."
-    tests:
-      - {{id: t, expect_fires: 0}}
-"""
 
 
 def _replace(folder: Path, name: str, old: str, new: str) -> None:
@@ -37,7 +26,7 @@ def _replace(folder: Path, name: str, old: str, new: str) -> None:
 
 def _append_rule(folder: Path, when: str) -> None:
     path = folder / "looked_after.yaml"
-    path.write_text(path.read_text().rstrip("\n") + "\n" + A_RULE.format(when=when))
+    path.write_text(path.read_text().rstrip("\n") + "\n" + A_RULE.format(id="L9.author", when=when))
 
 
 @pytest.mark.parametrize(
@@ -130,8 +119,8 @@ def test_a_rule_key_indented_into_when_is_named_as_such(copy_of_policy: Path) ->
 
 def test_a_rule_id_used_in_two_files_names_the_other_file(copy_of_policy: Path) -> None:
     path = copy_of_policy / "found.yaml"
-    rule = A_RULE.replace("L9.author", "L1.philomena-profile-missing").format(
-        when="      child: {fact: child, looked_after: true}"
+    rule = A_RULE.format(
+        id="L1.philomena-profile-missing", when="      child: {fact: child, looked_after: true}"
     )
     path.write_text(path.read_text().replace("\nrules:\n", "\nrules:\n" + rule.lstrip("\n"), 1))
     found = problems(copy_of_policy)

@@ -31,6 +31,7 @@ import pytest
 
 from tests.support.cli import misper
 from tests.support.paths import ROOT
+from tests.support.policies import A_RULE
 
 GUIDE = (ROOT / "docs" / "writing-rules.md").read_text(encoding="utf-8")
 MARKED = re.compile(
@@ -681,17 +682,6 @@ def test_the_reference_lists_are_the_codes() -> None:
 
 # Common mistakes (issue 24)
 
-A_RULE = """
-  - id: {id}
-    clause: L1
-    code: PHILOMENA_PROFILE_MISSING
-    severity: advisory
-    when:
-{when}
-    message: "A rule an author added."
-    tests:
-      - {{id: t, expect_fires: 0}}
-"""
 ADVISER = "\nadviser_review: {value: 2, unit: working_days, clause: F3, provenance: stated}\n"
 CALENDAR = "\nbank_holidays: {value: GB-ENG, unit: calendar, clause: null, provenance: statutory}\n"
 FOUND_LATER = (

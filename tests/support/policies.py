@@ -42,3 +42,18 @@ def registry_problems(folder: Path) -> dict[str, str]:
     with pytest.raises(PolicyInvalid) as info:
         PolicyRegistry.from_folder(folder)
     return {e.field: e.message for e in info.value.errors}
+
+
+# A rule an author appends to a clause file (looked_after.yaml): its id and its `when` entries
+# (indented six spaces) are filled in.
+A_RULE = """
+  - id: {id}
+    clause: L1
+    code: PHILOMENA_PROFILE_MISSING
+    severity: advisory
+    when:
+{when}
+    message: "A rule an author added."
+    tests:
+      - {{id: t, expect_fires: 0}}
+"""
