@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from misper.engine.contract.timeline import Timeline
-from misper.engine.contract.vocabulary import Mode
+from misper.engine.contract.vocabulary import ALLOCATED, Mode
 from misper.engine.localtime import to_epoch
 
 
@@ -27,7 +27,7 @@ class Ev(NamedTuple):
     voice_of_child: bool | None
     outcome: str = ""
     meeting: str = ""  # a strategy discussion's marking (discussion, complex), "" when not given
-    task: str = ""  # an allocation's task (investigation, prevention_interview), "" when not given
+    task: str = ""  # an allocation's task (investigation, prevention_interview); "" for other events
 
 
 class GradeChange(NamedTuple):
@@ -109,7 +109,7 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
                 fields.get("voice_of_child"),
                 fields.get("outcome") or "",
                 fields.get("meeting") or "",
-                fields.get("task") or "",
+                fields.get("task") or (ALLOCATED if event.type == "officer_allocated" else ""),
             )
         )
     report = next(e for e in events if e.type == "report_received")

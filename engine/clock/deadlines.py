@@ -162,19 +162,13 @@ def _parameter(spec: DeadlineSpec, ctx: Context, start: Ev) -> str:
     return by_grade.get(grade or "default", by_grade["default"])
 
 
-INVESTIGATION = "investigation"  # what an allocation allocates when it names no task
-
-
 def _event_matches(trigger: Trigger, event: Ev) -> bool:
     return (
         event.type == trigger.event
         and (not trigger.by or event.by in trigger.by)
         and (not trigger.outcome or (event.outcome or "safe") in trigger.outcome)
         and (not trigger.meeting or event.meeting in trigger.meeting)
-        and (
-            event.type != "officer_allocated"
-            or (event.task or INVESTIGATION) in (trigger.task or (INVESTIGATION,))
-        )
+        and (not trigger.task or event.task in trigger.task)
     )
 
 

@@ -156,3 +156,7 @@ GRADE_OF: dict[str, Grade] = {m.value: m for m in Grade}
 def finding_code(code: str) -> FindingCode | str:
     """Contract v1's code as its enum member; a force's own code as it is."""
     return _FINDING_CODES.get(code, code)
+
+
+# What an allocation (officer_allocated) allocates when it names no task (added 2026-12-05).
+ALLOCATED = "investigation"

@@ -59,7 +59,7 @@ def event_phrase(e: Ev, tz: str) -> str:
         return f"the record was closed at {at}"
     if e.type == "report_received":
         return f"the report at {at}"
-    noun = ALLOCATION_NOUN[e.task or "investigation"] if e.type == "officer_allocated" else None
+    noun = ALLOCATION_NOUN.get(e.task) if e.type == "officer_allocated" else None
     return f"the {role_text(e.by)}'s {noun or EVENT_NOUN.get(e.type, grade_text(e.type))} at {at}"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from misper.engine.contract.vocabulary import (
+    ALLOCATED,
     FORCE_CODE_PATTERN,
     GRADE_RANK,
     EventType,
@@ -298,13 +299,16 @@ def check_names(clause: str, code: str, meta: PolicyMeta, where: Faults) -> None
 
 def resolve_roles(spec: DeadlineSpec, params: dict[str, Parameter], where: Faults) -> DeadlineSpec:
     """A trigger's ``by`` may name a parameter holding roles (control_room_roles): the deadline
-    is given the roles themselves."""
+    is given the roles themselves. A trigger on an allocation that names no task takes the
+    investigation's, what an allocation naming none allocates."""
 
     def resolved(trigger: Trigger, at: str) -> Trigger:
         if trigger.not_before is not None:
             trigger = trigger.model_copy(
                 update={"not_before": resolved(trigger.not_before, f"{at}.not_before")}
             )
+        if trigger.event == "officer_allocated" and trigger.task is None:
+            trigger = trigger.model_copy(update={"task": [ALLOCATED]})
         if not isinstance(trigger.by, str):
             return trigger
         param = params.get(trigger.by)
