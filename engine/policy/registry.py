@@ -31,6 +31,7 @@ class PolicyRegistry:
         check_versions(policies)
         check_forces(policies, self.forces)
         self._by_id = {p.id: p for p in sorted(policies, key=lambda p: p.meta.effective_from)}
+        self._usable: dict[str | None, dict[str, Policy]] = {}
 
     @classmethod
     def from_folder(cls, rules_dir: str | Path) -> PolicyRegistry:
@@ -64,7 +65,8 @@ class PolicyRegistry:
         is as unknown as one that does not exist, and only usable ones are suggested."""
         if force is None:
             return self.get(policy_id)
-        usable = {p.id: p for p in self.usable_by(force)}
+        self.usable_by(force)
+        usable = self._usable[force]
         if policy_id not in usable:
             raise UnknownPolicy(unknown("policy", policy_id, usable) or policy_id)
         return usable[policy_id]
@@ -84,8 +86,11 @@ class PolicyRegistry:
             )
 
     def usable_by(self, force: str | None) -> list[Policy]:
-        """The versions a force may be judged by: its own and the national ones."""
-        return [p for p in self._by_id.values() if p.meta.force in (None, force)]
+        """The versions a force may be judged by: its own and the national ones (worked out once
+        per force, not on every evaluation)."""
+        if force not in self._usable:
+            self._usable[force] = {p.id: p for p in self._by_id.values() if p.meta.force in (None, force)}
+        return list(self._usable[force].values())
 
     def in_force(self, moment: datetime, force: str | None = None) -> Policy:
         """The version whose local effective dates contain ``moment``: the force's own (the
