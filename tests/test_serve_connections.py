@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support.cli import misper
 from tests.support.paths import ROOT
 from tests.support.server import Server, free_port, read_all
 from tests.support.timelines import report_timeline
@@ -30,26 +31,9 @@ def server(tmp_path_factory) -> Iterator[Server]:
         "MISPER_REQUEST_SECONDS": "1.5",
         "MISPER_MAX_CONNECTIONS": "40",
     }
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "misper.api.cli",
-            "keys",
-            "create",
-            "--name",
-            "t",
-            "--role",
-            "admin",
-            "--force",
-            "suffolk",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    made = misper("keys", "create", "--name", "t", "--role", "admin", "--force", "suffolk",
+                  env={"MISPER_DATA_DIR": str(data)})  # fmt: skip
+    assert made.returncode == 0, made.stderr
     port = free_port()
     log = data / "server.log"
     with open(log, "w") as out:
