@@ -14,7 +14,7 @@ def zone(name: str) -> ZoneInfo:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
-_EXACT = 2**33  # seconds (until the year 2242): a double holds every microsecond below this
+EXACT_SECONDS = 2**33  # seconds (until the year 2242): a double holds every microsecond below this
 
 
 def to_epoch(moment: datetime) -> int:
@@ -23,7 +23,7 @@ def to_epoch(moment: datetime) -> int:
     microsecond; beyond that (a .999999 would round up to the next second) it is worked out in
     whole numbers."""
     seconds = moment.timestamp()
-    if -_EXACT < seconds < _EXACT:
+    if -EXACT_SECONDS < seconds < EXACT_SECONDS:
         return int(seconds // 1)
     return (moment - _EPOCH) // _SECOND
 
@@ -68,13 +68,28 @@ def human_duration(seconds: int) -> str:
 
 def local_window_entries(
     start: int, end: int, tz: str, gap_start: time, gap_end: time
-) -> list[tuple[int, int, int]]:
+) -> tuple[tuple[int, int, int], ...]:
     """For each local window [gap_start, gap_end) that [start, end] overlaps: the window's own
-    start, the first instant of [start, end] inside it, and the window's end.
+    start, the first instant of [start, end] inside it, and the window's end. Worked out once
+    for a span of a few days (every evaluation of an incident asks for its report's night again);
+    a longer one is not kept."""
+    if end - start <= 3 * 86_400:
+        return _short_window_entries(start, end, tz, gap_start, gap_end)
+    return _window_entries(start, end, tz, gap_start, gap_end)
 
-    Walks the local calendar days the interval touches and builds each day's window in local
-    time, so a window on a daylight-saving change day is as long as the clocks make it.
-    """
+
+@lru_cache(maxsize=4096)
+def _short_window_entries(
+    start: int, end: int, tz: str, gap_start: time, gap_end: time
+) -> tuple[tuple[int, int, int], ...]:
+    return _window_entries(start, end, tz, gap_start, gap_end)
+
+
+def _window_entries(
+    start: int, end: int, tz: str, gap_start: time, gap_end: time
+) -> tuple[tuple[int, int, int], ...]:
+    """Walks the local calendar days the interval touches and builds each day's window in local
+    time, so a window on a daylight-saving change day is as long as the clocks make it."""
     tzinfo = zone(tz)
     day = datetime.fromtimestamp(start, tzinfo).date() - timedelta(days=1)
     last_day = datetime.fromtimestamp(end, tzinfo).date()
@@ -87,7 +102,7 @@ def local_window_entries(
         if lo <= hi:
             out.append((window_start, lo, window_end))
         day += timedelta(days=1)
-    return out
+    return tuple(out)
 
 
 def wall_to_epoch(naive_local: datetime, tzinfo: ZoneInfo) -> int:

@@ -58,18 +58,25 @@ class RuleSession:
         self._handles: dict[str, tuple[int, Gate]] = {}
         self._sids = itertools.count(1)
 
-    def run(self, policy: Policy, facts: Iterable[dict[str, Any]]) -> list[Match]:
+    def run(
+        self, policy: Policy, facts: Iterable[dict[str, Any]], checked: frozenset[str] = frozenset()
+    ) -> list[Match]:
         """Assert the facts in a fresh session of the policy's ruleset and return every rule
-        firing, in firing order, each with the facts (by their own ids) it matched."""
-        return self.run_ruleset(policy.ruleset_name, policy.ruleset, facts)
+        firing, in firing order, each with the facts (by their own ids) it matched. Facts of the
+        ``checked`` kinds were let through the policy's gate already, by whoever built them."""
+        return self.run_ruleset(policy.ruleset_name, policy.ruleset, facts, checked)
 
     def run_ruleset(
-        self, name: str, definition: dict[str, Any], facts: Iterable[dict[str, Any]]
+        self,
+        name: str,
+        definition: dict[str, Any],
+        facts: Iterable[dict[str, Any]],
+        checked: frozenset[str] = frozenset(),
     ) -> list[Match]:
         """The same for any ruleset, created under ``name`` on first use."""
         ids: list[str] = []
         with self._lock, _core_errors(name):
-            fired = self._session(*self._handle(name, definition), facts, ids)
+            fired = self._session(*self._handle(name, definition), facts, ids, checked)
         return [(rule, {alias: ids[n] for alias, n in aliases.items()}) for rule, aliases in fired]
 
     def gate(self, policy: Policy) -> Gate:
@@ -81,14 +88,19 @@ class RuleSession:
         return made[1]
 
     def _session(
-        self, handle: int, gate: Gate, facts: Iterable[dict[str, Any]], ids: list[str]
+        self,
+        handle: int,
+        gate: Gate,
+        facts: Iterable[dict[str, Any]],
+        ids: list[str],
+        checked: frozenset[str],
     ) -> list[tuple[str, dict[str, int]]]:
         sid = str(next(self._sids))
         fired: list[tuple[str, dict[str, int]]] = []
         _assert(handle, {"sid": sid, "id": -1, "kind": START_KIND}, fired)
         try:
             for fact in facts:
-                if not gate.admits(fact):
+                if fact["kind"] not in checked and not gate.admits(fact):
                     continue
                 ids.append(fact["id"])
                 _assert(handle, {**fact, "id": len(ids) - 1, "sid": sid}, fired)
@@ -152,6 +164,34 @@ class Gate:
         }
         self._other_fields = tuple(sorted({name for alt in self._any_kind for name, _ in alt} - {"kind"}))
         self._decided: dict[tuple[Any, ...], bool] = {}
+        self._events: dict[tuple[str, str, str, str], bool] = {}
+        self._deadlines: dict[tuple[str, str, str], bool] = {}
+
+    def admits_event(self, type_: str, by: str, grade: str, outcome: str) -> bool:
+        """admits() of an event fact with these text fields (every text field an event fact has,
+        less its local-time ones: a field the probe lacks never keeps a fact out), remembered
+        per combination without building the probe each time."""
+        key = (type_, by, grade, outcome)
+        decided = self._events.get(key)
+        if decided is None:
+            decided = self.admits(
+                {"kind": "event", "type": type_, "by": by, "grade": grade, "outcome": outcome}
+            )
+            if len(self._events) < self.REMEMBERED:
+                self._events[key] = decided
+        return decided
+
+    def admits_deadline(self, deadline: str, status: str, owner: str) -> bool:
+        """admits() of a deadline fact with these text fields, remembered likewise."""
+        key = (deadline, status, owner)
+        decided = self._deadlines.get(key)
+        if decided is None:
+            decided = self.admits(
+                {"kind": "deadline", "deadline": deadline, "status": status, "owner": owner}
+            )
+            if len(self._deadlines) < self.REMEMBERED:
+                self._deadlines[key] = decided
+        return decided
 
     def admits(self, fact: dict[str, Any]) -> bool:
         kind = fact.get("kind")

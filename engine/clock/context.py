@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from misper.engine.contract.timeline import Timeline
 from misper.engine.contract.vocabulary import ALLOCATED, Mode
-from misper.engine.localtime import to_epoch
+from misper.engine.localtime import EXACT_SECONDS, to_epoch
 
 
 class Ev(NamedTuple):
@@ -90,40 +90,41 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
     rows = []
     for n, event in enumerate(timeline.events):
         moment = event.at
-        at = to_epoch(moment)
+        seconds = moment.timestamp()  # to_epoch, inline: it is asked once per event
+        at = int(seconds // 1) if -EXACT_SECONDS < seconds < EXACT_SECONDS else to_epoch(moment)
         if at <= as_of_epoch:
             rows.append((at, moment.microsecond, event.type != "report_received", n, event))
     rows.sort()
     events: list[Ev] = []
-    for pos, (at, _, _, _, event) in enumerate(rows):
-        fields = event.__dict__  # plain lookups: a missing attribute on a model is slow to ask for
-        events.append(
-            Ev(
-                pos,
-                event.id,
-                event.type,
-                at,
-                fields.get("by") or "",
-                fields.get("grade") or "",
-                fields.get("text") or "",
-                fields.get("voice_of_child"),
-                fields.get("outcome") or "",
-                fields.get("meeting") or "",
-                fields.get("task") or (ALLOCATED if event.type == "officer_allocated" else ""),
-            )
-        )
-    report = next(e for e in events if e.type == "report_received")
-    grades: list[GradeChange] = []
-    for e in events:
-        if e.grade:
-            previous = grades[-1].grade if grades else None
-            grades.append(GradeChange(e.pos, e.at, e.grade, previous, e))
-    closed = any(e.type == "closed" for e in events)
-    complete = timeline.mode == Mode.COMPLETE or (timeline.mode == Mode.AUTO and closed)
     by_type: dict[str, list[Ev]] = {}
-    for e in events:
-        by_type.setdefault(e.type, []).append(e)
-    closed_at = by_type["closed"][0].at if "closed" in by_type else as_of_epoch
+    grades: list[GradeChange] = []
+    for pos, (at, _, _, _, event) in enumerate(rows):
+        get = event.__dict__.get  # plain lookups: a missing attribute on a model is slow to ask for
+        kind = event.type
+        e = Ev(
+            pos,
+            event.id,
+            kind,
+            at,
+            get("by") or "",
+            get("grade") or "",
+            get("text") or "",
+            get("voice_of_child"),
+            get("outcome") or "",
+            get("meeting") or "",
+            get("task") or (ALLOCATED if kind == "officer_allocated" else ""),
+        )
+        events.append(e)
+        if kind in by_type:
+            by_type[kind].append(e)
+        else:
+            by_type[kind] = [e]
+        if e.grade:
+            grades.append(GradeChange(pos, at, e.grade, grades[-1].grade if grades else None, e))
+    report = by_type["report_received"][0]
+    closed = "closed" in by_type
+    complete = timeline.mode == Mode.COMPLETE or (timeline.mode == Mode.AUTO and closed)
+    closed_at = by_type["closed"][0].at if closed else as_of_epoch
     return Context(
         tuple(events),
         report,

@@ -51,31 +51,102 @@ class DeadlineResult(NamedTuple):
     repeat_of: Ev | None = None  # for a repeating duty, the event that met the one before
 
 
-class _Hits:
-    """Every trigger's hits on this timeline, found once per evaluation and kept in time order,
-    so each occurrence finds its start, stop and meeting event by bisection: the work stays
-    about linear in the number of events however many occurrences there are."""
+class _Plan(NamedTuple):
+    """A deadline's triggers resolved, once per policy, to slots of an evaluation's hit table, and
+    its constant parts read once: what each evaluation needs without looking anything up."""
 
-    def __init__(self, ctx: Context, keys: dict[int, tuple[Any, ...]], policy: Policy) -> None:
+    spec: DeadlineSpec
+    applies: tuple[tuple[str, dict[str, Any]], ...]
+    starts: tuple[int, ...]
+    # One start trigger on an event: its hits are already the starts, in time order, once each.
+    single_event_start: bool
+    # The duration parameter when one alone times it; its seconds when it is a plain duration
+    # (not working days), else None.
+    due_after: str | None
+    fixed_seconds: int | None
+    forward: tuple[int, ...]
+    shortest: int
+    # (slot, grade_at_due grades or None, whether the trigger is an event's) per stop trigger.
+    stops: tuple[tuple[int, tuple[str, ...] | None, bool], ...]
+    # (slot, nth, the slot of what it must not precede or -1) per meeting trigger.
+    met: tuple[tuple[int, int, int], ...]
+
+
+class _PolicyPlan(NamedTuple):
+    triggers: tuple[Trigger, ...]  # by slot
+    deadlines: tuple[_Plan, ...]  # in the order they are judged
+
+
+def _make_plan(policy: Policy) -> _PolicyPlan:
+    keys = policy.trigger_keys
+    slots: dict[Any, int] = {}
+    triggers: list[Trigger] = []
+
+    def slot(trigger: Trigger) -> int:
+        # Triggers that find the same instants share a slot; one on another deadline, or on the
+        # grade at the due instant, keeps its own.
+        key = keys.get(id(trigger), ("own", id(trigger)))
+        if key not in slots:
+            slots[key] = len(triggers)
+            triggers.append(trigger)
+        return slots[key]
+
+    plans = []
+    for spec in policy.deadlines_in_order:
+        fixed = None
+        if spec.due_after is not None and not policy.counts_working_days(spec.due_after):
+            fixed = policy.durations[spec.due_after]
+        stops = []
+        for t in spec.not_applicable_when:
+            grades = None
+            if t.grade_at_due is not None:
+                grades = (t.grade_at_due,) if isinstance(t.grade_at_due, str) else tuple(t.grade_at_due)
+            stops.append((slot(t), grades, t.event is not None))
+        met = [(slot(t), t.nth, slot(t.not_before) if t.not_before is not None else -1) for t in spec.met_by]
+        plans.append(
+            _Plan(
+                spec,
+                policy.applies.get(spec.id, ()),
+                tuple(slot(t) for t in spec.start_triggers),
+                len(spec.start_triggers) == 1 and spec.start_triggers[0].event is not None,
+                spec.due_after,
+                fixed,
+                tuple(slot(t) for t in spec.brought_forward_by),
+                policy.shortest_interval.get(spec.id, 0),
+                tuple(stops),
+                tuple(met),
+            )
+        )
+    return _PolicyPlan(tuple(triggers), tuple(plans))
+
+
+class _Hits:
+    """Every trigger's hits on this timeline, found once per evaluation (on first use) and kept in
+    time order with their positions, in the slots of the policy's plan, so each occurrence finds
+    its start, stop and meeting event by bisection: the work stays about linear in the number
+    of events however many occurrences there are."""
+
+    __slots__ = ("ctx", "policy", "triggers", "found", "_instants")
+
+    def __init__(self, ctx: Context, policy: Policy, triggers: tuple[Trigger, ...]) -> None:
         self.ctx = ctx
         self.policy = policy
-        self._keys = keys
-        self._found: dict[Any, tuple[list[Ev], list[int]]] = {}
-        self._instants: dict[Any, list[int]] = {}
+        self.triggers = triggers
+        self.found: list[tuple[list[Ev], list[int]] | None] = [None] * len(triggers)
+        self._instants: dict[int, list[int]] = {}
 
-    def instants(self, trigger: Trigger) -> list[int]:
+    def of(self, slot: int, done: dict[str, list[DeadlineResult]]) -> tuple[list[Ev], list[int]]:
+        found = self.found[slot]
+        if found is None:
+            hits = _matches(self.triggers[slot], self.ctx, done, self.policy)
+            found = self.found[slot] = (hits, [e.pos for e in hits])
+        return found
+
+    def instants(self, slot: int) -> list[int]:
         """The instants of an event trigger's hits, in time order (found once)."""
-        key = self._keys.get(id(trigger), id(trigger))
-        if key not in self._instants:
-            self._instants[key] = [e.at for e in self.of(trigger, {})[0]]
-        return self._instants[key]
-
-    def of(self, trigger: Trigger, done: dict[str, list[DeadlineResult]]) -> tuple[list[Ev], list[int]]:
-        key = self._keys.get(id(trigger), id(trigger))
-        if key not in self._found:
-            hits = _matches(trigger, self.ctx, done, self.policy)
-            self._found[key] = (hits, [e.pos for e in hits])
-        return self._found[key]
+        if slot not in self._instants:
+            self._instants[slot] = [e.at for e in self.of(slot, {})[0]]
+        return self._instants[slot]
 
 
 def compute_deadlines(
@@ -85,52 +156,62 @@ def compute_deadlines(
     count's fields, as their facts hold them) meets its applies_if."""
     results: list[DeadlineResult] = []
     done: dict[str, list[DeadlineResult]] = {}
-    hits = _Hits(ctx, policy.trigger_keys, policy)
-    for spec in policy.deadlines_in_order:
-        if all(meets(condition, subject[kind]) for kind, condition in policy.applies.get(spec.id, ())):
-            done[spec.id] = _occurrences(spec, policy, hits, done)
-            results.extend(done[spec.id])
+    plan = policy.kept("deadline_plan", _make_plan)
+    hits = _Hits(ctx, policy, plan.triggers)
+    for p in plan.deadlines:
+        if not p.applies or all(meets(condition, subject[kind]) for kind, condition in p.applies):
+            done[p.spec.id] = found = _occurrences(p, policy, hits, done)
+            results.extend(found)
     return results
 
 
 def _occurrences(
-    spec: DeadlineSpec, policy: Policy, hits: _Hits, done: dict[str, list[DeadlineResult]]
+    p: _Plan, policy: Policy, hits: _Hits, done: dict[str, list[DeadlineResult]]
 ) -> list[DeadlineResult]:
-    triggered = {e.pos: e for t in spec.start_triggers for e in hits.of(t, done)[0]}
-    starts = [triggered[pos] for pos in sorted(triggered)]
+    starts: list[Ev]
+    if p.single_event_start:
+        starts = hits.of(p.starts[0], done)[0]
+    else:
+        triggered = {e.pos: e for s in p.starts for e in hits.of(s, done)[0]}
+        starts = [triggered[pos] for pos in sorted(triggered)]
     if not starts:
         return []
+    spec = p.spec
     if spec.each_start:
-        return [_judge(spec, policy, hits, n + 1, start) for n, start in enumerate(starts)]
-    out = [_judge(spec, policy, hits, 1, starts[0])]
+        return [_judge(p, policy, hits, n + 1, start) for n, start in enumerate(starts)]
+    out = [_judge(p, policy, hits, 1, starts[0])]
     # Each repeat starts at the event that met the one before, so the chain ends with the events.
     while spec.repeat and out[-1].met is not None and out[-1].status in ("met", "met_late"):
-        out.append(_judge(spec, policy, hits, len(out) + 1, out[-1].met, repeat=True))
+        out.append(_judge(p, policy, hits, len(out) + 1, out[-1].met, repeat=True))
     return out
 
 
 def _judge(
-    spec: DeadlineSpec, policy: Policy, hits: _Hits, occurrence: int, start: Ev, repeat: bool = False
+    p: _Plan, policy: Policy, hits: _Hits, occurrence: int, start: Ev, repeat: bool = False
 ) -> DeadlineResult:
     ctx = hits.ctx
-    parameter = _parameter(spec, ctx, start)
-    due = policy.due_from(parameter, start.at)
-    shortest = policy.shortest_interval.get(spec.id, 0)
-    for trigger in spec.brought_forward_by:
-        events, positions = hits.of(trigger, {})
+    spec = p.spec
+    if p.fixed_seconds is not None:
+        parameter, due = p.due_after, start.at + p.fixed_seconds
+    else:
+        parameter = _parameter(spec, ctx, start)
+        due = policy.due_from(parameter, start.at)
+    for s in p.forward:
+        events, positions = hits.of(s, {})
         for moved in events[bisect_right(positions, start.pos) :]:
-            if moved.at + shortest >= due:
+            if moved.at + p.shortest >= due:
                 break  # no later trigger can bring the due instant forward: the scan stays short
             sooner = _parameter(spec, ctx, moved)
             if policy.due_from(sooner, moved.at) < due:
                 due, parameter = policy.due_from(sooner, moved.at), sooner
-    stop = _first_stop(spec, hits, start, due)
+    stop = _first_stop(p, hits, start, due) if p.stops else None
     # Events at the stop's own instant still count (a grading at the instant the child is found).
     cutoff = ctx.last_at(stop.at) if stop is not None else len(ctx.events)
     # A repeat starts at the event that met the one before: only later events meet it.
     first = ctx.report.pos if spec.met_from == "report" else start.pos + (1 if repeat else 0)
-    met = _first_meeting(spec.met_by, hits, first, cutoff)
+    met = _first_meeting(p.met, hits, first, cutoff)
     status = _status(spec, ctx, (start.at, due, policy.due_soon_percent), met, stop)
+    assert parameter is not None
     return DeadlineResult(
         spec, occurrence, start, start.at, due, met, stop, status, parameter, start if repeat else None
     )
@@ -210,40 +291,43 @@ def _matches(
     return out
 
 
-def _first_stop(spec: DeadlineSpec, hits: _Hits, start: Ev, due: int) -> Ev | None:
+def _first_stop(p: _Plan, hits: _Hits, start: Ev, due: int) -> Ev | None:
     """The earliest event that makes the deadline not applicable: from the start on, or, for an
     event such as the child found or the record closed, before it too (a clock that would start
     after the child was found never applies). A grade change stops only what it follows."""
-    found: list[Ev] = []
-    for trigger in spec.not_applicable_when:
-        if trigger.grade_at_due is not None:
+    best: Ev | None = None
+    for slot, grades, on_event in p.stops:
+        if grades is not None:
             # S3: judged by the grade in force at the due instant (as known at as_of); a regrade
             # at that very instant counts, as every event at a due instant is in time.
             change = hits.ctx.change_before(due + 1)
-            grades = [trigger.grade_at_due] if isinstance(trigger.grade_at_due, str) else trigger.grade_at_due
-            if change is not None and change.grade in grades:
-                found.append(change.event)
+            if (
+                change is not None
+                and change.grade in grades
+                and (best is None or change.event.pos < best.pos)
+            ):
+                best = change.event
             continue
-        events, positions = hits.of(trigger, {})
-        i = 0 if trigger.event is not None else bisect_left(positions, start.pos)
-        if i < len(events):
-            found.append(events[i])
-    return min(found, key=lambda e: e.pos, default=None)
+        events, positions = hits.of(slot, {})
+        i = 0 if on_event else bisect_left(positions, start.pos)
+        if i < len(events) and (best is None or events[i].pos < best.pos):
+            best = events[i]
+    return best
 
 
-def _first_meeting(triggers: list[Trigger], hits: _Hits, first: int, cutoff: int) -> Ev | None:
+def _first_meeting(met: tuple[tuple[int, int, int], ...], hits: _Hits, first: int, cutoff: int) -> Ev | None:
     """The earliest event that meets the deadline: for each trigger, its nth match from
     position ``first`` on, up to (and with) the stop event at ``cutoff``."""
     best: Ev | None = None
-    for trigger in triggers:
-        events, positions = hits.of(trigger, {})
+    for slot, nth, gate_slot in met:
+        events, positions = hits.of(slot, {})
         start = bisect_left(positions, first)
-        if trigger.not_before is not None:
-            gate = hits.of(trigger.not_before, {})[0]
+        if gate_slot >= 0:
+            gate = hits.of(gate_slot, {})[0]
             if not gate:
                 continue  # what it must follow has not happened: nothing meets it yet
-            start = max(start, bisect_left(hits.instants(trigger), gate[0].at))
-        i = start + trigger.nth - 1
+            start = max(start, bisect_left(hits.instants(slot), gate[0].at))
+        i = start + nth - 1
         if i < len(events) and events[i].pos <= cutoff and (best is None or events[i].pos < best.pos):
             best = events[i]
     return best

@@ -16,6 +16,7 @@ from misper.engine.judging.grading import Recommendation, RepeatCount, child_fie
 from misper.engine.judging.wording import grade_text, role_text
 from misper.engine.localtime import human_local, local_window_entries, zone
 from misper.engine.policy.model import Policy
+from misper.engine.session import Gate
 from misper.engine.workdays import WEEKDAYS, is_working_day
 
 QUOTE_LIMIT = 300  # characters of a quoted sentence in a finding
@@ -42,6 +43,7 @@ class Fact(NamedTuple):
     at: int
     evidence: tuple[str, ...]
     render: Callable[[], dict[str, str]] = _nothing
+    deadline: DeadlineResult | None = None  # the occurrence a deadline fact is made of
 
     def message(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, **self.fields}
@@ -60,10 +62,12 @@ def normalise(text: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def _normalised_phrases(phrases: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """Each phrase with its normalised form padded by spaces, and the phrases' first words."""
+def _normalised_phrases(phrases: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], re.Pattern[str]]:
+    """Each phrase with its normalised form padded by spaces, and a pattern finding any of the
+    phrases' first words as a piece of text."""
     pairs = tuple((p, f" {normalise(p)} ") for p in phrases if normalise(p))
-    return pairs, tuple(dict.fromkeys(needle.split()[0] for _, needle in pairs))
+    first_words = dict.fromkeys(needle.split()[0] for _, needle in pairs)
+    return pairs, re.compile("|".join(re.escape(w) for w in first_words) or "(?!)")
 
 
 def blaming_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
@@ -72,7 +76,7 @@ def blaming_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
     # A normalised word is a piece of the case-folded text: when no phrase's first word is in
     # it, no phrase can be (most texts; the full normalising is the costly part).
     folded = text.casefold()
-    if not any(word in folded for word in first_words):
+    if first_words.search(folded) is None:
         return []
     padded = " " + " ".join(_WORDS.findall(folded)) + " "
     return [phrase for phrase, needle in pairs if needle in padded]
@@ -92,6 +96,9 @@ def quote(text: str, phrases: tuple[str, ...]) -> str:
     return joined if len(joined) <= QUOTE_LIMIT else joined[: QUOTE_LIMIT - 3].rstrip() + "..."
 
 
+# The kinds of fact build_facts lets through the rule session's gate itself, when given it.
+GATED_IN_FACTS = frozenset({"event", "deadline"})
+
 STILL_IN_FORCE = 32503680000  # 3000-01-01T00:00:00Z: a grade period with no end yet
 
 
@@ -107,13 +114,13 @@ def build_facts(
     deadlines: list[DeadlineResult],
     repeat: RepeatCount,
     rec: Recommendation,
-    admits: Callable[[dict[str, Any]], bool] | None = None,
+    gate: Gate | None = None,
 ) -> list[Fact]:
     """The timeline's facts: the incident, the child, the repeat count and the recommended grade,
     every event, the grade periods, the deadline occurrences, the texts that use the policy's
     child-blaming phrases and the nights a high-risk period enters the intelligence gap.
 
-    With ``admits`` (the rule session's gate), an event or deadline fact whose kind and text
+    With ``gate`` (the rule session's gate), an event or deadline fact whose kind and text
     fields no rule condition could match is not built at all (the session would not send it to
     the rule engine anyway); without it, every fact is built (for a trace, which lists them)."""
     tz = policy.meta.timezone
@@ -163,19 +170,12 @@ def build_facts(
         )
     local = zone(tz)
     events: Sequence[Ev] = ctx.events
-    if admits is not None:
-        # The probes hold the same text fields as the facts, less the local-time ones; a field
-        # a probe lacks never keeps it out, so a fact kept out here would be kept out anyway.
-        events = [
-            e
-            for e in ctx.events
-            if admits({"kind": "event", "type": e.type, "by": e.by, "grade": e.grade, "outcome": e.outcome})
-        ]
-        deadlines = [
-            d
-            for d in deadlines
-            if admits({"kind": "deadline", "deadline": d.spec.id, "status": d.status, "owner": d.spec.owner})
-        ]
+    if gate is not None:
+        # The gate is asked of the same text fields as the facts hold, less the local-time ones; a
+        # field it is not given never keeps a fact out, so a fact kept out here would be anyway.
+        admits_event, admits_deadline = gate.admits_event, gate.admits_deadline
+        events = [e for e in ctx.events if admits_event(e.type, e.by, e.grade, e.outcome)]
+        deadlines = [d for d in deadlines if admits_deadline(d.spec.id, d.status, d.spec.owner)]
     days = policy.day_fields
     facts += [_event_fact(e, tz, local, policy.calendar if days else None, days) for e in events]
     facts += _grading_facts(policy, ctx, tz)
@@ -273,6 +273,8 @@ def _deadline_fact(d: DeadlineResult) -> Fact:
         },
         d.met.at if d.status == "met_late" and d.met else d.due_at,
         evidence,
+        _nothing,
+        d,
     )
 
 

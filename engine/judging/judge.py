@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -35,10 +36,11 @@ from misper.engine.contract.vocabulary import (
 from misper.engine.errors import FieldError, InvalidTimeline
 from misper.engine.judging.explain import check_code
 from misper.engine.judging.explain import trace as explain
-from misper.engine.judging.facts import Fact, build_facts, deadline_fact_id, next_gap_entry, subject
+from misper.engine.judging.facts import GATED_IN_FACTS, Fact, build_facts, next_gap_entry, subject
 from misper.engine.judging.grading import Recommendation, RepeatCount, count_repeat, recommend
 from misper.engine.judging.wording import change_phrase, event_phrase, grade_text, parameter_text
 from misper.engine.localtime import clocks_changed, human_duration, human_local, iso_local, to_epoch
+from misper.engine.policy.files import Trigger
 from misper.engine.policy.model import Policy
 from misper.engine.session import RULE_SESSION, Match
 from misper.engine.version import ENGINE_NAME, __version__
@@ -84,6 +86,7 @@ def evaluate(
     judged = _judge(policy, ctx, timeline.child, every_fact=bool(trace or why_not))
     deadlines, repeat, rec, findings = judged.deadlines, judged.repeat, judged.rec, judged.findings
     tz = policy.meta.timezone
+    shown = policy.kept("shown", _shown)
     # The engine builds its own output from checked values: trusted() skips re-validation.
     return Evaluation.trusted(
         incident_id=timeline.incident_id,
@@ -107,7 +110,10 @@ def evaluate(
             response_plan_required=repeat.required,
             response_plan_exists=timeline.child.response_plan,
         ),
-        deadlines=[_deadline(policy, d, ctx) for d in sorted(deadlines, key=_deadline_order(policy))],
+        deadlines=[
+            _deadline(policy, d, ctx, shown[d.spec.id])
+            for d in sorted(deadlines, key=_deadline_order(policy))
+        ],
         findings=findings,
         quality=_quality(policy, ctx, findings),
         notes=_notes(policy, ctx),
@@ -144,13 +150,12 @@ def _judge(policy: Policy, ctx: Context, child: Child, every_fact: bool = False)
     rec = recommend(policy, child, repeat, ctx.current_grade)
     # A trace lists every fact, and a rule clock on an event or a deadline reads facts the rules
     # may not match (the gate keeps only those out): then all are built.
-    admits = None if every_fact or policy.clocks_on_gated_facts else RULE_SESSION.gate(policy).admits
-    facts = build_facts(policy, ctx, child, deadlines, repeat, rec, admits)
-    matches = RULE_SESSION.run(policy, (f.message() for f in facts))
+    gate = None if every_fact or policy.clocks_on_gated_facts else RULE_SESSION.gate(policy)
+    facts = build_facts(policy, ctx, child, deadlines, repeat, rec, gate)
+    matches = RULE_SESSION.run(policy, (f.message() for f in facts), GATED_IN_FACTS if gate else frozenset())
     by_id = {f.id: f for f in facts}
-    by_deadline = {deadline_fact_id(d): d for d in deadlines}
     findings = sorted(
-        (_finding(policy, ctx, m, by_id, by_deadline) for m in matches),
+        (_finding(policy, ctx, m, by_id) for m in matches),
         key=lambda f: _finding_order(policy, f),
     )
     return _Judged(deadlines, repeat, rec, facts, matches, findings)
@@ -257,8 +262,14 @@ def _exposes(ctx: Context, clause: str, grade: str | None, finding: Finding) -> 
         return False
     if grade is None:
         return True
-    change = ctx.change_before(to_epoch(datetime.fromisoformat(finding.at)) + 1)
+    change = ctx.change_before(_epoch_of(finding.at) + 1)
     return change is not None and change.grade == grade
+
+
+@lru_cache(maxsize=8192)
+def _epoch_of(instant: str) -> int:
+    """An instant the engine wrote, read back (findings give theirs as text)."""
+    return to_epoch(datetime.fromisoformat(instant))
 
 
 def _notes(policy: Policy, ctx: Context) -> list[str]:
@@ -280,7 +291,6 @@ def _finding(
     ctx: Context,
     match: Match,
     by_id: dict[str, Fact],
-    by_deadline: dict[str, DeadlineResult],
 ) -> Finding:
     name, aliases = match
     rule = policy.compiled[name]
@@ -288,7 +298,8 @@ def _finding(
     tz = policy.meta.timezone
     assert rule.severity is not None
     if rule.deadline is not None:
-        result = by_deadline[aliases["deadline"]]
+        result = facts["deadline"].deadline
+        assert result is not None
         message, evidence = _deadline_message(policy, ctx, result)
         chosen = [facts["deadline"]]
         param_names = policy.interval_parameters(result.parameter)
@@ -327,7 +338,7 @@ def duty_text(policy: Policy, ctx: Context, d: DeadlineResult) -> str:
     if start.type == "report_received" and d.repeat_of is None:
         return d.spec.duty
     change = ctx.change_at(start.pos)
-    by_grade = any(t.grade_becomes or t.grade_leaves for t in d.spec.start_triggers)
+    by_grade = policy.kept("shown", _shown)[d.spec.id].started_by_grade
     if by_grade and d.repeat_of is None and change is not None and change.event is start:
         return f"{d.spec.duty} after {change_phrase(change, tz)}"
     return f"{d.spec.duty} after {event_phrase(start, tz)}"
@@ -336,17 +347,16 @@ def duty_text(policy: Policy, ctx: Context, d: DeadlineResult) -> str:
 def _allowed_text(policy: Policy, d: DeadlineResult) -> str:
     """The time the duty allows, in the unit its parameter was written in ('72 hours') when it is
     one of the deadline's parameters, else as a duration ('2 hours 5 minutes')."""
-    names = [d.spec.due_after, *(d.spec.due_after_by_grade or {}).values()]
-    for name in filter(None, names):
+    for name, text in policy.kept("shown", _shown)[d.spec.id].intervals:
         if policy.due_from(name, d.starts_at) == d.due_at:
-            return parameter_text(policy.parameters[name])
+            return text
     return human_duration(d.due_at - d.starts_at)
 
 
 def _deadline_message(policy: Policy, ctx: Context, d: DeadlineResult) -> tuple[str, list[str]]:
     """The sentence and evidence of a deadline that is late, never met or due soon."""
     tz = policy.meta.timezone
-    templates = {**policy.meta.deadline_messages, **d.spec.messages}
+    templates = policy.kept("shown", _shown)[d.spec.id].templates
     values = {
         "duty": duty_text(policy, ctx, d),
         "due": human_local(d.due_at, tz),
@@ -399,37 +409,71 @@ def _deadline_order(policy: Policy) -> Any:
     return lambda d: (d.due_at, declared[d.spec.id], d.occurrence)
 
 
-def _deadline(policy: Policy, d: DeadlineResult, ctx: Context) -> Deadline:
+class _Shown(NamedTuple):
+    """What the output and the findings of a deadline take from its declaration alone: worked
+    out once per policy, not once per occurrence."""
+
+    clause: str
+    code: Any
+    owner: Any
+    duty: str
+    unmarked: tuple[Trigger, ...]  # meeting triggers with an unmarked reading (S5)
+    templates: dict[Any, str]  # the policy's sentences with the deadline's own over them
+    intervals: tuple[tuple[str, str], ...]  # each duration parameter timing it, as a message reads it
+    started_by_grade: bool  # some trigger starting it is a change of grade
+
+
+def _shown(policy: Policy) -> dict[str, _Shown]:
+    return {
+        d.id: _Shown(
+            d.clause,
+            finding_code(d.code),
+            ROLE_OF[d.owner],
+            d.duty,
+            tuple(t for t in d.met_by if t.unmarked_after_report),
+            {**policy.meta.deadline_messages, **d.messages},
+            tuple(
+                (name, parameter_text(policy.parameters[name]))
+                for name in filter(None, [d.due_after, *(d.due_after_by_grade or {}).values()])
+            ),
+            any(t.grade_becomes or t.grade_leaves for t in d.start_triggers),
+        )
+        for d in policy.deadlines
+    }
+
+
+def _deadline(policy: Policy, d: DeadlineResult, ctx: Context, shown: _Shown) -> Deadline:
     tz = policy.meta.timezone
-    closing = d.met or d.stop
+    met, stop, start = d.met, d.stop, d.start
+    closing = met or stop
     reason, basis = _reason(d, ctx, tz), policy.parameters[d.parameter].provenance
-    read = _unmarked(policy, d, ctx)
+    read = _unmarked(policy, d, ctx, shown.unmarked) if met is not None and shown.unmarked else None
     if read is not None:
         # S5: met by a discussion the timeline did not mark (settled reading 2026-12-05).
         reason, basis = read, "assumed"
     return Deadline.trusted(
         id=d.spec.id,
         occurrence=d.occurrence,
-        clause=d.spec.clause,
-        code=finding_code(d.spec.code),
-        owner=ROLE_OF[d.spec.owner],
-        duty=d.spec.duty,
+        clause=shown.clause,
+        code=shown.code,
+        owner=shown.owner,
+        duty=shown.duty,
         starts_at=iso_local(d.starts_at, tz),
         due_at=iso_local(d.due_at, tz),
-        met_at=iso_local(d.met.at, tz) if d.met else None,
-        met_by=d.met.id if d.met else None,
+        met_at=iso_local(met.at, tz) if met else None,
+        met_by=met.id if met else None,
         status=STATUS_OF[d.status],
         reason=reason,
         basis=basis,
-        evidence=list(dict.fromkeys([d.start.id] + ([closing.id] if closing else []))),
+        evidence=[start.id] if closing is None or closing.id == start.id else [start.id, closing.id],
     )
 
 
-def _unmarked(policy: Policy, d: DeadlineResult, ctx: Context) -> str | None:
+def _unmarked(policy: Policy, d: DeadlineResult, ctx: Context, triggers: tuple[Trigger, ...]) -> str | None:
     """The note of a duty met by an event read as marked (none was), else None."""
     if d.met is None:
         return None
-    for t in d.spec.met_by:
+    for t in triggers:
         if t.unmarked_after_report and unmarked_reading(t, ctx, policy) is not None:
             after = human_duration(policy.seconds(t.unmarked_after_report))
             marked = " or ".join(t.meeting or [])

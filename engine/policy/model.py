@@ -4,11 +4,12 @@ deadlines are judged in)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import cached_property
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from misper.engine.judging.wording import basis, parameter_text
 from misper.engine.localtime import zone
@@ -16,6 +17,7 @@ from misper.engine.policy.compiler import Clock, duration_seconds
 from misper.engine.policy.files import DeadlineSpec, Parameter, PolicyMeta, RuleSpec
 from misper.engine.workdays import CALENDAR, shortest_working_days, working_days_after
 
+T = TypeVar("T")
 START_RULE = "__start__"
 START_KIND, END_KIND = "start", "end"  # marker facts asserted first and last in every session
 
@@ -103,16 +105,32 @@ class Policy:
             time.fromisoformat(str(self.value("intelligence_cover_from"))),
         )
 
+    def kept(self, name: str, make: Callable[[Policy], T]) -> T:
+        """What ``make`` works out of this policy, made on first use and kept with it, as its cached
+        properties are: for parts of the engine that plan their work once per policy (the
+        deadline clock, the output) and that this module must not import."""
+        found = self.__dict__.get(name)
+        if found is None:
+            found = self.__dict__[name] = make(self)
+        return found
+
     def seconds(self, name: str) -> int:
         return self.durations[name]
 
     def due_from(self, name: str, start: int) -> int:
         """The instant a duty timed by the duration parameter ``name`` falls due when it started at
         ``start``: so many minutes, hours or days after it, or the end of so many working days."""
-        param = self.parameters[name]
-        if param.unit == "working_days" and isinstance(param.value, int) and self.calendar:
-            return working_days_after(start, param.value, self.meta.timezone, self.calendar)
+        if self.counts_working_days(name):
+            days, calendar = self.parameters[name].value, self.calendar
+            assert isinstance(days, int) and calendar is not None
+            return working_days_after(start, days, self.meta.timezone, calendar)
         return start + self.durations[name]
+
+    def counts_working_days(self, name: str) -> bool:
+        """Whether the duration parameter ``name`` is counted in working days of the calendar
+        (else it is a plain number of seconds)."""
+        param = self.parameters[name]
+        return param.unit == "working_days" and isinstance(param.value, int) and bool(self.calendar)
 
     def shortest(self, name: str) -> int:
         """A lower bound of the interval ``name`` gives, in seconds."""
