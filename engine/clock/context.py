@@ -82,51 +82,71 @@ class Context:
         return self.grades[-1].grade if self.grades else None
 
 
-def build_context(timeline: Timeline, as_of: datetime) -> Context:
-    as_of_epoch = to_epoch(as_of)
-    # Time order; at one instant the report comes first (it starts every clock), then array order.
-    # The instant is compared as whole seconds and microseconds (exactly the datetimes' order,
-    # and much cheaper than comparing datetimes whose offsets differ).
+class Ordered(NamedTuple):
+    """Every event of a timeline in time order, with its instant: the events known at any
+    instant are a prefix of it, so a simulation orders its timeline once for all its steps."""
+
+    events: tuple[Ev, ...]
+    instants: tuple[int, ...]
+
+
+def order_events(timeline: Timeline) -> Ordered:
+    """The timeline's events in time order; at one instant the report comes first (it starts
+    every clock), then array order. The instant is compared as whole seconds and microseconds
+    (exactly the datetimes' order, and much cheaper than comparing datetimes whose offsets
+    differ)."""
     rows = []
     for n, event in enumerate(timeline.events):
         moment = event.at
         seconds = moment.timestamp()  # to_epoch, inline: it is asked once per event
         at = int(seconds // 1) if -EXACT_SECONDS < seconds < EXACT_SECONDS else to_epoch(moment)
-        if at <= as_of_epoch:
-            rows.append((at, moment.microsecond, event.type != "report_received", n, event))
+        rows.append((at, moment.microsecond, event.type != "report_received", n, event))
     rows.sort()
-    events: list[Ev] = []
-    by_type: dict[str, list[Ev]] = {}
-    grades: list[GradeChange] = []
+    events = []
     for pos, (at, _, _, _, event) in enumerate(rows):
         get = event.__dict__.get  # plain lookups: a missing attribute on a model is slow to ask for
         kind = event.type
-        e = Ev(
-            pos,
-            event.id,
-            kind,
-            at,
-            get("by") or "",
-            get("grade") or "",
-            get("text") or "",
-            get("voice_of_child"),
-            get("outcome") or "",
-            get("meeting") or "",
-            get("task") or (ALLOCATED if kind == "officer_allocated" else ""),
+        events.append(
+            Ev(
+                pos,
+                event.id,
+                kind,
+                at,
+                get("by") or "",
+                get("grade") or "",
+                get("text") or "",
+                get("voice_of_child"),
+                get("outcome") or "",
+                get("meeting") or "",
+                get("task") or (ALLOCATED if kind == "officer_allocated" else ""),
+            )
         )
-        events.append(e)
+    return Ordered(tuple(events), tuple(e.at for e in events))
+
+
+def build_context(timeline: Timeline, as_of: datetime, ordered: Ordered | None = None) -> Context:
+    """The timeline as known at ``as_of`` (``ordered``: its events already in time order)."""
+    as_of_epoch = to_epoch(as_of)
+    if ordered is None:
+        ordered = order_events(timeline)
+    known = bisect_right(ordered.instants, as_of_epoch)
+    events = ordered.events[:known]
+    by_type: dict[str, list[Ev]] = {}
+    grades: list[GradeChange] = []
+    for e in events:
+        kind = e.type
         if kind in by_type:
             by_type[kind].append(e)
         else:
             by_type[kind] = [e]
         if e.grade:
-            grades.append(GradeChange(pos, at, e.grade, grades[-1].grade if grades else None, e))
+            grades.append(GradeChange(e.pos, e.at, e.grade, grades[-1].grade if grades else None, e))
     report = by_type["report_received"][0]
     closed = "closed" in by_type
     complete = timeline.mode == Mode.COMPLETE or (timeline.mode == Mode.AUTO and closed)
     closed_at = by_type["closed"][0].at if closed else as_of_epoch
     return Context(
-        tuple(events),
+        events,
         report,
         as_of_epoch,
         complete,
@@ -135,5 +155,5 @@ def build_context(timeline: Timeline, as_of: datetime) -> Context:
         closed_at if complete else as_of_epoch,
         tuple(g.pos for g in grades),
         tuple(g.at for g in grades),
-        tuple(e.at for e in events),
+        ordered.instants[:known],
     )

@@ -8,7 +8,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from misper.engine.clock.context import Context, Ev, build_context
+from misper.engine.clock.context import Context, Ev, Ordered, build_context
 from misper.engine.clock.deadlines import DeadlineResult, compute_deadlines, next_change, unmarked_reading
 from misper.engine.contract.evaluation import (
     Deadline,
@@ -75,14 +75,16 @@ def evaluate(
     *,
     trace: bool = False,
     why_not: str | None = None,
+    ordered: Ordered | None = None,
 ) -> Evaluation:
     """Judge the timeline at ``judged_at(timeline, as_of)``. With ``trace``, say which facts were
     asserted and which rules fired; with ``why_not`` (a finding code), also why that code's rules
-    did not fire."""
+    did not fire. ``ordered``: the timeline's events already in time order (a simulation judges
+    one timeline at many instants)."""
     check_code(policy, why_not)
     moment = judged_at(timeline, as_of)
     check_as_of(timeline, moment)
-    ctx = build_context(timeline, moment)
+    ctx = build_context(timeline, moment, ordered)
     judged = _judge(policy, ctx, timeline.child, every_fact=bool(trace or why_not))
     deadlines, repeat, rec, findings = judged.deadlines, judged.repeat, judged.rec, judged.findings
     tz = policy.meta.timezone
@@ -202,12 +204,14 @@ def _clock_signature(judged: _Judged) -> tuple[Any, ...]:
     )
 
 
-def rule_clocks(timeline: Timeline, policy: Policy, moment: datetime) -> list[int]:
+def rule_clocks(
+    timeline: Timeline, policy: Policy, moment: datetime, ordered: Ordered | None = None
+) -> list[int]:
     """The instants up to ``moment`` at which a rule comparing as_of with a fact's time may change
     its answer (for the steps of a simulation); none for a policy without such rules."""
     if not policy.clocks:
         return []
-    ctx = build_context(timeline, moment)
+    ctx = build_context(timeline, moment, ordered)
     repeat = count_repeat(policy, ctx, timeline.child)
     deadlines = compute_deadlines(policy, ctx, subject(timeline.child, repeat))
     facts = build_facts(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from misper.engine.clock.context import Ordered, order_events
 from misper.engine.clock.deadlines import due_soon_at
 from misper.engine.contract.evaluation import (
     Deadline,
@@ -44,15 +45,17 @@ class Plan:
     policy: PolicyRef
     instants: list[tuple[int, list[str]]]  # (instant, why) in time order
     pages: list[tuple[int, int]]  # each page's steps, as [first, end) indexes into instants
+    ordered: Ordered  # the timeline's events in time order, for every step's evaluation
 
 
 def plan(timeline: Timeline, policy: Policy, until: datetime | None = None) -> Plan:
     """The steps up to ``until`` (default: the timeline's as_of, else the last event or the last
     deadline instant, whichever is later), in pages of at most PAGE_WORK step-events."""
-    horizon = _horizon(timeline, policy, until)
-    final = evaluate(timeline, policy, _dt(horizon, timeline))
+    ordered = order_events(timeline)
+    horizon = _horizon(timeline, policy, until, ordered)
+    final = evaluate(timeline, policy, _dt(horizon, timeline), ordered=ordered)
     found = _instants(timeline, policy, final.deadlines, horizon)
-    for at in rule_clocks(timeline, policy, _dt(horizon, timeline)):
+    for at in rule_clocks(timeline, policy, _dt(horizon, timeline), ordered):
         found.setdefault(at, set()).add("rule_clock")
     instants = [(at, sorted(found[at])) for at in sorted(found)]
     event_instants = sorted(to_epoch(e.at) for e in timeline.events)
@@ -65,7 +68,7 @@ def plan(timeline: Timeline, policy: Policy, until: datetime | None = None) -> P
             first, work = i, 0
         work += cost
     pages.append((first, len(instants)))
-    return Plan(horizon, final.policy, instants, pages)
+    return Plan(horizon, final.policy, instants, pages, ordered)
 
 
 def steps(timeline: Timeline, policy: Policy, planned: Plan, page: int = 1) -> Iterator[Step]:
@@ -76,13 +79,15 @@ def steps(timeline: Timeline, policy: Policy, planned: Plan, page: int = 1) -> I
     seen: set[tuple[str, ...]] = set()
     state: tuple[object, ...] = ()
     if first > 0:
-        before = evaluate(timeline, policy, _dt(planned.instants[first - 1][0], timeline))
+        before = evaluate(
+            timeline, policy, _dt(planned.instants[first - 1][0], timeline), ordered=planned.ordered
+        )
         seen, state = _keys(before.findings), _state(before)
     by_instant: dict[int, list[StepEvent]] = {}
     for event in timeline.events:
         by_instant.setdefault(to_epoch(event.at), []).append(_event(event))
     for at, triggers in planned.instants[first:end]:
-        result = evaluate(timeline, policy, _dt(at, timeline))
+        result = evaluate(timeline, policy, _dt(at, timeline), ordered=planned.ordered)
         new = [f for f in result.findings if _key(f) not in seen]
         events = by_instant.get(at, [])
         changed = _state(result) != state
@@ -208,14 +213,14 @@ def _dt(epoch: int, timeline: Timeline) -> datetime:
     return datetime.fromtimestamp(epoch, timeline.report().at.tzinfo)
 
 
-def _horizon(timeline: Timeline, policy: Policy, until: datetime | None) -> int:
+def _horizon(timeline: Timeline, policy: Policy, until: datetime | None, ordered: Ordered) -> int:
     if until is not None:
         check_as_of(timeline, until, "until")
         return to_epoch(until)
     if timeline.as_of is not None:
         return to_epoch(timeline.as_of)
     last_event = max(to_epoch(e.at) for e in timeline.events)
-    at_last = evaluate(timeline, policy, _dt(last_event, timeline))
+    at_last = evaluate(timeline, policy, _dt(last_event, timeline), ordered=ordered)
     dues = [
         to_epoch(datetime.fromisoformat(d.due_at))
         for d in at_last.deadlines
