@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from misper.api.alerts.raising import Draft, delivery_body, drafts, escalation
 from misper.api.incidents.schema import alerts, attempts, audit, deliveries, incidents, subscriptions
-from misper.api.incidents.service import assemble, known
+from misper.api.incidents.service import assemble_text, known
 from misper.api.incidents.store import IncidentStore, Rows, Scope
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.errors import EngineError, FieldError
@@ -101,15 +101,19 @@ def check_incident(store: IncidentStore, registry: PolicyRegistry, incident_id: 
         ).first()
         if row is None:
             return 0  # another server has it, or it was judged meanwhile
-        stored = [json.loads(body) for body in rows.events(incident_id).values()]
+        stored = rows.events(incident_id)
         if not stored:
             _next_check(rows, incident_id, None)
             return 0
-        body, _ = assemble(
-            incident_id, rows.profile(incident_id, row.profile_version), stored, rows.episodes(row)
+        body, _ = assemble_text(
+            incident_id,
+            rows.profile(incident_id, row.profile_version),
+            stored.values(),
+            [],
+            rows.episodes(row),
         )
         try:
-            timeline = parse_timeline(json.dumps(body))
+            timeline = parse_timeline(body)
             moment = max(datetime.fromtimestamp(int(now), UTC), max(e.at for e in timeline.events))
             result = evaluation(registry, timeline, EvaluationAsk(as_of=moment, force=row.force))
             policy = registry.get(result.policy.id)

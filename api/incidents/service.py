@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -93,8 +94,7 @@ def _save_profile(
             # Judged as now stored (the child's id, and so its other episodes, may have changed);
             # a profile the events cannot be judged with rolls the whole transaction back.
             incident = rows.incident(incident_id)
-            events = [*map(json.loads, stored.values())]
-            body, _ = assemble(incident_id, profile, events, rows.episodes(incident))
+            body, _ = assemble_text(incident_id, profile, stored.values(), [], rows.episodes(incident))
             try:
                 entry = worklist_entry(registry, body, rows.scope.force)
             except InvalidTimeline as exc:
@@ -120,8 +120,9 @@ def append_events(
         _room_for(incident_id, len(stored), merged.added)
         if merged.added:
             profile = rows.profile(incident_id, incident.profile_version)
-            events = [*map(json.loads, stored.values()), *merged.added]
-            body, _ = assemble(incident_id, profile, events, rows.episodes(incident))
+            body, _ = assemble_text(
+                incident_id, profile, stored.values(), merged.added, rows.episodes(incident)
+            )
             try:
                 entry = worklist_entry(registry, body, rows.scope.force)
             except InvalidTimeline as exc:
@@ -210,21 +211,48 @@ def assemble(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The stored timeline as contract v1 JSON, and the child's stored episodes it counts: those
     at an instant the profile's own previous episodes do not already give."""
-    child = dict(profile.child)
-    given = {_epoch(e["reported_at"]) for e in child.get("previous_episodes", [])}
-    counted = [e for e in episodes if _epoch(e["reported_at"]) not in given]
-    if counted:
-        child["previous_episodes"] = [*child.get("previous_episodes", []), *counted]
+    child, counted = _child_counting(profile, episodes)
     body: dict[str, Any] = {"incident_id": incident_id, "child": child, "events": events}
     if profile.policy:
         body["policy"] = profile.policy
     return body, counted
 
 
-def worklist_entry(registry: PolicyRegistry, body: dict[str, Any], force: str | None) -> WorklistEntry:
-    """The worklist's view of an incident of ``force``, from its evaluation at its last event; an
-    invalid timeline raises InvalidTimeline."""
-    timeline = parse_timeline(json.dumps(body))
+def assemble_text(
+    incident_id: str,
+    profile: Profile,
+    stored: Iterable[str],
+    added: list[dict[str, Any]],
+    episodes: list[dict[str, Any]],
+) -> tuple[str, list[dict[str, Any]]]:
+    """assemble() as JSON text, with the stored events (``stored``: their stored JSON) written
+    as they are, not parsed and written again: the same data, without the cost of going through
+    every stored event on each append."""
+    child, counted = _child_counting(profile, episodes)
+    events = ", ".join([*stored, *map(json.dumps, added)])
+    text = f'{{"incident_id": {json.dumps(incident_id)}, "child": {json.dumps(child)}, '
+    text += f'"events": [{events}]'
+    if profile.policy:
+        text += f', "policy": {json.dumps(profile.policy)}'
+    return text + "}", counted
+
+
+def _child_counting(
+    profile: Profile, episodes: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    child = dict(profile.child)
+    given = {_epoch(e["reported_at"]) for e in child.get("previous_episodes", [])}
+    counted = [e for e in episodes if _epoch(e["reported_at"]) not in given]
+    if counted:
+        child["previous_episodes"] = [*child.get("previous_episodes", []), *counted]
+    return child, counted
+
+
+def worklist_entry(registry: PolicyRegistry, body: str, force: str | None) -> WorklistEntry:
+    """The worklist's view of an incident of ``force`` (``body``: its timeline's JSON), from its
+    evaluation at its last event; an invalid timeline raises InvalidTimeline. (Its keys are not
+    checked again: it is written from stored events and a request that were.)"""
+    timeline = parse_timeline(body, keys_checked=True)
     last = max(e.at for e in timeline.events)
     ask = EvaluationAsk(as_of=last, force=force)
     return entry_of(timeline, evaluation(registry, timeline, ask))
@@ -285,15 +313,16 @@ def stored_evaluation(
     with store.reading() as rows:
         incident = known(rows.incident(incident_id), incident_id)
         profile = rows.profile(incident_id, incident.profile_version)
-        events = [json.loads(text) for text in rows.events(incident_id).values()]
-        body, counted = assemble(incident_id, profile, events, rows.episodes(incident))
-    if not events:
+        stored = rows.events(incident_id)
+        body, counted = assemble_text(incident_id, profile, stored.values(), [], rows.episodes(incident))
+    if not stored:
         raise InvalidRequest(
             f"incident {incident_id} has no events yet: append its report_received first",
             [FieldError("incident_id", f"{incident_id!r} has no stored events to evaluate")],
         )
     ask = EvaluationAsk(as_of=as_of, force=store.scope.force)
-    result = evaluation(registry, json.dumps(body).encode(), ask)
+    # Written from stored events whose keys were checked when they came in.
+    result = evaluation(registry, parse_timeline(body, keys_checked=True), ask)
     answer = result.to_json(indent=None).encode()
     with store.writing() as rows:
         rows.add_decision(
@@ -305,7 +334,7 @@ def stored_evaluation(
                 "policy_sha256": result.policy.sha256,
                 "engine_version": __version__,
                 "as_of": result.as_of,
-                "event_ids": json.dumps([e["id"] for e in events]),
+                "event_ids": json.dumps(list(stored)),
                 "profile_version": int(incident.profile_version),
                 "previous_episodes": json.dumps(counted, sort_keys=True),
                 "result_sha256": answer_hash(answer),
