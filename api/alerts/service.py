@@ -27,9 +27,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from misper.api.alerts.raising import Draft, delivery_body, drafts, escalation
 from misper.api.incidents.schema import alerts, attempts, audit, deliveries, incidents, subscriptions
-from misper.api.incidents.service import assemble_text, known
+from misper.api.incidents.service import known
 from misper.api.incidents.store import IncidentStore, Rows, Scope
-from misper.engine.contract.parse import parse_timeline
+from misper.api.incidents.timelines import stored_timeline
 from misper.engine.errors import EngineError, FieldError
 from misper.engine.localtime import to_epoch
 from misper.engine.policy.registry import PolicyRegistry
@@ -105,15 +105,9 @@ def check_incident(store: IncidentStore, registry: PolicyRegistry, incident_id: 
         if not stored:
             _next_check(rows, incident_id, None)
             return 0
-        body, _ = assemble_text(
-            incident_id,
-            rows.profile(incident_id, row.profile_version),
-            stored.values(),
-            [],
-            rows.episodes(row),
-        )
+        profile = rows.profile(incident_id, row.profile_version)
         try:
-            timeline = parse_timeline(body)
+            timeline, _ = stored_timeline(incident_id, profile, stored.values(), [], rows.episodes(row))
             moment = max(datetime.fromtimestamp(int(now), UTC), max(e.at for e in timeline.events))
             result = evaluation(registry, timeline, EvaluationAsk(as_of=moment, force=row.force))
             policy = registry.get(result.policy.id)

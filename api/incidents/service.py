@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,8 +17,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from misper.api.incidents.models import EventBatch, IncidentProfile, WorklistEntry
 from misper.api.incidents.schema import audit
 from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows
+from misper.api.incidents.timelines import assemble, stored_timeline
 from misper.engine.contract.evaluation import Evaluation
-from misper.engine.contract.parse import duplicate_keys, field_error, loads_or_none, parse_timeline
+from misper.engine.contract.parse import duplicate_keys, field_error, loads_or_none
 from misper.engine.contract.timeline import MAX_EVENTS, Child, Event, Timeline
 from misper.engine.errors import EngineError, FieldError, InvalidRequest, InvalidTimeline
 from misper.engine.localtime import to_epoch
@@ -94,9 +94,11 @@ def _save_profile(
             # Judged as now stored (the child's id, and so its other episodes, may have changed);
             # a profile the events cannot be judged with rolls the whole transaction back.
             incident = rows.incident(incident_id)
-            body, _ = assemble_text(incident_id, profile, stored.values(), [], rows.episodes(incident))
             try:
-                entry = worklist_entry(registry, body, rows.scope.force)
+                timeline, _ = stored_timeline(
+                    incident_id, profile, stored.values(), [], rows.episodes(incident)
+                )
+                entry = worklist_entry(registry, timeline, rows.scope.force)
             except InvalidTimeline as exc:
                 raise InvalidTimeline(
                     "this profile would make the incident's stored timeline invalid", exc.errors
@@ -120,11 +122,11 @@ def append_events(
         _room_for(incident_id, len(stored), merged.added)
         if merged.added:
             profile = rows.profile(incident_id, incident.profile_version)
-            body, _ = assemble_text(
-                incident_id, profile, stored.values(), merged.added, rows.episodes(incident)
-            )
             try:
-                entry = worklist_entry(registry, body, rows.scope.force)
+                timeline, _ = stored_timeline(
+                    incident_id, profile, stored.values(), merged.added, rows.episodes(incident)
+                )
+                entry = worklist_entry(registry, timeline, rows.scope.force)
             except InvalidTimeline as exc:
                 request = _RequestIndices(list(stored), merged.positions)
                 raise InvalidTimeline(
@@ -206,53 +208,8 @@ def merge(incident_id: str, stored: dict[str, str], batch: list[Event]) -> Merge
     return Merged(added, positions, repeated)
 
 
-def assemble(
-    incident_id: str, profile: Profile, events: list[dict[str, Any]], episodes: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The stored timeline as contract v1 JSON, and the child's stored episodes it counts: those
-    at an instant the profile's own previous episodes do not already give."""
-    child, counted = _child_counting(profile, episodes)
-    body: dict[str, Any] = {"incident_id": incident_id, "child": child, "events": events}
-    if profile.policy:
-        body["policy"] = profile.policy
-    return body, counted
-
-
-def assemble_text(
-    incident_id: str,
-    profile: Profile,
-    stored: Iterable[str],
-    added: list[dict[str, Any]],
-    episodes: list[dict[str, Any]],
-) -> tuple[str, list[dict[str, Any]]]:
-    """assemble() as JSON text, with the stored events (``stored``: their stored JSON) written
-    as they are, not parsed and written again: the same data, without the cost of going through
-    every stored event on each append."""
-    child, counted = _child_counting(profile, episodes)
-    events = ", ".join([*stored, *map(json.dumps, added)])
-    text = f'{{"incident_id": {json.dumps(incident_id)}, "child": {json.dumps(child)}, '
-    text += f'"events": [{events}]'
-    if profile.policy:
-        text += f', "policy": {json.dumps(profile.policy)}'
-    return text + "}", counted
-
-
-def _child_counting(
-    profile: Profile, episodes: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    child = dict(profile.child)
-    given = {_epoch(e["reported_at"]) for e in child.get("previous_episodes", [])}
-    counted = [e for e in episodes if _epoch(e["reported_at"]) not in given]
-    if counted:
-        child["previous_episodes"] = [*child.get("previous_episodes", []), *counted]
-    return child, counted
-
-
-def worklist_entry(registry: PolicyRegistry, body: str, force: str | None) -> WorklistEntry:
-    """The worklist's view of an incident of ``force`` (``body``: its timeline's JSON), from its
-    evaluation at its last event; an invalid timeline raises InvalidTimeline. (Its keys are not
-    checked again: it is written from stored events and a request that were.)"""
-    timeline = parse_timeline(body, keys_checked=True)
+def worklist_entry(registry: PolicyRegistry, timeline: Timeline, force: str | None) -> WorklistEntry:
+    """The worklist's view of an incident of ``force``, from its evaluation at its last event."""
     last = max(e.at for e in timeline.events)
     ask = EvaluationAsk(as_of=last, force=force)
     return entry_of(timeline, evaluation(registry, timeline, ask))
@@ -314,15 +271,15 @@ def stored_evaluation(
         incident = known(rows.incident(incident_id), incident_id)
         profile = rows.profile(incident_id, incident.profile_version)
         stored = rows.events(incident_id)
-        body, counted = assemble_text(incident_id, profile, stored.values(), [], rows.episodes(incident))
+        episodes = rows.episodes(incident)
     if not stored:
         raise InvalidRequest(
             f"incident {incident_id} has no events yet: append its report_received first",
             [FieldError("incident_id", f"{incident_id!r} has no stored events to evaluate")],
         )
     ask = EvaluationAsk(as_of=as_of, force=store.scope.force)
-    # Written from stored events whose keys were checked when they came in.
-    result = evaluation(registry, parse_timeline(body, keys_checked=True), ask)
+    timeline, counted = stored_timeline(incident_id, profile, stored.values(), [], episodes)
+    result = evaluation(registry, timeline, ask)
     answer = result.to_json(indent=None).encode()
     with store.writing() as rows:
         rows.add_decision(

@@ -37,8 +37,15 @@ def parse_timeline(raw: bytes | str | dict[str, Any], *, keys_checked: bool = Fa
         data = loads_or_none(text)
         errors = [field_error(err, data) for err in exc.errors(include_url=False)]
         raise InvalidTimeline(BROKEN, errors) from None
+    return checked_timeline(timeline, [] if keys_checked else duplicate_keys(text))
+
+
+def checked_timeline(timeline: Timeline, key_errors: list[FieldError] | None = None) -> Timeline:
+    """The checks of a timeline whose fields are valid, across its events: repeats dropped,
+    corrections applied, one report that every event follows; ``key_errors`` (keys repeated in
+    its JSON) are raised with any of these."""
     deduped, errors = _dedupe_events(timeline)
-    errors = ([] if keys_checked else duplicate_keys(text)) + errors
+    errors = (key_errors or []) + errors
     current, correction_errors = _corrected(timeline)
     errors += correction_errors
     if not correction_errors:
