@@ -27,8 +27,8 @@ class _Out(BaseModel):
         the fields keep their declared order, which the JSON follows."""
         out = cls.__new__(cls)
         given = set(values)
-        names, defaults = _layout(cls)
-        if tuple(values) != names:
+        names, defaults = _LAYOUTS.get(cls) or _layout(cls)
+        if len(values) != len(names) or tuple(values) != names:
             values = {n: values[n] if n in values else copy.copy(defaults[n]) for n in names}
         setattr_ = object.__setattr__
         setattr_(out, "__dict__", values)
