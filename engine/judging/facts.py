@@ -70,16 +70,32 @@ def _normalised_phrases(phrases: tuple[str, ...]) -> tuple[tuple[tuple[str, str]
     return pairs, re.compile("|".join(re.escape(w) for w in first_words) or "(?!)")
 
 
-def blaming_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
-    """The policy's phrases that occur in the text as whole words, in the policy's order."""
+def blaming_phrases(text: str, phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """The policy's phrases that occur in the text as whole words, in the policy's order. The
+    answers for the short texts seen last are kept: an incident is judged again at every append
+    and every step of a simulation, with the same texts (a long text is rare, and not kept)."""
+    if len(text) <= KEPT_TEXT:
+        return _kept_blaming_phrases(text, phrases)
+    return _blaming_phrases(text, phrases)
+
+
+KEPT_TEXT = 2000  # characters: at most 4,096 such texts are kept, some 8 MB
+
+
+@lru_cache(maxsize=4096)
+def _kept_blaming_phrases(text: str, phrases: tuple[str, ...]) -> tuple[str, ...]:
+    return _blaming_phrases(text, phrases)
+
+
+def _blaming_phrases(text: str, phrases: tuple[str, ...]) -> tuple[str, ...]:
     pairs, first_words = _normalised_phrases(phrases)
     # A normalised word is a piece of the case-folded text: when no phrase's first word is in
     # it, no phrase can be (most texts; the full normalising is the costly part).
     folded = text.casefold()
     if first_words.search(folded) is None:
-        return []
+        return ()
     padded = " " + " ".join(_WORDS.findall(folded)) + " "
-    return [phrase for phrase, needle in pairs if needle in padded]
+    return tuple(phrase for phrase, needle in pairs if needle in padded)
 
 
 def _sentences(text: str) -> list[str]:
@@ -305,7 +321,9 @@ def _blaming_facts(policy: Policy, ctx: Context, tz: str) -> list[Fact]:
     return out
 
 
-def _blaming_text(e: Ev, hits: list[str], phrases: tuple[str, ...], tz: str) -> Callable[[], dict[str, str]]:
+def _blaming_text(
+    e: Ev, hits: tuple[str, ...], phrases: tuple[str, ...], tz: str
+) -> Callable[[], dict[str, str]]:
     return lambda: {
         "at_text": human_local(e.at, tz),
         "by_text": role_text(e.by),
