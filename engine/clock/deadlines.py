@@ -51,6 +51,10 @@ class DeadlineResult(NamedTuple):
     repeat_of: Ev | None = None  # for a repeating duty, the event that met the one before
 
 
+# What a trigger's hits are found with where no deadline's results are needed (never changed).
+NONE_DONE: dict[str, list[DeadlineResult]] = {}
+
+
 class _Plan(NamedTuple):
     """A deadline's triggers resolved, once per policy, to slots of an evaluation's hit table, and
     its constant parts read once: what each evaluation needs without looking anything up."""
@@ -145,7 +149,7 @@ class _Hits:
     def instants(self, slot: int) -> list[int]:
         """The instants of an event trigger's hits, in time order (found once)."""
         if slot not in self._instants:
-            self._instants[slot] = [e.at for e in self.of(slot, {})[0]]
+            self._instants[slot] = [e.at for e in self.of(slot, NONE_DONE)[0]]
         return self._instants[slot]
 
 
@@ -197,7 +201,7 @@ def _judge(
         parameter = _parameter(spec, ctx, start)
         due = policy.due_from(parameter, start.at)
     for s in p.forward:
-        events, positions = hits.of(s, {})
+        events, positions = hits.of(s, NONE_DONE)
         for moved in events[bisect_right(positions, start.pos) :]:
             if moved.at + p.shortest >= due:
                 break  # no later trigger can bring the due instant forward: the scan stays short
@@ -308,7 +312,7 @@ def _first_stop(p: _Plan, hits: _Hits, start: Ev, due: int) -> Ev | None:
             ):
                 best = change.event
             continue
-        events, positions = hits.of(slot, {})
+        events, positions = hits.of(slot, NONE_DONE)
         i = 0 if on_event else bisect_left(positions, start.pos)
         if i < len(events) and (best is None or events[i].pos < best.pos):
             best = events[i]
@@ -320,10 +324,10 @@ def _first_meeting(met: tuple[tuple[int, int, int], ...], hits: _Hits, first: in
     position ``first`` on, up to (and with) the stop event at ``cutoff``."""
     best: Ev | None = None
     for slot, nth, gate_slot in met:
-        events, positions = hits.of(slot, {})
+        events, positions = hits.of(slot, NONE_DONE)
         start = bisect_left(positions, first)
         if gate_slot >= 0:
-            gate = hits.of(gate_slot, {})[0]
+            gate = hits.of(gate_slot, NONE_DONE)[0]
             if not gate:
                 continue  # what it must follow has not happened: nothing meets it yet
             start = max(start, bisect_left(hits.instants(slot), gate[0].at))
