@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from misper.engine.clock.context import Ordered
 from misper.engine.contract.evaluation import Evaluation, Simulation
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.contract.timeline import Timeline
@@ -44,14 +45,17 @@ class SimulationAsk:
     force: str | None = None  # the caller's own, as EvaluationAsk's
 
 
-def evaluation(registry: PolicyRegistry, timeline: Timeline | bytes, ask: EvaluationAsk) -> Evaluation:
-    """Parse (unless parsed), choose the policy, agree the instant, evaluate."""
+def evaluation(
+    registry: PolicyRegistry, timeline: Timeline | bytes, ask: EvaluationAsk, ordered: Ordered | None = None
+) -> Evaluation:
+    """Parse (unless parsed), choose the policy, agree the instant, evaluate (``ordered``: the
+    parsed timeline's events already in time order)."""
     parsed = timeline if isinstance(timeline, Timeline) else parse_timeline(timeline)
     policy = choose_policy(registry, parsed, ask.policy, ask.force)
     as_of = agree("as_of", ask.as_of, parsed.as_of)
     if ask.as_of is not None:
         check_as_of(parsed, ask.as_of, "as_of", parameter=True)  # named as the caller gave it
-    return evaluate(parsed, policy, as_of, trace=ask.trace, why_not=ask.why_not)
+    return evaluate(parsed, policy, as_of, trace=ask.trace, why_not=ask.why_not, ordered=ordered)
 
 
 def simulation(registry: PolicyRegistry, timeline: Timeline | bytes, ask: SimulationAsk) -> Simulation:

@@ -11,6 +11,7 @@ import pytest
 
 from misper.api.incidents.store import Profile, as_json
 from misper.api.incidents.timelines import ParsedEvents, assemble_text, stored_timeline
+from misper.engine.clock.context import order_events
 from misper.engine.contract.parse import parse_timeline
 from misper.engine.errors import InvalidTimeline
 from tests.support.paths import ROOT
@@ -46,6 +47,9 @@ def test_a_stored_fixture_gives_the_timeline_its_text_parses_to(path: Path) -> N
     mine, whole = _both(body["incident_id"], profile, stored[:-1], [json.loads(stored[-1])])
     assert mine == whole
     assert mine.model_dump_json() == whole.model_dump_json()
+    # The events in time order, from the rows kept with them, are those the engine would order.
+    made = stored_timeline(body["incident_id"], profile, stored[:-1], [json.loads(stored[-1])], [])
+    assert made.ordered is None or made.ordered == order_events(whole)
 
 
 def _case_study() -> tuple[Profile, list[str]]:
@@ -83,6 +87,7 @@ def test_a_correction_and_a_repeat_give_the_view_the_text_gives() -> None:
     assert not isinstance(whole, list)
     assert mine.model_dump_json() == whole.model_dump_json()
     assert [e.id for e in mine.events] == [e.id for e in whole.events]
+    assert stored_timeline("SF-1", profile, stored, [corrected], []).ordered is None  # worked out anew
 
 
 def test_a_profile_the_contract_refuses_is_refused_with_the_same_errors() -> None:

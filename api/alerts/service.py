@@ -107,9 +107,12 @@ def check_incident(store: IncidentStore, registry: PolicyRegistry, incident_id: 
             return 0
         profile = rows.profile(incident_id, row.profile_version)
         try:
-            timeline, _ = stored_timeline(incident_id, profile, stored.values(), [], rows.episodes(row))
+            judged = stored_timeline(incident_id, profile, stored.values(), [], rows.episodes(row))
+            timeline = judged.timeline
             moment = max(datetime.fromtimestamp(int(now), UTC), max(e.at for e in timeline.events))
-            result = evaluation(registry, timeline, EvaluationAsk(as_of=moment, force=row.force))
+            result = evaluation(
+                registry, timeline, EvaluationAsk(as_of=moment, force=row.force), judged.ordered
+            )
             policy = registry.get(result.policy.id)
         except EngineError as exc:
             log.warning("incident could not be judged for alerts (%s); tried again later", exc.code)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from misper.api.incidents.models import EventBatch, IncidentProfile, WorklistEntry
 from misper.api.incidents.schema import audit
 from misper.api.incidents.store import CreatedMeanwhile, IncidentStore, Profile, Rows
-from misper.api.incidents.timelines import assemble, stored_timeline
+from misper.api.incidents.timelines import Stored, assemble, stored_timeline
 from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import duplicate_keys, field_error, loads_or_none
 from misper.engine.contract.timeline import MAX_EVENTS, Child, Event, Timeline
@@ -95,10 +95,8 @@ def _save_profile(
             # a profile the events cannot be judged with rolls the whole transaction back.
             incident = rows.incident(incident_id)
             try:
-                timeline, _ = stored_timeline(
-                    incident_id, profile, stored.values(), [], rows.episodes(incident)
-                )
-                entry = worklist_entry(registry, timeline, rows.scope.force)
+                judged = stored_timeline(incident_id, profile, stored.values(), [], rows.episodes(incident))
+                entry = worklist_entry(registry, judged, rows.scope.force)
             except InvalidTimeline as exc:
                 raise InvalidTimeline(
                     "this profile would make the incident's stored timeline invalid", exc.errors
@@ -123,10 +121,10 @@ def append_events(
         if merged.added:
             profile = rows.profile(incident_id, incident.profile_version)
             try:
-                timeline, _ = stored_timeline(
+                judged = stored_timeline(
                     incident_id, profile, stored.values(), merged.added, rows.episodes(incident)
                 )
-                entry = worklist_entry(registry, timeline, rows.scope.force)
+                entry = worklist_entry(registry, judged, rows.scope.force)
             except InvalidTimeline as exc:
                 request = _RequestIndices(list(stored), merged.positions)
                 raise InvalidTimeline(
@@ -208,11 +206,12 @@ def merge(incident_id: str, stored: dict[str, str], batch: list[Event]) -> Merge
     return Merged(added, positions, repeated)
 
 
-def worklist_entry(registry: PolicyRegistry, timeline: Timeline, force: str | None) -> WorklistEntry:
+def worklist_entry(registry: PolicyRegistry, stored: Stored, force: str | None) -> WorklistEntry:
     """The worklist's view of an incident of ``force``, from its evaluation at its last event."""
+    timeline = stored.timeline
     last = max(e.at for e in timeline.events)
     ask = EvaluationAsk(as_of=last, force=force)
-    return entry_of(timeline, evaluation(registry, timeline, ask))
+    return entry_of(timeline, evaluation(registry, timeline, ask, stored.ordered))
 
 
 @dataclass(frozen=True)
@@ -278,8 +277,9 @@ def stored_evaluation(
             [FieldError("incident_id", f"{incident_id!r} has no stored events to evaluate")],
         )
     ask = EvaluationAsk(as_of=as_of, force=store.scope.force)
-    timeline, counted = stored_timeline(incident_id, profile, stored.values(), [], episodes)
-    result = evaluation(registry, timeline, ask)
+    judged = stored_timeline(incident_id, profile, stored.values(), [], episodes)
+    result = evaluation(registry, judged.timeline, ask, judged.ordered)
+    counted = judged.counted
     answer = result.to_json(indent=None).encode()
     with store.writing() as rows:
         rows.add_decision(

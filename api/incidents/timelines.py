@@ -17,11 +17,12 @@ import json
 from collections import OrderedDict
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
 from misper.api.incidents.store import Profile, as_json
+from misper.engine.clock.context import Ordered, Row, event_row, order_events
 from misper.engine.contract.parse import checked_timeline, parse_timeline
 from misper.engine.contract.timeline import MAX_EVENTS, Child, Event, Id, Timeline
 from misper.engine.errors import InvalidTimeline
@@ -35,34 +36,45 @@ BUDGET = 4 * 1024 * 1024
 
 
 class ParsedEvents:
-    """Stored event text -> its parsed event, the least recently used forgotten first once the
-    texts remembered pass ``budget`` characters."""
+    """Stored event text -> its parsed event and the row the engine orders it by, the least
+    recently used forgotten first once the texts remembered pass ``budget`` characters."""
 
     def __init__(self, budget: int = BUDGET) -> None:
         self.budget = budget
         self.held = 0
-        self._events: OrderedDict[str, Event] = OrderedDict()
+        self._events: OrderedDict[str, tuple[Event, Row]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._events)
 
     def parsed(self, text: str) -> Event:
         """The event the text holds (ValidationError when it is not a valid one)."""
+        return self.found(text)[0]
+
+    def found(self, text: str) -> tuple[Event, Row]:
+        """The event the text holds and its row (ValidationError when it is not a valid one)."""
         found = self._events.get(text)
         if found is not None:
             self._events.move_to_end(text)
             return found
         event = EVENT.validate_json(text)
+        made = (event, event_row(event))
         if len(text) <= self.budget:
-            self._events[text] = event
+            self._events[text] = made
             self.held += len(text)
             while self.held > self.budget:
                 forgotten, _ = self._events.popitem(last=False)
                 self.held -= len(forgotten)
-        return event
+        return made
 
 
 PARSED = ParsedEvents()
+
+
+class Stored(NamedTuple):
+    timeline: Timeline
+    counted: list[dict[str, Any]]  # the child's stored episodes it counts
+    ordered: Ordered | None  # its events in time order, when worked out from remembered rows
 
 
 def stored_timeline(
@@ -71,7 +83,7 @@ def stored_timeline(
     stored: Collection[str],
     added: list[dict[str, Any]],
     episodes: list[dict[str, Any]],
-) -> tuple[Timeline, list[dict[str, Any]]]:
+) -> Stored:
     """The incident's checked timeline (``stored``: its stored events' JSON, in stored order;
     ``added``: events about to be stored, in their stored form) and the child's stored episodes
     it counts; InvalidTimeline names what is wrong as parse_timeline does."""
@@ -79,20 +91,24 @@ def stored_timeline(
     try:
         child = Child.model_validate_json(json.dumps(body_child(profile, counted)))
         # An added event's text is the one it is stored as, so the next append finds it here.
-        events = [PARSED.parsed(text) for text in [*stored, *map(as_json, added)]]
+        found = [PARSED.found(text) for text in [*stored, *map(as_json, added)]]
         _ID.validate_python(incident_id)
         if profile.policy:
             _ID.validate_python(profile.policy)
-        if not 1 <= len(events) <= MAX_EVENTS:
+        if not 1 <= len(found) <= MAX_EVENTS:
             raise ValueError("outside the number of events a timeline holds")
-        fields: dict[str, Any] = {"incident_id": incident_id, "child": child, "events": events}
+        fields: dict[str, Any] = {"incident_id": incident_id, "child": child, "events": [e for e, _ in found]}
         if profile.policy:
             fields["policy"] = profile.policy
-        return checked_timeline(Timeline.model_construct(**fields)), counted
+        made = Timeline.model_construct(**fields)
+        timeline = checked_timeline(made)
     except (ValidationError, ValueError, InvalidTimeline):
         # Keys are not checked again: the text is written from stored events and a request that
         # were checked when they came in.
-        return parse_timeline(body, keys_checked=True), counted
+        return Stored(parse_timeline(body, keys_checked=True), counted, None)
+    # The rows order the events only when the checks kept every one (no repeat, no correction).
+    ordered = order_events(timeline, [row for _, row in found]) if timeline is made else None
+    return Stored(timeline, counted, ordered)
 
 
 def assemble(

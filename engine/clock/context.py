@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from misper.engine.contract.timeline import Timeline
+from misper.engine.contract.timeline import Event, Timeline
 from misper.engine.contract.vocabulary import ALLOCATED, Mode
 from misper.engine.localtime import EXACT_SECONDS, to_epoch
 
@@ -90,38 +91,43 @@ class Ordered(NamedTuple):
     instants: tuple[int, ...]
 
 
-def order_events(timeline: Timeline) -> Ordered:
-    """The timeline's events in time order; at one instant the report comes first (it starts
-    every clock), then array order. The instant is compared as whole seconds and microseconds
-    (exactly the datetimes' order, and much cheaper than comparing datetimes whose offsets
-    differ)."""
-    rows = []
-    for n, event in enumerate(timeline.events):
-        moment = event.at
-        seconds = moment.timestamp()  # to_epoch, inline: it is asked once per event
-        at = int(seconds // 1) if -EXACT_SECONDS < seconds < EXACT_SECONDS else to_epoch(moment)
-        rows.append((at, moment.microsecond, event.type != "report_received", n, event))
-    rows.sort()
-    events = []
-    for pos, (at, _, _, _, event) in enumerate(rows):
-        get = event.__dict__.get  # plain lookups: a missing attribute on a model is slow to ask for
-        kind = event.type
-        events.append(
-            Ev(
-                pos,
-                event.id,
-                kind,
-                at,
-                get("by") or "",
-                get("grade") or "",
-                get("text") or "",
-                get("voice_of_child"),
-                get("outcome") or "",
-                get("meeting") or "",
-                get("task") or (ALLOCATED if kind == "officer_allocated" else ""),
-            )
-        )
-    return Ordered(tuple(events), tuple(e.at for e in events))
+# An event as the ordering reads it: its instant in whole seconds, its microseconds, whether it is
+# other than the report, and its Ev's fields after the position. It depends on the event alone,
+# so a caller that sees the same events again may keep it.
+Row = tuple[int, int, bool, tuple[Any, ...]]
+
+
+def event_row(event: Event) -> Row:
+    moment = event.at
+    seconds = moment.timestamp()  # to_epoch, inline: it is asked once per event
+    at = int(seconds // 1) if -EXACT_SECONDS < seconds < EXACT_SECONDS else to_epoch(moment)
+    get = event.__dict__.get  # plain lookups: a missing attribute on a model is slow to ask for
+    kind = event.type
+    fields = (
+        event.id,
+        kind,
+        at,
+        get("by") or "",
+        get("grade") or "",
+        get("text") or "",
+        get("voice_of_child"),
+        get("outcome") or "",
+        get("meeting") or "",
+        get("task") or (ALLOCATED if kind == "officer_allocated" else ""),
+    )
+    return at, moment.microsecond, kind != "report_received", fields
+
+
+def order_events(timeline: Timeline, rows: Sequence[Row] | None = None) -> Ordered:
+    """The timeline's events in time order (``rows``: their event_row, when the caller has them);
+    at one instant the report comes first (it starts every clock), then array order. The instant
+    is compared as whole seconds and microseconds (exactly the datetimes' order, and much cheaper
+    than comparing datetimes whose offsets differ)."""
+    if rows is None:
+        rows = [event_row(event) for event in timeline.events]
+    keys = sorted((at, micro, other, n) for n, (at, micro, other, _) in enumerate(rows))
+    events = tuple(Ev(pos, *rows[n][3]) for pos, (_, _, _, n) in enumerate(keys))
+    return Ordered(events, tuple(e.at for e in events))
 
 
 def build_context(timeline: Timeline, as_of: datetime, ordered: Ordered | None = None) -> Context:
