@@ -55,7 +55,7 @@ class RuleSession:
         """``gated=False`` sends every fact to the core (the gate's tests compare the two)."""
         self._gated = gated
         self._lock = threading.Lock()
-        self._handles: dict[str, tuple[int, Gate]] = {}
+        self._handles: dict[str, tuple[int, Gate, frozenset[str]]] = {}
         self._sids = itertools.count(1)
 
     def run(
@@ -91,6 +91,7 @@ class RuleSession:
         self,
         handle: int,
         gate: Gate,
+        named: frozenset[str],
         facts: Iterable[dict[str, Any]],
         ids: list[str],
         checked: frozenset[str],
@@ -103,20 +104,27 @@ class RuleSession:
                 if fact["kind"] not in checked and not gate.admits(fact):
                     continue
                 ids.append(fact["id"])
-                _assert(handle, {**fact, "id": len(ids) - 1, "sid": sid}, fired)
+                # Only the fields some condition names go to the core, which parses every field.
+                sent = {k: v for k, v in fact.items() if k in named}
+                sent["id"], sent["sid"] = len(ids) - 1, sid
+                _assert(handle, sent, fired)
             _assert(handle, {"sid": sid, "id": -2, "kind": END_KIND}, fired)
         finally:
             core.delete_state(handle, sid)
         return fired
 
-    def _handle(self, name: str, definition: dict[str, Any]) -> tuple[int, Gate]:
+    def _handle(self, name: str, definition: dict[str, Any]) -> tuple[int, Gate, frozenset[str]]:
         if name not in self._handles:
             gate = Gate(definition if self._gated else {"any": {"all": [{"m": {}}]}})
+            # Every text in the definition: a field no condition names (as a key, or as the text
+            # of a join to another fact's field) is never read by the core, which parses every
+            # field it is sent; only the named ones are sent.
+            named = frozenset(_texts(definition)) | {"kind"}
             definition = copy.deepcopy(definition)  # the core keeps what it is given
             for rule in definition.values():
                 rule.pop("run", None)
             handle = core.create_ruleset(name, json.dumps(definition, ensure_ascii=False))
-            self._handles[name] = (handle, gate)
+            self._handles[name] = (handle, gate, named)
         return self._handles[name]
 
 
@@ -209,6 +217,19 @@ class Gate:
 
     def _decide(self, fact: dict[str, Any]) -> bool:
         return any(_meets(fact, alt) for alt in self._by_kind.get(fact.get("kind"), []) + self._any_kind)
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every key and text anywhere in a ruleset's definition."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, str):
+        yield value
 
 
 def _conditions(rule: dict[str, Any]) -> list[Any]:

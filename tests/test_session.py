@@ -122,6 +122,40 @@ def test_caller_ids_never_reach_the_rule_engine(policy, monkeypatch) -> None:
     assert {fact_id for _, aliases in matches for fact_id in aliases.values()} <= {f.id for f in facts}
 
 
+def test_only_the_fields_some_condition_names_reach_the_rule_engine(policy, case_study, monkeypatch) -> None:
+    """The core parses every field it is sent: a field no condition of the ruleset names (as a key
+    or as a join's text) is left out, and the answers stay those of the full facts (the
+    differential test holds them to the recorded answers)."""
+    sent: list[set[str]] = []
+    original = core.assert_fact
+
+    def spy(handle, text):  # type: ignore[no-untyped-def]
+        sent.append(set(json.loads(text)))
+        return original(handle, text)
+
+    named: set[str] = set()
+
+    def texts(value: object) -> None:
+        if isinstance(value, dict):
+            named.update(map(str, value))
+            for item in value.values():
+                texts(item)
+        elif isinstance(value, list):
+            for item in value:
+                texts(item)
+        elif isinstance(value, str):
+            named.add(value)
+
+    texts(policy.ruleset)
+    facts = facts_of(policy, case_study)
+    monkeypatch.setattr(core, "assert_fact", spy)
+    RuleSession().run(policy, [f.message() for f in facts])
+    assert len(sent) > 3
+    assert all(fields <= named | {"id", "sid", "kind"} for fields in sent)
+    given = {field for f in facts for field in f.fields}
+    assert given - named, "the case study's facts hold a field no rule reads, so something is left out"
+
+
 def test_sequence_ids_do_not_collide_in_one_session() -> None:
     """Issue 7: The ids an evaluation can use (far more than any timeline's facts) are all accepted."""
     definition = {"s": {"all": [{"m": {"kind": "start"}}]}, "r": {"all": [{"m": {"kind": "y"}}]}}
