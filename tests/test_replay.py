@@ -308,3 +308,38 @@ def test_the_summary_counts_children_exactly() -> None:
     assert data["incidents"] == 300 and data["children"] == len(counts)
     assert data["repeat_children"] == sum(1 for n in counts.values() if n > 1)
     assert data["most_episodes"] == max(counts.values()) > 1
+
+
+def test_blocks_of_lines_give_what_the_lines_one_by_one_give(tmp_path: Path) -> None:
+    """Issue 25: the command line judges blocks of lines and merges their summaries; its result
+    lines, refused lines and summary are those of the results taken one by one (as over HTTP),
+    whatever the size of the blocks, a key given twice and a last line with no newline included."""
+    from misper.api.replay import runner as run
+    from misper.api.replay.summary import Summary
+
+    lines = list(synth(60, 5))
+    twice = lines[3].replace('"age_years":', '"age_years":9,"age_years":', 1)
+    spaced = json.dumps(json.loads(lines[4]))  # not as the serialiser writes it: scanned for repeats
+    lines[10:10] = [*BAD_LINES, "", "  ", twice, spaced]
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(lines))
+    rules = str(Path(__file__).resolve().parent.parent / "rules")
+    options = run.ReplayOptions(compare=("baseline-pre-2023",))
+    tally = run.Tally()
+    with run.open_corpus(str(path)) as corpus:
+        one_by_one = [(r, tally.take(r)) for r in run.replay(corpus, rules, options, workers=1)]
+    results = "".join(text + "\n" for result, text in one_by_one if "error" not in result)
+    refused = "".join(text + "\n" for result, text in one_by_one if "error" in result)
+    assert refused.count("\n") == 3 and "given more than once" in refused
+    for size in (1, 700, run.BLOCK):
+        summary = Summary()
+        with run.open_corpus(str(path)) as corpus:
+            blocks = list(run.judge_corpus(corpus, rules, options, run.Wanted(results=True), 1, size))
+        for block in blocks:
+            summary.merge(block.summary)
+        assert "".join(b.results for b in blocks) == results
+        assert "".join(b.refused for b in blocks) == refused
+        assert sum(b.lines for b in blocks) == len(one_by_one)
+        # Compared as text: the order of keys is part of the summary's bytes.
+        expected = json.dumps(tally.summary.as_dict(default_registry()))
+        assert json.dumps(summary.as_dict(default_registry())) == expected

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from misper.api.cli.common import FLAG_LABELS, RULES_HELP, registry, rules_dir
-from misper.api.replay.runner import ReplayFiles, ReplayOptions, open_corpus, replay_to_files
+from misper.api.replay.runner import Block, ReplayFiles, ReplayOptions, open_corpus, replay_to_files
 
 
 def add_commands(sub: Any) -> None:
@@ -101,11 +101,11 @@ def _count(path: str) -> int | None:
         return sum(1 for t in f if t.strip())
 
 
-def _progress(results: Iterator[dict[str, Any]], corpus: str) -> Iterator[dict[str, Any]]:
+def _progress(blocks: Iterator[Block], corpus: str) -> Iterator[Block]:
     """A progress bar with the rate and the time left, on a terminal only (only then is the
-    corpus read once more to count its lines)."""
+    corpus read once more to count its lines); it moves a block of lines at a time."""
     if not sys.stderr.isatty():
-        yield from results
+        yield from blocks
         return
     total = _count(corpus)
     from rich.progress import (
@@ -125,6 +125,6 @@ def _progress(results: Iterator[dict[str, Any]], corpus: str) -> Iterator[dict[s
     columns = [TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn()]
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("replay", total=total)
-        for result in results:
-            bar.advance(task)
-            yield result
+        for block in blocks:
+            bar.advance(task, block.lines)
+            yield block

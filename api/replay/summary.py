@@ -34,6 +34,13 @@ def percentile(histogram: Counter[int], share: float) -> int | None:
     return max(histogram)
 
 
+def _count(counts: Counter[Any], more: Counter[Any]) -> None:
+    """Add counts, a key new to ``counts`` coming after those it has (as counting one by one
+    would place it: some breakdowns are written in the order their keys were first met), kept
+    even when its count is nought (as ``+=`` keeps it)."""
+    counts.update(more)
+
+
 @dataclass
 class Comparison:
     """What changes when incidents are judged by another policy."""
@@ -65,6 +72,19 @@ class Comparison:
         for code in sorted(set(first["codes"]) - set(second["codes"])):
             self.disappeared[code] += 1
             self._example(f"disappeared:{code}", incident)
+
+    def merge(self, other: Comparison) -> None:
+        """Add the comparison of the incidents that follow this one's."""
+        for counts, more in (
+            (self.changed, other.changed),
+            (self.rating_changes, other.rating_changes),
+            (self.appeared, other.appeared),
+            (self.disappeared, other.disappeared),
+        ):
+            _count(counts, more)
+        for key, incidents in other.examples.items():
+            kept = self.examples[key]
+            kept += incidents[: EXAMPLES - len(kept)]
 
     def _example(self, key: str, incident: str) -> None:
         if len(self.examples[key]) < EXAMPLES:
@@ -113,7 +133,9 @@ class Summary:
     comparison: Comparison = field(default_factory=Comparison)
     by_force: dict[str, Comparison] = field(default_factory=lambda: defaultdict(Comparison))
 
-    def add(self, result: dict[str, Any]) -> None:
+    def add(self, result: dict[str, Any], ranked: bool = True) -> None:
+        """Count one result. ``ranked``: whether it may be among the incidents with the most
+        breaches; one its giver knows cannot be need not carry its result line and events."""
         if "error" in result:
             self.errors += 1
             return
@@ -134,14 +156,50 @@ class Summary:
                 group[rating] += 1
         if rating:
             self.ratings[rating] += 1
-        entry = (facts["breaches"], -result["line"], {"result": result})
+        if ranked:
+            self._rank((facts["breaches"], -result["line"], {"result": result}))
+        if "compare" in facts:
+            self.comparison.add(facts["incident_id"], *facts["compare"])
+            self.by_force[force].add(facts["incident_id"], *facts["compare"])
+
+    def _rank(self, entry: tuple[int, int, dict[str, Any]]) -> None:
         if len(self.top) < TOP:
             heapq.heappush(self.top, entry)
         elif entry[:2] > self.top[0][:2]:
             heapq.heapreplace(self.top, entry)
-        if "compare" in facts:
-            self.comparison.add(facts["incident_id"], *facts["compare"])
-            self.by_force[force].add(facts["incident_id"], *facts["compare"])
+
+    def merge(self, other: Summary) -> None:
+        """Add the summary of the results that follow this one's (a later block of the corpus):
+        the same as adding those results one by one, down to the order in which each breakdown
+        first meets a rating and the examples of each change."""
+        self.incidents += other.incidents
+        self.errors += other.errors
+        for counts, more in (
+            (self.children, other.children),
+            (self.policies, other.policies),
+            (self.grade_changes, other.grade_changes),
+            (self.applicable, other.applicable),
+            (self.breached, other.breached),
+            (self.findings, other.findings),
+            (self.never, other.never),
+            (self.ratings, other.ratings),
+        ):
+            _count(counts, more)
+        breakdowns: tuple[tuple[dict[Any, Counter[Any]], dict[Any, Counter[Any]]], ...] = (
+            (self.grades, other.grades),
+            (self.delays, other.delays),
+            (self.areas, other.areas),
+            (self.months, other.months),
+            (self.forces, other.forces),
+        )
+        for groups, others in breakdowns:
+            for key, counted in others.items():
+                _count(groups[key], counted)
+        for entry in other.top:
+            self._rank(entry)
+        self.comparison.merge(other.comparison)
+        for force, comparison in other.by_force.items():
+            self.by_force[force].merge(comparison)
 
     def _grades(self, facts: dict[str, Any]) -> None:
         for kind in ("initial", "final", "recommended"):
