@@ -11,11 +11,7 @@ import signal
 import sys
 from typing import Any
 
-from misper.api.alerts.dispatcher import Dispatcher
-from misper.api.alerts.work import in_threads
-from misper.api.incidents.store import EVERY_FORCE, IncidentStore, redacted
 from misper.api.settings import Settings
-from misper.api.startup import load_registry, prepare_store
 
 
 def add_commands(sub: Any) -> None:
@@ -27,6 +23,14 @@ def add_commands(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, as for the other commands that need the database: every worker process a
+    # replay starts imports the command line's modules again, and needs none of it (about 40 MB
+    # each).
+    from misper.api.alerts.dispatcher import Dispatcher
+    from misper.api.alerts.work import in_threads
+    from misper.api.incidents.store import EVERY_FORCE, IncidentStore, redacted
+    from misper.api.startup import load_registry, prepare_store
+
     settings = Settings.from_env()
     registry = load_registry(settings)
     prepare_store(settings, registry)

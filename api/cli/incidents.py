@@ -6,10 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from misper.api.incidents.service import verify
-from misper.api.incidents.store import IncidentStore, Scope, redacted
 from misper.api.settings import Settings
-from misper.api.startup import prepare_store
 from misper.engine.policy.names import unknown
 from misper.engine.policy.registry import registry_for
 
@@ -40,6 +37,9 @@ def add_commands(sub: Any) -> None:
 
 
 def upgrade(args: argparse.Namespace) -> int:
+    from misper.api.incidents.store import redacted  # the database's code: see alerts.run
+    from misper.api.startup import prepare_store
+
     settings = Settings.from_env()
     registry = registry_for(settings.rules_dir)
     given = prepare_store(settings, registry, args.force)
@@ -50,6 +50,10 @@ def upgrade(args: argparse.Namespace) -> int:
 
 
 def audit_verify(args: argparse.Namespace) -> int:
+    from misper.api.incidents.service import verify  # the database's code: see alerts.run
+    from misper.api.incidents.store import IncidentStore, Scope
+    from misper.api.startup import prepare_store
+
     settings = Settings.from_env()
     registry = registry_for(settings.rules_dir)
     prepare_store(settings, registry)

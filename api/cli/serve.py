@@ -9,7 +9,6 @@ import sys
 from typing import IO, Any
 
 from misper.api.settings import Settings
-from misper.api.startup import load_registry, prepare_store
 
 # The HTTP app and the guarded protocol, named for uvicorn (which imports them in each of its
 # worker processes): the command line does not import the HTTP way in.
@@ -47,6 +46,8 @@ def add_commands(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from misper.api.startup import load_registry, prepare_store
 
     settings = Settings.from_env()
     # A broken or missing rules folder, overlapping versions, a failing embedded test or an
