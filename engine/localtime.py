@@ -28,6 +28,12 @@ def to_epoch(moment: datetime) -> int:
     return (moment - _EPOCH) // _SECOND
 
 
+def text_epoch(instant: str) -> int:
+    """An ISO 8601 instant with its offset (as the engine and the store write them) in whole
+    epoch seconds."""
+    return to_epoch(datetime.fromisoformat(instant))
+
+
 @lru_cache(maxsize=8192)
 def iso_local(epoch: int, tz: str) -> str:
     """ISO 8601 with the local offset in force at that instant (+01:00 in BST, +00:00 in GMT)."""

@@ -22,7 +22,7 @@ from misper.engine.contract.evaluation import Evaluation
 from misper.engine.contract.parse import duplicate_keys, field_error, loads_or_none
 from misper.engine.contract.timeline import MAX_EVENTS, Child, Event, Timeline
 from misper.engine.errors import EngineError, FieldError, InvalidRequest, InvalidTimeline
-from misper.engine.localtime import to_epoch
+from misper.engine.localtime import text_epoch, to_epoch
 from misper.engine.policy.registry import PolicyRegistry
 from misper.engine.usecases import EvaluationAsk, evaluation
 from misper.engine.version import __version__
@@ -102,7 +102,7 @@ def _save_profile(
                     "this profile would make the incident's stored timeline invalid", exc.errors
                 ) from None
             rows.write_entry(incident_id, len(stored), entry)
-            rows.check_alerts(incident_id, _epoch(now))
+            rows.check_alerts(incident_id, text_epoch(now))
         return False, version + 1
 
 
@@ -134,9 +134,9 @@ def append_events(
             rows.add_events(incident_id, merged.added, now)
             rows.write_entry(incident_id, len(stored) + len(merged.added), entry)
             # The alert dispatcher judges it at the wall clock's now, in its own transaction.
-            rows.check_alerts(incident_id, _epoch(now))
+            rows.check_alerts(incident_id, text_epoch(now))
             incident = rows.incident(incident_id)
-    item = _worklist_item(dict(incident._mapping), _epoch(now))
+    item = _worklist_item(dict(incident._mapping), text_epoch(now))
     return _dump(
         {
             "incident_id": incident_id,
@@ -240,7 +240,7 @@ def entry_of(timeline: Timeline, result: Evaluation) -> WorklistEntry:
         recorded = "child_risk_assessment_form"
     closed = "closed" in types
     waiting = [] if closed else [d for d in result.deadlines if d.status in OPEN_STATUSES]
-    nxt = min(waiting, key=lambda d: (_epoch(d.due_at), d.id, d.occurrence), default=None)
+    nxt = min(waiting, key=lambda d: (text_epoch(d.due_at), d.id, d.occurrence), default=None)
     return WorklistEntry(
         status="closed" if closed else "open",
         report_at=to_epoch(timeline.report().at),
@@ -250,9 +250,9 @@ def entry_of(timeline: Timeline, result: Evaluation) -> WorklistEntry:
         next_deadline=nxt.id if nxt else None,
         next_occurrence=nxt.occurrence if nxt else None,
         next_owner=nxt.owner if nxt else None,
-        next_due_at=_epoch(nxt.due_at) if nxt else None,
+        next_due_at=text_epoch(nxt.due_at) if nxt else None,
         next_due_text=nxt.due_at if nxt else None,
-        next_change_at=_epoch(result.next_change_at) if result.next_change_at else None,
+        next_change_at=text_epoch(result.next_change_at) if result.next_change_at else None,
         next_change_text=result.next_change_at,
     )
 
@@ -500,10 +500,6 @@ def read_request(model: type[BaseModel], raw: bytes) -> Any:
 def _stored_form(value: BaseModel) -> dict[str, Any]:
     """A checked contract value as it is stored: the fields the caller gave, as JSON data."""
     return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
-
-
-def _epoch(instant: str) -> int:
-    return to_epoch(datetime.fromisoformat(instant))
 
 
 def _dump(value: Any) -> bytes:

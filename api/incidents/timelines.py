@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Collection
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
@@ -26,7 +25,7 @@ from misper.engine.clock.context import Ordered, Row, event_row, order_events
 from misper.engine.contract.parse import checked_timeline, parse_timeline
 from misper.engine.contract.timeline import MAX_EVENTS, Child, Event, Id, Timeline
 from misper.engine.errors import InvalidTimeline
-from misper.engine.localtime import to_epoch
+from misper.engine.localtime import text_epoch
 
 EVENT = TypeAdapter(Event)
 _ID = TypeAdapter(Id)
@@ -87,7 +86,7 @@ def stored_timeline(
     """The incident's checked timeline (``stored``: its stored events' JSON, in stored order;
     ``added``: events about to be stored, in their stored form) and the child's stored episodes
     it counts; InvalidTimeline names what is wrong as parse_timeline does."""
-    body, counted = assemble_text(incident_id, profile, stored, added, episodes)
+    counted = counted_episodes(profile, episodes)
     try:
         child = Child.model_validate_json(json.dumps(body_child(profile, counted)))
         # An added event's text is the one it is stored as, so the next append finds it here.
@@ -103,8 +102,9 @@ def stored_timeline(
         made = Timeline.model_construct(**fields)
         timeline = checked_timeline(made)
     except (ValidationError, ValueError, InvalidTimeline):
-        # Keys are not checked again: the text is written from stored events and a request that
-        # were checked when they came in.
+        # The whole text, made only now. Its keys are not checked again: it is written from
+        # stored events and a request that were checked when they came in.
+        body, _ = assemble_text(incident_id, profile, stored, added, episodes)
         return Stored(parse_timeline(body, keys_checked=True), counted, None)
     # The rows order the events only when the checks kept every one (no repeat, no correction).
     ordered = order_events(timeline, [row for _, row in found]) if timeline is made else None
@@ -145,8 +145,8 @@ def assemble_text(
 def counted_episodes(profile: Profile, episodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The child's stored episodes a timeline counts: those at an instant the profile's own
     previous episodes do not already give."""
-    given = {_epoch(e["reported_at"]) for e in profile.child.get("previous_episodes", [])}
-    return [e for e in episodes if _epoch(e["reported_at"]) not in given]
+    given = {text_epoch(e["reported_at"]) for e in profile.child.get("previous_episodes", [])}
+    return [e for e in episodes if text_epoch(e["reported_at"]) not in given]
 
 
 def body_child(profile: Profile, counted: list[dict[str, Any]]) -> dict[str, Any]:
@@ -155,7 +155,3 @@ def body_child(profile: Profile, counted: list[dict[str, Any]]) -> dict[str, Any
     if counted:
         child["previous_episodes"] = [*child.get("previous_episodes", []), *counted]
     return child
-
-
-def _epoch(instant: str) -> int:
-    return to_epoch(datetime.fromisoformat(instant))

@@ -39,7 +39,14 @@ from misper.engine.judging.explain import trace as explain
 from misper.engine.judging.facts import GATED_IN_FACTS, Fact, build_facts, next_gap_entry, subject
 from misper.engine.judging.grading import Recommendation, RepeatCount, count_repeat, recommend
 from misper.engine.judging.wording import change_phrase, event_phrase, grade_text, parameter_text
-from misper.engine.localtime import clocks_changed, human_duration, human_local, iso_local, to_epoch
+from misper.engine.localtime import (
+    clocks_changed,
+    human_duration,
+    human_local,
+    iso_local,
+    text_epoch,
+    to_epoch,
+)
 from misper.engine.policy.files import Trigger
 from misper.engine.policy.model import Policy
 from misper.engine.session import RULE_SESSION, Match
@@ -273,7 +280,7 @@ def _exposes(ctx: Context, clause: str, grade: str | None, finding: Finding) -> 
 @lru_cache(maxsize=8192)
 def _epoch_of(instant: str) -> int:
     """An instant the engine wrote, read back (findings give theirs as text)."""
-    return to_epoch(datetime.fromisoformat(instant))
+    return text_epoch(instant)
 
 
 def _notes(policy: Policy, ctx: Context) -> list[str]:
